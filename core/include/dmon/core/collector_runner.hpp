@@ -1,0 +1,61 @@
+#pragma once
+
+#include "dmon/core/asio.hpp"
+#include "dmon/core/instance_stats.hpp"
+#include "dmon/core/plugin_instance.hpp"
+#include "dmon/core/router.hpp"
+
+#include <chrono>
+#include <functional>
+#include <memory>
+
+namespace dmon::core {
+
+// Runs one collector on its own strand at wall-clock-aligned ticks (an interval of 10 s
+// fires at :00, :10, :20, ...), so samples of different hosts line up. A collector that
+// overruns its interval skips the missed ticks (counted); one that fails is logged and backs
+// off (interval x 2, x 4, ... up to 5 min), and never delays another instance.
+class CollectorRunner : public std::enable_shared_from_this<CollectorRunner> {
+public:
+    // Fills the emitter; returns DMON_OK or a status with a message.
+    using CollectFn = std::function<dmon_status(dmon_emitter&, std::string&)>;
+
+    CollectorRunner(asio::io_context& io, std::string name, std::chrono::nanoseconds interval,
+                    CollectFn collect, std::shared_ptr<Router> router, std::string node);
+    // A runner for a plugin instance.
+    CollectorRunner(asio::io_context& io, std::shared_ptr<PluginInstance> instance,
+                    std::chrono::nanoseconds interval, std::shared_ptr<Router> router, std::string node);
+
+    const std::string& name() const { return name_; }
+    const std::shared_ptr<PluginInstance>& instance() const { return instance_; }
+    const std::shared_ptr<InstanceStats>& stats() const { return stats_; }
+    std::chrono::nanoseconds interval() const { return interval_; }
+
+    void start();
+    // Cancels the next tick and waits until no collect() runs; none starts afterwards.
+    void stop();
+
+    // The next wall-clock-aligned tick strictly after `now`.
+    static std::chrono::system_clock::time_point next_tick(std::chrono::system_clock::time_point now,
+                                                           std::chrono::nanoseconds interval);
+
+private:
+    void schedule(std::chrono::system_clock::time_point when);
+    void run_round();
+
+    std::string name_;
+    std::shared_ptr<PluginInstance> instance_;
+    std::chrono::nanoseconds interval_;
+    CollectFn collect_;
+    std::shared_ptr<Router> router_;
+    std::string node_;
+    Strand strand_;
+    asio::system_timer timer_;
+    std::shared_ptr<InstanceStats> stats_ = std::make_shared<InstanceStats>();
+    std::chrono::system_clock::time_point scheduled_for_{};
+    int consecutive_failures_ = 0;  // strand-only
+    bool stopped_ = false;          // strand-only
+    bool uses_completion_ = false;  // strand-only: fed from outside, so back-pressure applies
+};
+
+}  // namespace dmon::core

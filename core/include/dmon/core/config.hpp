@@ -1,0 +1,80 @@
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <chrono>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace dmon::core {
+
+// Where something sits in a config file, for error messages ("file:line:col").
+struct Location {
+    std::string file;
+    int line = 0;    // 1-based; 0 when unknown
+    int column = 0;  // 1-based
+    std::string to_string() const;
+};
+
+// Every problem found in a config file; `check` collects them all before failing.
+class ConfigError : public std::runtime_error {
+public:
+    explicit ConfigError(std::vector<std::string> messages);
+    const std::vector<std::string>& messages() const { return messages_; }
+
+private:
+    std::vector<std::string> messages_;
+};
+
+enum class InstanceKind { collector, sink };
+const char* to_string(InstanceKind kind);
+
+// One entry of `collectors:` or `sinks:`. Keys the host does not own are plugin options,
+// checked against the plugin's declarations once it is loaded.
+struct InstanceConfig {
+    InstanceKind kind = InstanceKind::collector;
+    std::string plugin;
+    std::string name;  // defaults to the plugin name
+    Location location;
+    std::chrono::nanoseconds interval{0};        // collectors; 0 = the host's interval
+    size_t batch_size = 1000;                    // sinks: samples per write
+    std::chrono::nanoseconds flush_interval{0};  // sinks; 0 = the host's interval
+    size_t queue_size = 100000;                  // sinks: samples queued before dropping
+    YAML::Node options;                          // the plugin's own keys (a map)
+    std::string options_fingerprint;             // canonical text, to tell changed from same
+
+    // "collector 'disks' (proc_disk)", used in every message about this instance.
+    std::string describe() const;
+};
+
+struct HostConfig {
+    std::string file;
+    std::string node;  // default: this machine's host name
+    std::chrono::nanoseconds interval{std::chrono::seconds(10)};
+    std::string log_level = "info";
+    std::vector<std::string> plugin_paths;  // resolved against the config file's folder
+    int threads = 2;
+    bool self_metrics = true;
+    std::chrono::nanoseconds shutdown_timeout{std::chrono::seconds(10)};
+    std::vector<InstanceConfig> collectors;
+    std::vector<InstanceConfig> sinks;
+};
+
+// Replaces ${VAR} and ${VAR:-default} from the environment; `$${` stays a literal `${`.
+// Unset variables without a default are errors naming file, line and column.
+std::string substitute_environment(const std::string& text, const std::string& file);
+
+// Parses config text (after substitution). Throws ConfigError listing every problem.
+HostConfig parse_config(const std::string& text, const std::string& file);
+
+// Reads, substitutes and parses a file.
+HostConfig load_config(const std::string& path);
+
+// The host keys an instance entry may have, before its plugin's own options.
+std::vector<std::string> host_keys(InstanceKind kind);
+
+Location location_of(const YAML::Node& node, const std::string& file);
+
+}  // namespace dmon::core

@@ -1,0 +1,134 @@
+#include "dmon/core/collector_runner.hpp"
+
+#include "dmon/core/logging.hpp"
+
+#include <future>
+
+namespace dmon::core {
+namespace {
+using SystemClock = std::chrono::system_clock;
+constexpr std::chrono::nanoseconds kMaxBackoff = std::chrono::minutes(5);
+}  // namespace
+
+CollectorRunner::CollectorRunner(asio::io_context& io, std::string name, std::chrono::nanoseconds interval,
+                                 CollectFn collect, std::shared_ptr<Router> router, std::string node)
+    : name_(std::move(name)),
+      interval_(interval),
+      collect_(std::move(collect)),
+      router_(std::move(router)),
+      node_(std::move(node)),
+      strand_(asio::make_strand(io)),
+      timer_(io) {}
+
+CollectorRunner::CollectorRunner(asio::io_context& io, std::shared_ptr<PluginInstance> instance,
+                                 std::chrono::nanoseconds interval, std::shared_ptr<Router> router,
+                                 std::string node)
+    : CollectorRunner(io, instance->name(), interval, nullptr, std::move(router), std::move(node)) {
+    instance_ = std::move(instance);
+    collect_ = [plugin = instance_.get()](dmon_emitter& emitter, std::string& error) {
+        return plugin->collect(emitter, error);
+    };
+}
+
+SystemClock::time_point CollectorRunner::next_tick(SystemClock::time_point now, std::chrono::nanoseconds interval) {
+    const auto since_epoch = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch());
+    const auto ticks = since_epoch / interval + 1;
+    return SystemClock::time_point(std::chrono::duration_cast<SystemClock::duration>(ticks * interval));
+}
+
+void CollectorRunner::start() {
+    asio::post(strand_, [self = shared_from_this()] {
+        self->schedule(next_tick(SystemClock::now(), self->interval_));
+    });
+}
+
+void CollectorRunner::stop() {
+    std::promise<void> done;
+    auto finished = done.get_future();
+    asio::post(strand_, [self = shared_from_this(), &done] {
+        self->stopped_ = true;
+        self->timer_.cancel();
+        done.set_value();
+    });
+    finished.wait();  // once this runs on the strand, no collect() is running or will start
+}
+
+void CollectorRunner::schedule(SystemClock::time_point when) {
+    if (stopped_) return;
+    scheduled_for_ = when;
+    timer_.expires_at(when);
+    timer_.async_wait(asio::bind_executor(strand_, [self = shared_from_this()](auto ec) {
+        if (!ec && !self->stopped_) self->run_round();
+    }));
+}
+
+void CollectorRunner::run_round() {
+    if (uses_completion_ && router_->congested()) {
+        // Back-pressure: a source fed from outside leaves its input where it is until the
+        // sinks catch up, instead of reading what would have to be dropped.
+        schedule(next_tick(SystemClock::now(), interval_));
+        return;
+    }
+    dmon_emitter emitter;
+    emitter.node = node_;
+    emitter.source = name_;
+    emitter.collected_at_ns = now_ns();
+    std::weak_ptr<CollectorRunner> weak = weak_from_this();
+    emitter.bind_completion = [weak](dmon_completion_fn done, void* user) {
+        return std::function<void(bool)>([weak, done, user](bool ok) {
+            // The plugin hears about completion on its own strand, never concurrently with collect().
+            if (auto self = weak.lock()) {
+                asio::post(self->strand_, [self, done, user, ok] { done(user, ok ? DMON_OK : DMON_ERROR); });
+            }
+        });
+    };
+
+    std::string error;
+    const auto started = std::chrono::steady_clock::now();
+    const dmon_status status = collect_(emitter, error);
+    const auto took = std::chrono::steady_clock::now() - started;
+    stats_->last_duration_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(took).count();
+
+    if (emitter.refused > 0) {
+        logger().warn("[{}] {} sample(s) refused: empty name or missing labels (a plugin bug)", name_,
+                      emitter.refused);
+    }
+    size_t samples = 0;
+    for (auto& batch : emitter.batches) {
+        if (batch->token()) uses_completion_ = true;
+        samples += batch->size();
+        router_->route(std::move(batch));  // partial results of a failed round are kept too
+    }
+    stats_->samples += samples;
+
+    const auto now = SystemClock::now();
+    if (status == DMON_OK) {
+        if (consecutive_failures_ > 0) {
+            logger().info("[{}] collecting again after {} failed round(s)", name_, consecutive_failures_);
+        }
+        consecutive_failures_ = 0;
+        stats_->rounds++;
+        auto next = next_tick(now, interval_);
+        // Ticks that passed while collect() ran are skipped, not run back to back.
+        const auto missed = (next - scheduled_for_) / interval_ - 1;
+        if (missed > 0) {
+            stats_->skipped_rounds += static_cast<uint64_t>(missed);
+            logger().warn("[{}] collect took {} ms, longer than its interval of {} ms; skipped {} round(s)",
+                          name_, std::chrono::duration_cast<std::chrono::milliseconds>(took).count(),
+                          std::chrono::duration_cast<std::chrono::milliseconds>(interval_).count(), missed);
+        }
+        schedule(next);
+        return;
+    }
+    ++consecutive_failures_;
+    stats_->errors++;
+    stats_->set_last_error(error);
+    auto backoff = interval_ * (int64_t{1} << std::min(consecutive_failures_ - 1, 20));
+    if (backoff > kMaxBackoff) backoff = std::max<std::chrono::nanoseconds>(kMaxBackoff, interval_);
+    stats_->skipped_rounds += static_cast<uint64_t>(backoff / interval_ - 1);
+    logger().error("[{}] collect failed ({} in a row): {}; next try in {} ms", name_, consecutive_failures_,
+                   error, std::chrono::duration_cast<std::chrono::milliseconds>(backoff).count());
+    schedule(next_tick(now + backoff - interval_, interval_));
+}
+
+}  // namespace dmon::core

@@ -1,0 +1,327 @@
+#include "dmon/core/config.hpp"
+
+#include "dmon/core/duration.hpp"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace dmon::core {
+
+std::string Location::to_string() const {
+    if (line == 0) return file;
+    return file + ":" + std::to_string(line) + ":" + std::to_string(column);
+}
+
+namespace {
+std::string join_lines(const std::vector<std::string>& messages) {
+    std::string text;
+    for (const auto& message : messages) {
+        if (!text.empty()) text += '\n';
+        text += message;
+    }
+    return text;
+}
+
+std::string join(const std::vector<std::string>& items, const char* separator = ", ") {
+    std::string text;
+    for (const auto& item : items) {
+        if (!text.empty()) text += separator;
+        text += item;
+    }
+    return text;
+}
+}  // namespace
+
+ConfigError::ConfigError(std::vector<std::string> messages)
+    : std::runtime_error(join_lines(messages)), messages_(std::move(messages)) {}
+
+const char* to_string(InstanceKind kind) {
+    return kind == InstanceKind::collector ? "collector" : "sink";
+}
+
+std::string InstanceConfig::describe() const {
+    std::string text = std::string(to_string(kind)) + " '" + name + "'";
+    if (name != plugin) text += " (" + plugin + ")";
+    return text;
+}
+
+Location location_of(const YAML::Node& node, const std::string& file) {
+    const YAML::Mark mark = node.Mark();
+    if (mark.is_null()) return Location{file, 0, 0};
+    return Location{file, mark.line + 1, mark.column + 1};
+}
+
+std::string substitute_environment(const std::string& text, const std::string& file) {
+    std::string out;
+    out.reserve(text.size());
+    std::vector<std::string> errors;
+    int line = 1;
+    size_t line_start = 0;
+    for (size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (c == '\n') {
+            ++line;
+            line_start = i + 1;
+        }
+        if (c == '$' && text.compare(i, 3, "$${") == 0) {
+            out += "${";
+            i += 2;
+            continue;
+        }
+        if (c != '$' || text.compare(i, 2, "${") != 0) {
+            out += c;
+            continue;
+        }
+        const Location where{file, line, static_cast<int>(i - line_start) + 1};
+        const size_t close = text.find('}', i + 2);
+        const size_t newline = text.find('\n', i + 2);
+        if (close == std::string::npos || close > newline) {
+            errors.push_back(where.to_string() + ": unterminated '${' (expected '}' on this line)");
+            out += c;
+            continue;
+        }
+        std::string expression = text.substr(i + 2, close - i - 2);
+        std::optional<std::string> fallback;
+        if (const size_t dash = expression.find(":-"); dash != std::string::npos) {
+            fallback = expression.substr(dash + 2);
+            expression.resize(dash);
+        }
+        if (const char* value = std::getenv(expression.c_str()); value != nullptr && *value) {
+            out += value;
+        } else if (fallback) {
+            out += *fallback;
+        } else {
+            errors.push_back(where.to_string() + ": environment variable '" + expression +
+                             "' is not set (write ${" + expression +
+                             ":-default} to give a default)");
+        }
+        i = close;
+    }
+    if (!errors.empty()) throw ConfigError(std::move(errors));
+    return out;
+}
+
+std::vector<std::string> host_keys(InstanceKind kind) {
+    if (kind == InstanceKind::collector) return {"plugin", "name", "interval"};
+    return {"plugin", "name", "batch_size", "flush_interval", "queue_size"};
+}
+
+namespace {
+
+const std::vector<std::string> kTopLevelKeys = {
+    "node", "interval", "log_level", "plugin_paths", "threads", "self_metrics",
+    "shutdown_timeout", "collectors", "sinks"};
+const std::set<std::string> kLogLevels = {"trace", "debug", "info", "warn", "error", "off"};
+
+class Parser {
+public:
+    explicit Parser(std::string file) : file_(std::move(file)) {}
+
+    HostConfig parse(const std::string& text) {
+        HostConfig config;
+        config.file = file_;
+        YAML::Node root;
+        try {
+            root = YAML::Load(text);
+        } catch (const YAML::ParserException& e) {
+            const Location where{file_, e.mark.line + 1, e.mark.column + 1};
+            throw ConfigError({where.to_string() + ": YAML syntax error: " + e.msg});
+        }
+        if (!root || root.IsNull()) throw ConfigError({file_ + ": the file is empty"});
+        if (!root.IsMap()) {
+            fail(root, "the top level must be a map of keys (node, interval, collectors, sinks, ...)");
+            throw ConfigError(errors_);
+        }
+        for (auto it = root.begin(); it != root.end(); ++it) {
+            const std::string key = it->first.as<std::string>();
+            const YAML::Node& value = it->second;
+            if (key == "node") {
+                // `node:` left empty (e.g. ${DMON_NODE:-}) means "this machine's host name".
+                if (!value.IsNull()) config.node = scalar(value, "node");
+            } else if (key == "interval") {
+                config.interval = duration(value, "interval", config.interval);
+            } else if (key == "log_level") {
+                config.log_level = scalar(value, "log_level");
+                if (!kLogLevels.contains(config.log_level)) {
+                    fail(value, "log_level must be one of trace, debug, info, warn, error, off; got '" +
+                                    config.log_level + "'");
+                }
+            } else if (key == "plugin_paths") {
+                config.plugin_paths = string_list(value, "plugin_paths");
+            } else if (key == "threads") {
+                config.threads = static_cast<int>(integer(value, "threads", 1, 64, config.threads));
+            } else if (key == "self_metrics") {
+                config.self_metrics = boolean(value, "self_metrics", config.self_metrics);
+            } else if (key == "shutdown_timeout") {
+                config.shutdown_timeout = duration(value, "shutdown_timeout", config.shutdown_timeout);
+            } else if (key == "collectors") {
+                instances(value, InstanceKind::collector, config.collectors);
+            } else if (key == "sinks") {
+                instances(value, InstanceKind::sink, config.sinks);
+            } else {
+                fail(it->first, "unknown key '" + key + "'; valid keys: " + join(kTopLevelKeys));
+            }
+        }
+        check_unique_names(config);
+        if (!errors_.empty()) throw ConfigError(errors_);
+        return config;
+    }
+
+private:
+    void fail(const YAML::Node& node, const std::string& message, const std::string& context = {}) {
+        std::string text = location_of(node, file_).to_string() + ": ";
+        if (!context.empty()) text += context + ": ";
+        errors_.push_back(text + message);
+    }
+
+    std::string scalar(const YAML::Node& node, const std::string& key, const std::string& context = {}) {
+        if (!node.IsScalar()) {
+            fail(node, key + " must be a single value", context);
+            return {};
+        }
+        return node.Scalar();
+    }
+
+    std::chrono::nanoseconds duration(const YAML::Node& node, const std::string& key,
+                                      std::chrono::nanoseconds fallback,
+                                      const std::string& context = {}) {
+        const std::string text = scalar(node, key, context);
+        if (!node.IsScalar()) return fallback;
+        if (auto parsed = parse_duration(text)) return *parsed;
+        fail(node, key + " must be a positive duration such as 500ms, 10s, 5m, 1h or 7d; got '" +
+                       text + "'",
+             context);
+        return fallback;
+    }
+
+    int64_t integer(const YAML::Node& node, const std::string& key, int64_t min, int64_t max,
+                    int64_t fallback, const std::string& context = {}) {
+        const std::string text = scalar(node, key, context);
+        if (!node.IsScalar()) return fallback;
+        try {
+            size_t used = 0;
+            const long long value = std::stoll(text, &used);
+            if (used == text.size() && value >= min && value <= max) return value;
+        } catch (const std::exception&) {
+        }
+        fail(node, key + " must be a whole number from " + std::to_string(min) + " to " +
+                       std::to_string(max) + "; got '" + text + "'",
+             context);
+        return fallback;
+    }
+
+    bool boolean(const YAML::Node& node, const std::string& key, bool fallback) {
+        const std::string text = scalar(node, key);
+        if (text == "true") return true;
+        if (text == "false") return false;
+        if (node.IsScalar()) fail(node, key + " must be true or false; got '" + text + "'");
+        return fallback;
+    }
+
+    std::vector<std::string> string_list(const YAML::Node& node, const std::string& key) {
+        std::vector<std::string> items;
+        if (node.IsNull()) return items;
+        if (node.IsScalar()) return {node.Scalar()};
+        if (!node.IsSequence()) {
+            fail(node, key + " must be a list of strings");
+            return items;
+        }
+        for (const auto& item : node) items.push_back(scalar(item, key));
+        return items;
+    }
+
+    void instances(const YAML::Node& node, InstanceKind kind, std::vector<InstanceConfig>& out) {
+        const std::string section = kind == InstanceKind::collector ? "collectors" : "sinks";
+        if (node.IsNull()) return;
+        if (!node.IsSequence()) {
+            fail(node, section + " must be a list of plugin entries (each starting with '- plugin: NAME')");
+            return;
+        }
+        for (size_t index = 0; index < node.size(); ++index) {
+            const YAML::Node& entry = node[index];
+            const std::string where = section + "[" + std::to_string(index) + "]";
+            if (!entry.IsMap()) {
+                fail(entry, "each entry must be a map with at least 'plugin: NAME'", where);
+                continue;
+            }
+            InstanceConfig instance;
+            instance.kind = kind;
+            instance.location = location_of(entry, file_);
+            instance.options = YAML::Node(YAML::NodeType::Map);
+            if (!entry["plugin"]) {
+                fail(entry, "missing key 'plugin' (the plugin library's name, e.g. proc_cpu)", where);
+                continue;
+            }
+            instance.plugin = scalar(entry["plugin"], "plugin", where);
+            instance.name = instance.plugin;
+            if (entry["name"]) instance.name = scalar(entry["name"], "name", where);
+            const std::string context = instance.describe();
+            for (auto it = entry.begin(); it != entry.end(); ++it) {
+                const std::string key = it->first.as<std::string>();
+                const YAML::Node& value = it->second;
+                if (key == "plugin" || key == "name") continue;
+                if (key == "interval" && kind == InstanceKind::collector) {
+                    instance.interval = duration(value, key, instance.interval, context);
+                } else if (key == "batch_size" && kind == InstanceKind::sink) {
+                    instance.batch_size = static_cast<size_t>(
+                        integer(value, key, 1, 1'000'000, instance.batch_size, context));
+                } else if (key == "flush_interval" && kind == InstanceKind::sink) {
+                    instance.flush_interval = duration(value, key, instance.flush_interval, context);
+                } else if (key == "queue_size" && kind == InstanceKind::sink) {
+                    instance.queue_size = static_cast<size_t>(
+                        integer(value, key, 1, 100'000'000, instance.queue_size, context));
+                } else {
+                    instance.options[it->first] = value;  // checked against the plugin later
+                }
+            }
+            std::ostringstream fingerprint;
+            fingerprint << instance.plugin << '\n'
+                        << instance.interval.count() << ' ' << instance.batch_size << ' '
+                        << instance.flush_interval.count() << ' ' << instance.queue_size << '\n'
+                        << YAML::Dump(instance.options);
+            instance.options_fingerprint = fingerprint.str();
+            out.push_back(std::move(instance));
+        }
+    }
+
+    void check_unique_names(const HostConfig& config) {
+        std::set<std::string> seen;
+        for (const auto* list : {&config.collectors, &config.sinks}) {
+            for (const auto& instance : *list) {
+                if (!seen.insert(instance.name).second) {
+                    errors_.push_back(instance.location.to_string() + ": " + instance.describe() +
+                                      ": the name '" + instance.name +
+                                      "' is used twice; give one of them another 'name:'");
+                }
+            }
+        }
+    }
+
+    std::string file_;
+    std::vector<std::string> errors_;
+};
+
+}  // namespace
+
+HostConfig parse_config(const std::string& text, const std::string& file) {
+    return Parser(file).parse(text);
+}
+
+HostConfig load_config(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw ConfigError({path + ": cannot open the config file"});
+    std::stringstream buffer;
+    buffer << in.rdbuf();
+    HostConfig config = parse_config(substitute_environment(buffer.str(), path), path);
+    // Relative plugin folders are relative to the config file, not to the working directory.
+    const std::filesystem::path base = std::filesystem::absolute(path).parent_path();
+    for (auto& folder : config.plugin_paths) {
+        if (std::filesystem::path(folder).is_relative()) folder = (base / folder).lexically_normal().string();
+    }
+    return config;
+}
+
+}  // namespace dmon::core

@@ -1,0 +1,140 @@
+#include "dmon/core/plugin_instance.hpp"
+
+#include "dmon/core/logging.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+namespace dmon::core {
+
+int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+namespace {
+
+std::string_view view(dmon_str text) {
+    return text.size == 0 || text.data == nullptr ? std::string_view{} : std::string_view{text.data, text.size};
+}
+
+void api_log(dmon_host* host, dmon_log_level level, dmon_str message) {
+    const std::string_view name = host != nullptr ? std::string_view(host->instance_name) : "?";
+    // dmon_log_level and spdlog's levels share their order: trace, debug, info, warn, error.
+    const auto spd_level = static_cast<spdlog::level::level_enum>(
+        std::clamp<int>(level, DMON_LOG_TRACE, DMON_LOG_ERROR));
+    logger().log(spd_level, "[{}] {}", name, view(message));
+}
+
+int64_t api_now_ns() { return now_ns(); }
+
+// Copies samples into a batch of the emitter. Refuses malformed arguments instead of reading
+// out of bounds: a plugin bug must not take the host down.
+dmon_status add_samples(dmon_emitter* emitter, const dmon_sample* samples, size_t count,
+                        size_t sample_size, dmon::core::SampleBatch& batch) {
+    if (count == 0) return DMON_OK;
+    if (samples == nullptr || sample_size < offsetof(dmon_sample, type) + sizeof(uint32_t)) {
+        ++emitter->refused;
+        return DMON_INVALID;
+    }
+    const auto* base = reinterpret_cast<const unsigned char*>(samples);
+    for (size_t i = 0; i < count; ++i) {
+        const auto& sample = *reinterpret_cast<const dmon_sample*>(base + i * sample_size);
+        if (sample.name.size == 0 || sample.name.data == nullptr ||
+            (sample.label_count > 0 && sample.labels == nullptr)) {
+            ++emitter->refused;
+            continue;
+        }
+        batch.add(sample, emitter->node, emitter->collected_at_ns);
+    }
+    return DMON_OK;
+}
+
+dmon_status api_emit(dmon_emitter* emitter, const dmon_sample* samples, size_t count, size_t sample_size) {
+    if (emitter == nullptr) return DMON_INVALID;
+    if (emitter->batches.empty() || emitter->batches.back()->token()) {
+        emitter->batches.push_back(std::make_shared<SampleBatch>(emitter->source));
+    }
+    return add_samples(emitter, samples, count, sample_size, *emitter->batches.back());
+}
+
+dmon_status api_emit_with_completion(dmon_emitter* emitter, const dmon_sample* samples, size_t count,
+                                     size_t sample_size, dmon_completion_fn done, void* user_data) {
+    if (emitter == nullptr || done == nullptr || !emitter->bind_completion) return DMON_INVALID;
+    auto batch = std::make_shared<SampleBatch>(emitter->source);
+    const dmon_status status = add_samples(emitter, samples, count, sample_size, *batch);
+    if (status != DMON_OK) return status;
+    batch->set_token(std::make_shared<CompletionToken>(emitter->bind_completion(done, user_data)));
+    emitter->batches.push_back(std::move(batch));
+    return DMON_OK;
+}
+
+const dmon_host_api kHostApi = {
+    sizeof(dmon_host_api), DMON_ABI_MAJOR,   &api_log,        &api_now_ns,
+    &option_string,        &option_int,      &option_double,  &option_bool,
+    &option_duration_ns,   &option_list_size, &option_list_item, &api_emit,
+    &api_emit_with_completion,
+};
+
+std::string message_of(const dmon_error& error) {
+    std::string text(error.message, strnlen(error.message, sizeof(error.message)));
+    return text.empty() ? "no reason given" : text;
+}
+
+}  // namespace
+
+const dmon_host_api* host_api() { return &kHostApi; }
+
+PluginInstance::PluginInstance(std::shared_ptr<const PluginLibrary> library, const InstanceConfig& config,
+                               OptionSet options, const std::string& node)
+    : library_(std::move(library)), config_(config), options_(std::move(options)), node_(node) {
+    host_.instance_name = config_.name;
+    dmon_create_args args{};
+    args.struct_size = sizeof(args);
+    args.abi_major = DMON_ABI_MAJOR;
+    args.api = &kHostApi;
+    args.host = &host_;
+    args.options = &options_;
+    args.instance_name = dmon_str{config_.name.data(), config_.name.size()};
+    args.node = dmon_str{node_.data(), node_.size()};
+    dmon_error error{};
+    error.struct_size = sizeof(error);
+    const dmon_status status = library_->descriptor().create(&args, &state_, &error);
+    if (status != DMON_OK) {
+        throw PluginLoadError(config_.location.to_string() + ": " + config_.describe() +
+                              ": create failed: " + message_of(error));
+    }
+}
+
+PluginInstance::~PluginInstance() {
+    if (state_ != nullptr) library_->descriptor().destroy(state_);
+}
+
+dmon_status PluginInstance::collect(dmon_emitter& emitter, std::string& error_text) {
+    dmon_error error{};
+    error.struct_size = sizeof(error);
+    const dmon_status status = library_->descriptor().collect(state_, &emitter, &error);
+    if (status != DMON_OK) error_text = message_of(error);
+    return status;
+}
+
+dmon_status PluginInstance::write(const dmon_batch& batch, std::string& error_text) {
+    dmon_error error{};
+    error.struct_size = sizeof(error);
+    const dmon_status status = library_->descriptor().write(state_, &batch, &error);
+    if (status != DMON_OK) error_text = message_of(error);
+    return status;
+}
+
+dmon_status PluginInstance::flush(std::string& error_text) {
+    if (library_->descriptor().flush == nullptr) return DMON_OK;
+    dmon_error error{};
+    error.struct_size = sizeof(error);
+    const dmon_status status = library_->descriptor().flush(state_, &error);
+    if (status != DMON_OK) error_text = message_of(error);
+    return status;
+}
+
+}  // namespace dmon::core

@@ -1,0 +1,166 @@
+// dmon: the host. One program for agents and controllers; what it does is in its YAML file.
+#include <dmon/core/asio.hpp>
+#include <dmon/core/config.hpp>
+#include <dmon/core/host.hpp>
+#include <dmon/core/logging.hpp>
+
+#include <boost/asio/signal_set.hpp>
+
+#include <csignal>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitBadInput = 2;
+
+const char* kUsage = R"(usage: dmon COMMAND [options]
+
+commands:
+  run    --config FILE [--node NAME]   run until SIGINT/SIGTERM, then flush sinks and exit
+  check  --config FILE                 parse the config, load every plugin, check every option
+  once   --config FILE [--node NAME]   one round of every collector, printed as line protocol
+  --version                            print the version
+  --help                               print this text
+
+Logs go to stderr. Exit status: 0 success, 1 runtime failure, 2 bad config or usage.
+See docs/configuration.md for the config file.
+)";
+
+struct Arguments {
+    std::string command;
+    std::string config;
+    std::optional<std::string> node;
+};
+
+std::optional<Arguments> parse_arguments(int argc, char** argv, std::string& error) {
+    Arguments args;
+    std::vector<std::string> words(argv + 1, argv + argc);
+    if (words.empty()) {
+        error = "no command given";
+        return std::nullopt;
+    }
+    args.command = words[0];
+    for (size_t i = 1; i < words.size(); ++i) {
+        const std::string& word = words[i];
+        auto value = [&]() -> std::optional<std::string> {
+            if (i + 1 >= words.size()) {
+                error = word + " needs a value";
+                return std::nullopt;
+            }
+            return words[++i];
+        };
+        if (word == "--config" || word == "-c") {
+            auto v = value();
+            if (!v) return std::nullopt;
+            args.config = *v;
+        } else if (word == "--node") {
+            auto v = value();
+            if (!v) return std::nullopt;
+            args.node = *v;
+        } else {
+            error = "unknown option '" + word + "' for '" + args.command + "'";
+            return std::nullopt;
+        }
+    }
+    if (args.config.empty()) {
+        error = "'" + args.command + "' needs --config FILE";
+        return std::nullopt;
+    }
+    return args;
+}
+
+void print_errors(const std::exception& e) {
+    if (const auto* config = dynamic_cast<const dmon::core::ConfigError*>(&e)) {
+        for (const auto& message : config->messages()) std::cerr << "error: " << message << '\n';
+    } else {
+        std::cerr << "error: " << e.what() << '\n';
+    }
+}
+
+dmon::core::HostConfig load(const Arguments& args) {
+    auto config = dmon::core::load_config(args.config);
+    if (args.node) config.node = *args.node;
+    dmon::core::set_log_level(config.log_level);
+    return config;
+}
+
+std::shared_ptr<dmon::core::PluginCatalog> catalog_for(const dmon::core::HostConfig& config) {
+    return std::make_shared<dmon::core::PluginCatalog>(dmon::core::plugin_folders(config));
+}
+
+int run(const Arguments& args) {
+    auto config = load(args);
+    auto catalog = catalog_for(config);
+    dmon::core::Host host(std::move(config), catalog);
+    host.start();
+    boost::asio::io_context signals_io;
+    boost::asio::signal_set signals(signals_io, SIGINT, SIGTERM);
+    int received = 0;
+    signals.async_wait([&](const boost::system::error_code&, int signal) { received = signal; });
+    signals_io.run();
+    dmon::core::logger().info("[host] signal {} received: stopping", received);
+    host.stop();
+    return kExitOk;
+}
+
+int check(const Arguments& args) {
+    auto config = load(args);
+    auto catalog = catalog_for(config);
+    const auto plan = dmon::core::plan_plugins(config, *catalog);
+    for (const auto* list : {&plan.collectors, &plan.sinks}) {
+        for (const auto& instance : *list) {
+            std::cout << "ok  " << instance.config.describe() << ": " << instance.library->name() << ' '
+                      << instance.library->version() << " from " << instance.library->path() << '\n';
+        }
+    }
+    std::cout << args.config << ": " << plan.collectors.size() << " collector(s), " << plan.sinks.size()
+              << " sink(s), no errors\n";
+    return kExitOk;
+}
+
+int once(const Arguments& args) {
+    auto config = load(args);
+    auto catalog = catalog_for(config);
+    const int failures = dmon::core::collect_once(config, *catalog, std::cout);
+    return failures == 0 ? kExitOk : kExitFailure;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc == 2 && (std::string(argv[1]) == "--version" || std::string(argv[1]) == "version")) {
+        std::cout << "dmon " << DMON_VERSION << " (plugin ABI " << DMON_ABI_MAJOR << "." << DMON_ABI_MINOR << ")\n";
+        return kExitOk;
+    }
+    if (argc == 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
+                      std::string(argv[1]) == "help")) {
+        std::cout << kUsage;
+        return kExitOk;
+    }
+    std::string error;
+    const auto args = parse_arguments(argc, argv, error);
+    static const std::map<std::string, int (*)(const Arguments&)> commands = {
+        {"run", &run}, {"check", &check}, {"once", &once}};
+    if (!args || !commands.contains(args->command)) {
+        std::cerr << "dmon: " << (args ? "unknown command '" + args->command + "'" : error) << "\n\n" << kUsage;
+        return kExitBadInput;
+    }
+    try {
+        return commands.at(args->command)(*args);
+    } catch (const dmon::core::ConfigError& e) {
+        print_errors(e);
+        return kExitBadInput;
+    } catch (const dmon::core::PluginLoadError& e) {
+        print_errors(e);
+        return kExitBadInput;
+    } catch (const std::exception& e) {
+        print_errors(e);
+        return kExitFailure;
+    }
+}
