@@ -1,11 +1,11 @@
-# dmon_add_plugin(NAME SOURCES src... [LIBRARIES libs...])
+# dmon_add_plugin(NAME SOURCES src... [LIBRARIES libs...] [OUTPUT_DIRECTORY dir] [NO_INSTALL])
 # Builds a loadable dmon plugin: a module library named exactly NAME (NAME.so / NAME.dll),
 # exporting only dmon_plugin_entry, installed into <prefix>/lib/dmon.
 include_guard(GLOBAL)
 include(GNUInstallDirs)
 
 function(dmon_add_plugin name)
-  cmake_parse_arguments(PLUGIN "" "" "SOURCES;LIBRARIES" ${ARGN})
+  cmake_parse_arguments(PLUGIN "NO_INSTALL" "OUTPUT_DIRECTORY" "SOURCES;LIBRARIES" ${ARGN})
   if(NOT PLUGIN_SOURCES)
     message(FATAL_ERROR "dmon_add_plugin(${name}): SOURCES is required")
   endif()
@@ -16,14 +16,20 @@ function(dmon_add_plugin name)
     C_VISIBILITY_PRESET hidden
     CXX_VISIBILITY_PRESET hidden
     VISIBILITY_INLINES_HIDDEN ON)
-  if(DEFINED DMON_PLUGIN_OUTPUT_DIR)
+  if(NOT PLUGIN_OUTPUT_DIRECTORY AND DEFINED DMON_PLUGIN_OUTPUT_DIR)
+    set(PLUGIN_OUTPUT_DIRECTORY ${DMON_PLUGIN_OUTPUT_DIR})
+  endif()
+  if(PLUGIN_OUTPUT_DIRECTORY)
     set_target_properties(${name} PROPERTIES
-      LIBRARY_OUTPUT_DIRECTORY ${DMON_PLUGIN_OUTPUT_DIR}
-      RUNTIME_OUTPUT_DIRECTORY ${DMON_PLUGIN_OUTPUT_DIR})
+      LIBRARY_OUTPUT_DIRECTORY ${PLUGIN_OUTPUT_DIRECTORY}
+      RUNTIME_OUTPUT_DIRECTORY ${PLUGIN_OUTPUT_DIRECTORY})
   endif()
   if(NOT WIN32)
-    # Group/other-writable plugin files are refused by the host; build them 0755.
+    # A plugin must not rely on symbols of the host: it links everything it uses.
     target_link_options(${name} PRIVATE -Wl,--no-undefined)
+  endif()
+  if(PLUGIN_NO_INSTALL)
+    return()
   endif()
   install(TARGETS ${name} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/dmon
                           RUNTIME DESTINATION ${CMAKE_INSTALL_LIBDIR}/dmon)

@@ -1,0 +1,115 @@
+// The built `dmon` binary: exit codes, error lines, and `dmon once` on this machine.
+#include "test_support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <regex>
+
+namespace dmon::test {
+namespace {
+
+const std::string kDmon = DMON_BINARY;
+const std::string kSource = DMON_SOURCE_DIR;
+
+TEST(Cli, VersionAndHelp) {
+    auto version = run_command(kDmon + " --version");
+    EXPECT_EQ(version.exit_code, 0);
+    EXPECT_EQ(version.output, "dmon 0.1.0 (plugin ABI 1.0)\n");
+    auto help = run_command(kDmon + " --help");
+    EXPECT_EQ(help.exit_code, 0);
+    EXPECT_NE(help.output.find("run    --config FILE"), std::string::npos);
+}
+
+TEST(Cli, UsageErrorsExitWithTwo) {
+    auto none = run_command(kDmon);
+    EXPECT_EQ(none.exit_code, 2);
+    EXPECT_EQ(none.output.substr(0, 23), "dmon: no command given\n");
+    auto unknown = run_command(kDmon + " frobnicate --config x");
+    EXPECT_EQ(unknown.exit_code, 2);
+    EXPECT_EQ(unknown.output.rfind("dmon: unknown command 'frobnicate'\n", 0), 0u);
+    auto missing = run_command(kDmon + " run");
+    EXPECT_EQ(missing.exit_code, 2);
+    EXPECT_EQ(missing.output.substr(0, 29), "dmon: 'run' needs --config FI");
+}
+
+TEST(Cli, CheckReportsEveryErrorWithFileLineAndColumn) {
+    TempFolder folder;
+    const auto path = folder.file("bad.yaml",
+                                  "collectors:\n"
+                                  "  - plugin: proc_cpu\n"
+                                  "    per_cpu: sometimes\n"
+                                  "  - plugin: proc_dsk\n"
+                                  "sinks:\n"
+                                  "  - plugin: stdout\n"
+                                  "    colour: red\n");
+    auto result = run_command(kDmon + " check --config " + path);
+    EXPECT_EQ(result.exit_code, 2);
+    EXPECT_EQ(result.output,
+              "error: " + path + ":3:14: collector 'proc_cpu': option 'per_cpu' must be true or false; got 'sometimes'\n"
+              "error: " + path + ":4:5: collector 'proc_dsk': unknown plugin 'proc_dsk': no proc_dsk.so in " DMON_PLUGIN_DIR "\n"
+              "error: " + path + ":7:5: sink 'stdout': unknown key 'colour'; valid keys: plugin, name, batch_size, "
+              "flush_interval, queue_size, path\n");
+}
+
+TEST(Cli, CheckAcceptsTheShippedStandaloneConfig) {
+    auto result = run_command("cd " + kSource + " && " + kDmon + " check --config config/standalone.yaml");
+    EXPECT_EQ(result.exit_code, 0) << result.output;
+    EXPECT_NE(result.output.find("config/standalone.yaml: 4 collector(s), 1 sink(s), no errors"), std::string::npos)
+        << result.output;
+}
+
+TEST(Cli, OnceCollectsAllFourAreasOnThisMachine) {
+    TempFolder folder;
+    auto result = run_command("cd " + kSource + " && " + kDmon + " once --config config/standalone.yaml --node probe 2>" +
+                              folder.path("err"));
+    ASSERT_EQ(result.exit_code, 0) << read_text(folder.path("err"));
+    std::map<std::string, int> names;
+    double memory_limit = -1;
+    int utilization_lines = 0;
+    const std::regex line(R"(^([a-z_.]+)((?:,[^ ]+)?) (gauge|counter)=([-0-9.e+]+) ([0-9]+)$)");
+    std::istringstream in(result.output);
+    for (std::string l; std::getline(in, l);) {
+        std::smatch m;
+        ASSERT_TRUE(std::regex_match(l, m, line)) << l;
+        ASSERT_EQ(m[2].str().rfind(",host=probe", 0), 0u) << l;
+        names[m[1]]++;
+        const double value = std::stod(m[4]);
+        if (m[1] == "system.memory.limit") memory_limit = value;
+        if (m[1] == "system.cpu.utilization") {
+            ++utilization_lines;
+            EXPECT_GE(value, 0.0) << l;
+            EXPECT_LE(value, 1.0) << l;
+        }
+    }
+    for (const char* name : {"system.cpu.time", "system.cpu.utilization", "system.memory.usage",
+                             "system.memory.available", "system.paging.usage", "system.disk.operations",
+                             "system.disk.io", "system.network.io", "system.network.packets", "system.network.errors"}) {
+        EXPECT_GT(names[name], 0) << name << " missing from:\n" << result.output;
+    }
+    EXPECT_GE(utilization_lines, 1);
+    // system.memory.limit is MemTotal, exactly.
+    std::smatch m;
+    const std::string meminfo = read_text("/proc/meminfo");
+    ASSERT_TRUE(std::regex_search(meminfo, m, std::regex(R"(MemTotal:\s+([0-9]+) kB)")));
+    EXPECT_EQ(memory_limit, std::stod(m[1]) * 1024);
+}
+
+TEST(Cli, RunStopsCleanlyOnSigtermAndFlushes) {
+    TempFolder folder;
+    const auto out = folder.path("out.lp");
+    const auto path = folder.file("run.yaml", "node: runner\nself_metrics: false\nplugin_paths: [" DMON_TEST_PLUGIN_DIR "]\n"
+                                              "collectors:\n  - plugin: test_counter\n    interval: 100ms\n"
+                                              "sinks:\n  - plugin: stdout\n    path: " + out + "\n"
+                                              "    flush_interval: 1h\n");
+    auto result = run_command("timeout --preserve-status -s TERM 1 " + kDmon + " run --config " + path);
+    EXPECT_EQ(result.exit_code, 0) << result.output;
+    EXPECT_NE(result.output.find("signal 15 received: stopping"), std::string::npos) << result.output;
+    // flush_interval is an hour: every line in the file was written by the shutdown drain.
+    const std::string written = read_text(out);
+    EXPECT_NE(written.find("test.rounds,host=runner counter=1 "), std::string::npos) << written;
+    EXPECT_NE(written.find("test.rounds,host=runner counter=5 "), std::string::npos) << written;
+}
+
+}  // namespace
+}  // namespace dmon::test

@@ -1,0 +1,202 @@
+// Config parsing and option validation: good files, and bad ones with the exact message.
+#include "dmon/core/config.hpp"
+#include "dmon/core/host.hpp"
+#include "dmon/core/options.hpp"
+
+#include <dmon/plugin.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+namespace dmon::core {
+namespace {
+using namespace std::chrono_literals;
+
+std::vector<std::string> errors_of(const std::function<void()>& body) {
+    try {
+        body();
+    } catch (const ConfigError& e) {
+        return e.messages();
+    }
+    ADD_FAILURE() << "expected a ConfigError";
+    return {};
+}
+
+TEST(Config, ParsesTheDocumentedShape) {
+    const auto config = parse_config(R"(
+node: web-1
+interval: 10s
+log_level: debug
+plugin_paths: [plugins]
+collectors:
+  - plugin: proc_cpu
+    interval: 1s
+    per_cpu: true
+  - plugin: proc_disk
+    name: disks
+    devices: ["sd*", "nvme*"]
+sinks:
+  - plugin: stdout
+    batch_size: 500
+    flush_interval: 2s
+    queue_size: 5000
+)",
+                                     "agent.yaml");
+    EXPECT_EQ(config.node, "web-1");
+    EXPECT_EQ(config.interval, 10s);
+    EXPECT_EQ(config.log_level, "debug");
+    ASSERT_EQ(config.collectors.size(), 2u);
+    EXPECT_EQ(config.collectors[0].plugin, "proc_cpu");
+    EXPECT_EQ(config.collectors[0].name, "proc_cpu");
+    EXPECT_EQ(config.collectors[0].interval, 1s);
+    EXPECT_EQ(config.collectors[0].options["per_cpu"].as<std::string>(), "true");
+    EXPECT_FALSE(config.collectors[0].options["interval"]);  // a host key, not an option
+    EXPECT_EQ(config.collectors[1].name, "disks");
+    EXPECT_EQ(config.collectors[1].location.to_string(), "agent.yaml:10:5");
+    ASSERT_EQ(config.sinks.size(), 1u);
+    EXPECT_EQ(config.sinks[0].batch_size, 500u);
+    EXPECT_EQ(config.sinks[0].flush_interval, 2s);
+    EXPECT_EQ(config.sinks[0].queue_size, 5000u);
+}
+
+TEST(Config, YamlSyntaxErrorNamesLineAndColumn) {
+    EXPECT_EQ(errors_of([] { parse_config("collectors:\n  - plugin: [proc_cpu\n", "bad.yaml"); }),
+              std::vector<std::string>{"bad.yaml:3:1: YAML syntax error: end of sequence flow not found"});
+}
+
+TEST(Config, UnknownTopLevelKeyListsTheValidOnes) {
+    EXPECT_EQ(errors_of([] { parse_config("node: a\nintervall: 5s\n", "a.yaml"); }),
+              std::vector<std::string>{
+                  "a.yaml:2:1: unknown key 'intervall'; valid keys: node, interval, log_level, plugin_paths, "
+                  "threads, self_metrics, shutdown_timeout, collectors, sinks"});
+}
+
+TEST(Config, WrongTypesAreReportedTogether) {
+    const auto errors = errors_of([] {
+        parse_config("interval: soon\nthreads: many\ncollectors:\n  - plugin: proc_cpu\n    interval: -1s\n"
+                     "sinks:\n  - plugin: stdout\n    batch_size: 0\n",
+                     "t.yaml");
+    });
+    EXPECT_EQ(errors, (std::vector<std::string>{
+                          "t.yaml:1:11: interval must be a positive duration such as 500ms, 10s, 5m, 1h or 7d; got 'soon'",
+                          "t.yaml:2:10: threads must be a whole number from 1 to 64; got 'many'",
+                          "t.yaml:5:15: collector 'proc_cpu': interval must be a positive duration such as 500ms, "
+                          "10s, 5m, 1h or 7d; got '-1s'",
+                          "t.yaml:8:17: sink 'stdout': batch_size must be a whole number from 1 to 1000000; got '0'"}));
+}
+
+TEST(Config, EntriesNeedAPluginAndUniqueNames) {
+    const auto errors = errors_of([] {
+        parse_config("collectors:\n  - name: x\n  - plugin: proc_cpu\n  - plugin: proc_cpu\n", "n.yaml");
+    });
+    EXPECT_EQ(errors, (std::vector<std::string>{
+                          "n.yaml:2:5: collectors[0]: missing key 'plugin' (the plugin library's name, e.g. proc_cpu)",
+                          "n.yaml:4:5: collector 'proc_cpu': the name 'proc_cpu' is used twice; give one of them "
+                          "another 'name:'"}));
+}
+
+TEST(Config, EnvironmentVariablesAndDefaults) {
+    ::setenv("DMON_TEST_NODE", "from-env", 1);
+    ::unsetenv("DMON_TEST_UNSET");
+    const std::string text = substitute_environment(
+        "node: ${DMON_TEST_NODE}\npath: ${DMON_TEST_UNSET:-/tmp/x.db}\nliteral: $${HOME}\n", "e.yaml");
+    EXPECT_EQ(text, "node: from-env\npath: /tmp/x.db\nliteral: ${HOME}\n");
+}
+
+TEST(Config, MissingVariableNamesLineAndColumn) {
+    ::unsetenv("DMON_TEST_MISSING");
+    EXPECT_EQ(errors_of([] { substitute_environment("node: a\nsinks:\n  - url: ${DMON_TEST_MISSING}\n", "v.yaml"); }),
+              std::vector<std::string>{"v.yaml:3:10: environment variable 'DMON_TEST_MISSING' is not set (write "
+                                       "${DMON_TEST_MISSING:-default} to give a default)"});
+}
+
+TEST(Config, MissingFileIsOneClearLine) {
+    EXPECT_EQ(errors_of([] { load_config("/nonexistent/dmon.yaml"); }),
+              std::vector<std::string>{"/nonexistent/dmon.yaml: cannot open the config file"});
+}
+
+// A built-in plugin with declared options, to check validation without a library file.
+constexpr dmon_option_decl kDeclared[] = {
+    sdk::option("per_cpu", DMON_OPT_BOOL, "true", "per-cpu samples"),
+    sdk::option("limit", DMON_OPT_INT, nullptr, "a limit", true),
+    sdk::option("devices", DMON_OPT_STRING_LIST, "sd*,vd*", "devices"),
+    sdk::option("timeout", DMON_OPT_DURATION, "5s", "timeout"),
+};
+class Declared : public sdk::Collector {
+public:
+    explicit Declared(const sdk::Context&) {}
+    void collect(sdk::Emitter&) override {}
+};
+const dmon_plugin_descriptor kDeclaredDescriptor =
+    sdk::detail::make_descriptor<Declared>(DMON_KIND_COLLECTOR, "declared", "1.0.0", "test", kDeclared, 0);
+
+class Sinkish : public sdk::Sink {
+public:
+    explicit Sinkish(const sdk::Context&) {}
+    void write(const sdk::Batch&) override {}
+};
+const dmon_plugin_descriptor kSinkDescriptor =
+    sdk::detail::make_descriptor<Sinkish>(DMON_KIND_SINK, "sinkish", "1.0.0", "test", sdk::kNoOptions, 0);
+
+std::vector<std::string> plan_errors(const std::string& text) {
+    PluginCatalog catalog({"/nonexistent-plugins"});
+    catalog.add_builtin("declared", &kDeclaredDescriptor);
+    catalog.add_builtin("sinkish", &kSinkDescriptor);
+    return errors_of([&] { plan_plugins(parse_config(text, "p.yaml"), catalog); });
+}
+
+TEST(Options, UnknownKeyListsValidKeys) {
+    EXPECT_EQ(plan_errors("collectors:\n  - plugin: declared\n    limit: 3\n    per_cpux: true\n"),
+              std::vector<std::string>{"p.yaml:4:5: collector 'declared': unknown key 'per_cpux'; valid keys: "
+                                       "plugin, name, interval, per_cpu, limit, devices, timeout"});
+}
+
+TEST(Options, WrongTypeAndMissingRequired) {
+    EXPECT_EQ(plan_errors("collectors:\n  - plugin: declared\n    name: d1\n    per_cpu: yes please\n"
+                          "    timeout: 3 weeks\n"),
+              (std::vector<std::string>{
+                  "p.yaml:4:14: collector 'd1' (declared): option 'per_cpu' must be true or false; got 'yes please'",
+                  "p.yaml:5:14: collector 'd1' (declared): option 'timeout' must be a duration such as 500ms, 10s "
+                  "or 5m; got '3 weeks'",
+                  "p.yaml:2:5: collector 'd1' (declared): missing required option 'limit' (a whole number: a limit)"}));
+}
+
+TEST(Options, UnknownPluginNamesTheFoldersSearched) {
+    EXPECT_EQ(plan_errors("collectors:\n  - plugin: proc_cpux\n"),
+              std::vector<std::string>{"p.yaml:2:5: collector 'proc_cpux': unknown plugin 'proc_cpux': no "
+                                       "proc_cpux.so in /nonexistent-plugins"});
+}
+
+TEST(Options, PluginUnderTheWrongSection) {
+    EXPECT_EQ(plan_errors("sinks:\n  - plugin: declared\n    limit: 1\n"),
+              std::vector<std::string>{"p.yaml:2:5: sink 'declared': plugin 'declared' is a collector; list it "
+                                       "under collectors:"});
+}
+
+TEST(Options, ValuesAndDefaultsReachThePlugin) {
+    PluginCatalog catalog({});
+    catalog.add_builtin("declared", &kDeclaredDescriptor);
+    const auto plan = plan_plugins(
+        parse_config("collectors:\n  - plugin: declared\n    limit: 42\n    devices: nvme*\n", "ok.yaml"), catalog);
+    ASSERT_EQ(plan.collectors.size(), 1u);
+    const OptionSet& options = plan.collectors[0].options;
+    int64_t limit = 0, timeout = 0;
+    int per_cpu = 0;
+    dmon_str item{};
+    EXPECT_EQ(option_int(&options, "limit", &limit), 1);
+    EXPECT_EQ(limit, 42);
+    EXPECT_EQ(option_bool(&options, "per_cpu", &per_cpu), 1);
+    EXPECT_EQ(per_cpu, 1);
+    EXPECT_EQ(option_duration_ns(&options, "timeout", &timeout), 1);
+    EXPECT_EQ(timeout, 5'000'000'000);
+    EXPECT_EQ(option_list_size(&options, "devices"), 1u);
+    ASSERT_EQ(option_list_item(&options, "devices", 0, &item), 1);
+    EXPECT_EQ(std::string(item.data, item.size), "nvme*");
+    // Asking with the wrong type, or for an option that was never declared, finds nothing.
+    EXPECT_EQ(option_int(&options, "per_cpu", &limit), 0);
+    EXPECT_EQ(option_string(&options, "nope", &item), 0);
+}
+
+}  // namespace
+}  // namespace dmon::core

@@ -1,0 +1,269 @@
+// Scheduler and router: intervals, batching, back-pressure counting, completion tokens.
+#include "dmon/core/collector_runner.hpp"
+#include "dmon/core/router.hpp"
+#include "dmon/core/sink_runner.hpp"
+
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <thread>
+
+namespace dmon::core {
+namespace {
+using namespace std::chrono_literals;
+
+// An io_context with two threads, like the host's default pool.
+class Pipeline : public ::testing::Test {
+protected:
+    void SetUp() override {
+        for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { io_.run(); });
+    }
+    void TearDown() override {
+        work_.reset();
+        io_.stop();
+        for (auto& t : threads_) t.join();
+    }
+    std::shared_ptr<SampleBatch> batch_of(size_t samples, const std::string& source = "src") {
+        auto batch = std::make_shared<SampleBatch>(source);
+        for (size_t i = 0; i < samples; ++i) batch->add("test.value", {{"i", std::to_string(i)}}, double(i), DMON_GAUGE, 1);
+        return batch;
+    }
+    asio::io_context io_;
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_{io_.get_executor()};
+    std::vector<std::thread> threads_;
+};
+
+// Records the size of every write; can be told to fail or to block.
+struct RecordingWriter {
+    std::mutex mutex;
+    std::condition_variable changed;
+    std::vector<size_t> writes;
+    int fail_next = 0;
+    bool blocked = false;
+    size_t total() {
+        std::lock_guard lock(mutex);
+        size_t n = 0;
+        for (size_t w : writes) n += w;
+        return n;
+    }
+    bool wait_for_total(size_t expected, std::chrono::milliseconds timeout = 5000ms) {
+        std::unique_lock lock(mutex);
+        return changed.wait_for(lock, timeout, [&] {
+            size_t n = 0;
+            for (size_t w : writes) n += w;
+            return n >= expected;
+        });
+    }
+    SinkRunner::WriteFn fn() {
+        return [this](const dmon_batch& batch, std::string& error) {
+            std::unique_lock lock(mutex);
+            changed.wait(lock, [&] { return !blocked; });
+            if (fail_next > 0) {
+                --fail_next;
+                error = "injected failure";
+                return DMON_ERROR;
+            }
+            writes.push_back(batch.sample_count);
+            changed.notify_all();
+            return DMON_OK;
+        };
+    }
+    void unblock() {
+        std::lock_guard lock(mutex);
+        blocked = false;
+        changed.notify_all();
+    }
+};
+
+TEST_F(Pipeline, FullBatchesAreWrittenAtOnceAndTheRestOnDrain) {
+    RecordingWriter writer;
+    auto sink = std::make_shared<SinkRunner>(io_, "sink", writer.fn(), SinkSettings{10, 1h, 1000});
+    for (int i = 0; i < 5; ++i) sink->enqueue(batch_of(5));
+    ASSERT_TRUE(writer.wait_for_total(20));
+    sink->drain(std::chrono::steady_clock::now() + 5s);
+    EXPECT_EQ(writer.writes, (std::vector<size_t>{10, 10, 5}));
+    EXPECT_EQ(sink->stats()->samples, 25u);
+    EXPECT_EQ(sink->stats()->queue_depth, 0u);
+}
+
+TEST_F(Pipeline, APartialBatchIsWrittenAfterTheFlushInterval) {
+    RecordingWriter writer;
+    auto sink = std::make_shared<SinkRunner>(io_, "sink", writer.fn(), SinkSettings{1000, 50ms, 1000});
+    sink->enqueue(batch_of(3));
+    ASSERT_TRUE(writer.wait_for_total(3));
+    EXPECT_EQ(writer.writes, (std::vector<size_t>{3}));
+}
+
+TEST_F(Pipeline, AFullQueueDropsPeriodicBatchesAndCountsThem) {
+    RecordingWriter writer;
+    writer.blocked = true;
+    auto sink = std::make_shared<SinkRunner>(io_, "sink", writer.fn(), SinkSettings{5, 1h, 10});
+    EXPECT_TRUE(sink->enqueue(batch_of(5)));  // taken by a write that blocks
+    EXPECT_TRUE(sink->enqueue(batch_of(5)));
+    EXPECT_FALSE(sink->enqueue(batch_of(5)));  // 15 > 10: dropped
+    EXPECT_FALSE(sink->enqueue(batch_of(3)));
+    EXPECT_EQ(sink->stats()->dropped, 8u);
+    EXPECT_TRUE(sink->congested());
+    // A batch with a completion token is never dropped: its source is told to wait instead.
+    auto fed = batch_of(4);
+    bool acknowledged = false;
+    fed->set_token(std::make_shared<CompletionToken>([&](bool ok) { acknowledged = ok; }));
+    fed->token()->expect(1);
+    EXPECT_TRUE(sink->enqueue(fed));
+    writer.unblock();
+    sink->drain(std::chrono::steady_clock::now() + 5s);
+    EXPECT_EQ(writer.total(), 14u);
+    EXPECT_TRUE(acknowledged);
+    EXPECT_EQ(sink->stats()->dropped, 8u);
+}
+
+TEST_F(Pipeline, AFailedWriteIsRetriedAndNothingIsLostOrDoubled) {
+    RecordingWriter writer;
+    writer.fail_next = 2;
+    auto sink = std::make_shared<SinkRunner>(io_, "sink", writer.fn(), SinkSettings{100, 10ms, 1000});
+    sink->enqueue(batch_of(7));
+    ASSERT_TRUE(writer.wait_for_total(7));
+    sink->drain(std::chrono::steady_clock::now() + 5s);
+    EXPECT_EQ(writer.writes, (std::vector<size_t>{7}));
+    EXPECT_EQ(sink->stats()->errors, 2u);
+    EXPECT_EQ(sink->stats()->last_error(), "injected failure");
+}
+
+TEST_F(Pipeline, CompletionWaitsForEverySink) {
+    RecordingWriter fast, slow;
+    slow.blocked = true;
+    auto router = std::make_shared<Router>();
+    auto a = std::make_shared<SinkRunner>(io_, "a", fast.fn(), SinkSettings{1, 1h, 100});
+    auto b = std::make_shared<SinkRunner>(io_, "b", slow.fn(), SinkSettings{1, 1h, 100});
+    router->set_sinks({a, b});
+    std::atomic<int> calls{0};
+    std::atomic<bool> result{false};
+    auto batch = batch_of(2);
+    batch->set_token(std::make_shared<CompletionToken>([&](bool ok) {
+        ++calls;
+        result = ok;
+    }));
+    router->route(batch);
+    batch.reset();
+    ASSERT_TRUE(fast.wait_for_total(2));
+    std::this_thread::sleep_for(50ms);
+    EXPECT_EQ(calls, 0);  // one sink has not written yet
+    slow.unblock();
+    ASSERT_TRUE(slow.wait_for_total(2));
+    a->drain(std::chrono::steady_clock::now() + 5s);
+    b->drain(std::chrono::steady_clock::now() + 5s);
+    EXPECT_EQ(calls, 1);
+    EXPECT_TRUE(result);
+}
+
+TEST_F(Pipeline, CompletionFailsWhenASinkGivesUpAtShutdown) {
+    RecordingWriter broken;
+    broken.fail_next = 1'000'000;
+    auto router = std::make_shared<Router>();
+    auto sink = std::make_shared<SinkRunner>(io_, "broken", broken.fn(), SinkSettings{1, 1h, 100});
+    router->set_sinks({sink});
+    std::atomic<int> calls{0};
+    std::atomic<bool> result{true};
+    auto batch = batch_of(1);
+    batch->set_token(std::make_shared<CompletionToken>([&](bool ok) {
+        ++calls;
+        result = ok;
+    }));
+    router->route(batch);
+    batch.reset();
+    sink->drain(std::chrono::steady_clock::now() + 300ms);
+    EXPECT_EQ(calls, 1);
+    EXPECT_FALSE(result);
+    EXPECT_EQ(sink->stats()->dropped, 1u);
+}
+
+TEST(Scheduler, TicksAreAlignedToWallClockBoundaries) {
+    using std::chrono::system_clock;
+    const auto at = [](int64_t ms) { return system_clock::time_point(std::chrono::milliseconds(ms)); };
+    EXPECT_EQ(CollectorRunner::next_tick(at(1'732'468'801'234), 10s), at(1'732'468'810'000));
+    EXPECT_EQ(CollectorRunner::next_tick(at(1'732'468'810'000), 10s), at(1'732'468'820'000));
+    EXPECT_EQ(CollectorRunner::next_tick(at(1'732'468'801'234), 250ms), at(1'732'468'801'250));
+    EXPECT_EQ(CollectorRunner::next_tick(at(59'999), 1min), at(60'000));
+}
+
+TEST_F(Pipeline, CollectorRunsEveryIntervalAndFeedsTheRouter) {
+    RecordingWriter writer;
+    auto router = std::make_shared<Router>();
+    auto sink = std::make_shared<SinkRunner>(io_, "sink", writer.fn(), SinkSettings{1, 1h, 1000});
+    router->set_sinks({sink});
+    std::atomic<int> rounds{0};
+    std::vector<int64_t> timestamps;
+    auto runner = std::make_shared<CollectorRunner>(
+        io_, "counter", 50ms,
+        [&](dmon_emitter& emitter, std::string&) {
+            ++rounds;
+            timestamps.push_back(emitter.collected_at_ns);
+            auto batch = std::make_shared<SampleBatch>("counter");
+            batch->add("x", {}, 1, DMON_GAUGE, emitter.collected_at_ns);
+            emitter.batches.push_back(batch);
+            return DMON_OK;
+        },
+        router, "node");
+    runner->start();
+    std::this_thread::sleep_for(600ms);
+    runner->stop();
+    sink->drain(std::chrono::steady_clock::now() + 5s);
+    EXPECT_GE(rounds, 6);  // 12 ticks in 600 ms; generous for a loaded machine
+    EXPECT_LE(rounds, 13);
+    EXPECT_EQ(writer.total(), static_cast<size_t>(rounds.load()));
+    EXPECT_EQ(runner->stats()->rounds, static_cast<uint64_t>(rounds.load()));
+    // Every round fired on (or just after) a 50 ms boundary.
+    for (int64_t ts : timestamps) EXPECT_LT(ts % 50'000'000, 40'000'000) << ts;
+}
+
+TEST_F(Pipeline, AFailingCollectorBacksOff) {
+    auto router = std::make_shared<Router>();
+    std::atomic<int> calls{0};
+    auto runner = std::make_shared<CollectorRunner>(
+        io_, "failing", 50ms,
+        [&](dmon_emitter&, std::string& error) {
+            ++calls;
+            error = "no sensor";
+            return DMON_ERROR;
+        },
+        router, "node");
+    runner->start();
+    std::this_thread::sleep_for(800ms);
+    runner->stop();
+    // Without back-off: 16 calls. With 50, 100, 200, 400 ms waits: at most 5.
+    EXPECT_GE(calls, 2);
+    EXPECT_LE(calls, 5);
+    EXPECT_EQ(runner->stats()->errors, static_cast<uint64_t>(calls.load()));
+    EXPECT_EQ(runner->stats()->last_error(), "no sensor");
+}
+
+TEST_F(Pipeline, ASlowCollectorSkipsRoundsAndDelaysNobodyElse) {
+    auto router = std::make_shared<Router>();
+    std::atomic<int> fast_rounds{0}, slow_rounds{0};
+    auto slow = std::make_shared<CollectorRunner>(
+        io_, "slow", 50ms,
+        [&](dmon_emitter&, std::string&) {
+            ++slow_rounds;
+            std::this_thread::sleep_for(180ms);
+            return DMON_OK;
+        },
+        router, "node");
+    auto fast = std::make_shared<CollectorRunner>(
+        io_, "fast", 50ms,
+        [&](dmon_emitter&, std::string&) {
+            ++fast_rounds;
+            return DMON_OK;
+        },
+        router, "node");
+    slow->start();
+    fast->start();
+    std::this_thread::sleep_for(800ms);
+    slow->stop();
+    fast->stop();
+    EXPECT_GE(fast_rounds, 10);  // 16 ticks in 800 ms
+    EXPECT_LE(slow_rounds, 5);
+    EXPECT_GE(slow->stats()->skipped_rounds, 6u);
+}
+
+}  // namespace
+}  // namespace dmon::core
