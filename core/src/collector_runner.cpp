@@ -10,8 +10,9 @@ using SystemClock = std::chrono::system_clock;
 constexpr std::chrono::nanoseconds kMaxBackoff = std::chrono::minutes(5);
 }  // namespace
 
-CollectorRunner::CollectorRunner(asio::io_context& io, std::string name, std::chrono::nanoseconds interval,
-                                 CollectFn collect, std::shared_ptr<Router> router, std::string node)
+CollectorRunner::CollectorRunner(asio::io_context& io, std::string name,
+                                 std::chrono::nanoseconds interval, CollectFn collect,
+                                 std::shared_ptr<Router> router, std::string node)
     : name_(std::move(name)),
       interval_(interval),
       collect_(std::move(collect)),
@@ -30,10 +31,13 @@ CollectorRunner::CollectorRunner(asio::io_context& io, std::shared_ptr<PluginIns
     };
 }
 
-SystemClock::time_point CollectorRunner::next_tick(SystemClock::time_point now, std::chrono::nanoseconds interval) {
-    const auto since_epoch = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch());
+SystemClock::time_point CollectorRunner::next_tick(SystemClock::time_point now,
+                                                   std::chrono::nanoseconds interval) {
+    const auto since_epoch =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch());
     const auto ticks = since_epoch / interval + 1;
-    return SystemClock::time_point(std::chrono::duration_cast<SystemClock::duration>(ticks * interval));
+    return SystemClock::time_point(
+        std::chrono::duration_cast<SystemClock::duration>(ticks * interval));
 }
 
 void CollectorRunner::start() {
@@ -54,11 +58,13 @@ void CollectorRunner::stop() {
 }
 
 void CollectorRunner::schedule(SystemClock::time_point when) {
-    if (stopped_) return;
+    if (stopped_)
+        return;
     scheduled_for_ = when;
     timer_.expires_at(when);
     timer_.async_wait(asio::bind_executor(strand_, [self = shared_from_this()](auto ec) {
-        if (!ec && !self->stopped_) self->run_round();
+        if (!ec && !self->stopped_)
+            self->run_round();
     }));
 }
 
@@ -76,9 +82,11 @@ void CollectorRunner::run_round() {
     std::weak_ptr<CollectorRunner> weak = weak_from_this();
     emitter.bind_completion = [weak](dmon_completion_fn done, void* user) {
         return std::function<void(bool)>([weak, done, user](bool ok) {
-            // The plugin hears about completion on its own strand, never concurrently with collect().
+            // The plugin hears about completion on its own strand, never concurrently with
+            // collect().
             if (auto self = weak.lock()) {
-                asio::post(self->strand_, [self, done, user, ok] { done(user, ok ? DMON_OK : DMON_ERROR); });
+                asio::post(self->strand_,
+                           [self, done, user, ok] { done(user, ok ? DMON_OK : DMON_ERROR); });
             }
         });
     };
@@ -90,12 +98,13 @@ void CollectorRunner::run_round() {
     stats_->last_duration_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(took).count();
 
     if (emitter.refused > 0) {
-        logger().warn("[{}] {} sample(s) refused: empty name or missing labels (a plugin bug)", name_,
-                      emitter.refused);
+        logger().warn("[{}] {} sample(s) refused: empty name or missing labels (a plugin bug)",
+                      name_, emitter.refused);
     }
     size_t samples = 0;
     for (auto& batch : emitter.batches) {
-        if (batch->token()) uses_completion_ = true;
+        if (batch->token())
+            uses_completion_ = true;
         samples += batch->size();
         router_->route(std::move(batch));  // partial results of a failed round are kept too
     }
@@ -104,7 +113,8 @@ void CollectorRunner::run_round() {
     const auto now = SystemClock::now();
     if (status == DMON_OK) {
         if (consecutive_failures_ > 0) {
-            logger().info("[{}] collecting again after {} failed round(s)", name_, consecutive_failures_);
+            logger().info("[{}] collecting again after {} failed round(s)", name_,
+                          consecutive_failures_);
         }
         consecutive_failures_ = 0;
         stats_->rounds++;
@@ -113,9 +123,10 @@ void CollectorRunner::run_round() {
         const auto missed = (next - scheduled_for_) / interval_ - 1;
         if (missed > 0) {
             stats_->skipped_rounds += static_cast<uint64_t>(missed);
-            logger().warn("[{}] collect took {} ms, longer than its interval of {} ms; skipped {} round(s)",
-                          name_, std::chrono::duration_cast<std::chrono::milliseconds>(took).count(),
-                          std::chrono::duration_cast<std::chrono::milliseconds>(interval_).count(), missed);
+            logger().warn(
+                "[{}] collect took {} ms, longer than its interval of {} ms; skipped {} round(s)",
+                name_, std::chrono::duration_cast<std::chrono::milliseconds>(took).count(),
+                std::chrono::duration_cast<std::chrono::milliseconds>(interval_).count(), missed);
         }
         schedule(next);
         return;
@@ -124,10 +135,12 @@ void CollectorRunner::run_round() {
     stats_->errors++;
     stats_->set_last_error(error);
     auto backoff = interval_ * (int64_t{1} << std::min(consecutive_failures_ - 1, 20));
-    if (backoff > kMaxBackoff) backoff = std::max<std::chrono::nanoseconds>(kMaxBackoff, interval_);
+    if (backoff > kMaxBackoff)
+        backoff = std::max<std::chrono::nanoseconds>(kMaxBackoff, interval_);
     stats_->skipped_rounds += static_cast<uint64_t>(backoff / interval_ - 1);
-    logger().error("[{}] collect failed ({} in a row): {}; next try in {} ms", name_, consecutive_failures_,
-                   error, std::chrono::duration_cast<std::chrono::milliseconds>(backoff).count());
+    logger().error("[{}] collect failed ({} in a row): {}; next try in {} ms", name_,
+                   consecutive_failures_, error,
+                   std::chrono::duration_cast<std::chrono::milliseconds>(backoff).count());
     schedule(next_tick(now + backoff - interval_, interval_));
 }
 

@@ -11,7 +11,8 @@
 namespace dmon::core {
 
 std::string Location::to_string() const {
-    if (line == 0) return file;
+    if (line == 0)
+        return file;
     return file + ":" + std::to_string(line) + ":" + std::to_string(column);
 }
 
@@ -19,7 +20,8 @@ namespace {
 std::string join_lines(const std::vector<std::string>& messages) {
     std::string text;
     for (const auto& message : messages) {
-        if (!text.empty()) text += '\n';
+        if (!text.empty())
+            text += '\n';
         text += message;
     }
     return text;
@@ -28,7 +30,8 @@ std::string join_lines(const std::vector<std::string>& messages) {
 std::string join(const std::vector<std::string>& items, const char* separator = ", ") {
     std::string text;
     for (const auto& item : items) {
-        if (!text.empty()) text += separator;
+        if (!text.empty())
+            text += separator;
         text += item;
     }
     return text;
@@ -44,13 +47,15 @@ const char* to_string(InstanceKind kind) {
 
 std::string InstanceConfig::describe() const {
     std::string text = std::string(to_string(kind)) + " '" + name + "'";
-    if (name != plugin) text += " (" + plugin + ")";
+    if (name != plugin)
+        text += " (" + plugin + ")";
     return text;
 }
 
 Location location_of(const YAML::Node& node, const std::string& file) {
     const YAML::Mark mark = node.Mark();
-    if (mark.is_null()) return Location{file, 0, 0};
+    if (mark.is_null())
+        return Location{file, 0, 0};
     return Location{file, mark.line + 1, mark.column + 1};
 }
 
@@ -100,24 +105,26 @@ std::string substitute_environment(const std::string& text, const std::string& f
         }
         i = close;
     }
-    if (!errors.empty()) throw ConfigError(std::move(errors));
+    if (!errors.empty())
+        throw ConfigError(std::move(errors));
     return out;
 }
 
 std::vector<std::string> host_keys(InstanceKind kind) {
-    if (kind == InstanceKind::collector) return {"plugin", "name", "interval"};
+    if (kind == InstanceKind::collector)
+        return {"plugin", "name", "interval"};
     return {"plugin", "name", "batch_size", "flush_interval", "queue_size"};
 }
 
 namespace {
 
 const std::vector<std::string> kTopLevelKeys = {
-    "node", "interval", "log_level", "plugin_paths", "threads", "self_metrics",
-    "shutdown_timeout", "collectors", "sinks"};
+    "node",         "interval",         "log_level",  "plugin_paths", "threads",
+    "self_metrics", "shutdown_timeout", "collectors", "sinks"};
 const std::set<std::string> kLogLevels = {"trace", "debug", "info", "warn", "error", "off"};
 
 class Parser {
-public:
+  public:
     explicit Parser(std::string file) : file_(std::move(file)) {}
 
     HostConfig parse(const std::string& text) {
@@ -130,24 +137,29 @@ public:
             const Location where{file_, e.mark.line + 1, e.mark.column + 1};
             throw ConfigError({where.to_string() + ": YAML syntax error: " + e.msg});
         }
-        if (!root || root.IsNull()) throw ConfigError({file_ + ": the file is empty"});
+        if (!root || root.IsNull())
+            throw ConfigError({file_ + ": the file is empty"});
         if (!root.IsMap()) {
-            fail(root, "the top level must be a map of keys (node, interval, collectors, sinks, ...)");
+            fail(root,
+                 "the top level must be a map of keys (node, interval, collectors, sinks, ...)");
             throw ConfigError(errors_);
         }
-        for (auto it = root.begin(); it != root.end(); ++it) {
-            const std::string key = it->first.as<std::string>();
-            const YAML::Node& value = it->second;
+        for (const auto& entry_pair : root) {
+            const YAML::Node key_node = entry_pair.first;
+            const std::string key = key_node.as<std::string>();
+            const YAML::Node value = entry_pair.second;
             if (key == "node") {
                 // `node:` left empty (e.g. ${DMON_NODE:-}) means "this machine's host name".
-                if (!value.IsNull()) config.node = scalar(value, "node");
+                if (!value.IsNull())
+                    config.node = scalar(value, "node");
             } else if (key == "interval") {
                 config.interval = duration(value, "interval", config.interval);
             } else if (key == "log_level") {
                 config.log_level = scalar(value, "log_level");
                 if (!kLogLevels.contains(config.log_level)) {
-                    fail(value, "log_level must be one of trace, debug, info, warn, error, off; got '" +
-                                    config.log_level + "'");
+                    fail(value,
+                         "log_level must be one of trace, debug, info, warn, error, off; got '" +
+                             config.log_level + "'");
                 }
             } else if (key == "plugin_paths") {
                 config.plugin_paths = string_list(value, "plugin_paths");
@@ -156,28 +168,32 @@ public:
             } else if (key == "self_metrics") {
                 config.self_metrics = boolean(value, "self_metrics", config.self_metrics);
             } else if (key == "shutdown_timeout") {
-                config.shutdown_timeout = duration(value, "shutdown_timeout", config.shutdown_timeout);
+                config.shutdown_timeout =
+                    duration(value, "shutdown_timeout", config.shutdown_timeout);
             } else if (key == "collectors") {
                 instances(value, InstanceKind::collector, config.collectors);
             } else if (key == "sinks") {
                 instances(value, InstanceKind::sink, config.sinks);
             } else {
-                fail(it->first, "unknown key '" + key + "'; valid keys: " + join(kTopLevelKeys));
+                fail(key_node, "unknown key '" + key + "'; valid keys: " + join(kTopLevelKeys));
             }
         }
         check_unique_names(config);
-        if (!errors_.empty()) throw ConfigError(errors_);
+        if (!errors_.empty())
+            throw ConfigError(errors_);
         return config;
     }
 
-private:
+  private:
     void fail(const YAML::Node& node, const std::string& message, const std::string& context = {}) {
         std::string text = location_of(node, file_).to_string() + ": ";
-        if (!context.empty()) text += context + ": ";
+        if (!context.empty())
+            text += context + ": ";
         errors_.push_back(text + message);
     }
 
-    std::string scalar(const YAML::Node& node, const std::string& key, const std::string& context = {}) {
+    std::string scalar(const YAML::Node& node, const std::string& key,
+                       const std::string& context = {}) {
         if (!node.IsScalar()) {
             fail(node, key + " must be a single value", context);
             return {};
@@ -189,10 +205,13 @@ private:
                                       std::chrono::nanoseconds fallback,
                                       const std::string& context = {}) {
         const std::string text = scalar(node, key, context);
-        if (!node.IsScalar()) return fallback;
-        if (auto parsed = parse_duration(text)) return *parsed;
-        fail(node, key + " must be a positive duration such as 500ms, 10s, 5m, 1h or 7d; got '" +
-                       text + "'",
+        if (!node.IsScalar())
+            return fallback;
+        if (auto parsed = parse_duration(text))
+            return *parsed;
+        fail(node,
+             key + " must be a positive duration such as 500ms, 10s, 5m, 1h or 7d; got '" + text +
+                 "'",
              context);
         return fallback;
     }
@@ -200,44 +219,56 @@ private:
     int64_t integer(const YAML::Node& node, const std::string& key, int64_t min, int64_t max,
                     int64_t fallback, const std::string& context = {}) {
         const std::string text = scalar(node, key, context);
-        if (!node.IsScalar()) return fallback;
+        if (!node.IsScalar())
+            return fallback;
         try {
             size_t used = 0;
             const long long value = std::stoll(text, &used);
-            if (used == text.size() && value >= min && value <= max) return value;
+            if (used == text.size() && value >= min && value <= max)
+                return value;
         } catch (const std::exception&) {
         }
-        fail(node, key + " must be a whole number from " + std::to_string(min) + " to " +
-                       std::to_string(max) + "; got '" + text + "'",
+        fail(node,
+             key + " must be a whole number from " + std::to_string(min) + " to " +
+                 std::to_string(max) + "; got '" + text + "'",
              context);
         return fallback;
     }
 
     bool boolean(const YAML::Node& node, const std::string& key, bool fallback) {
         const std::string text = scalar(node, key);
-        if (text == "true") return true;
-        if (text == "false") return false;
-        if (node.IsScalar()) fail(node, key + " must be true or false; got '" + text + "'");
+        if (text == "true")
+            return true;
+        if (text == "false")
+            return false;
+        if (node.IsScalar())
+            fail(node, key + " must be true or false; got '" + text + "'");
         return fallback;
     }
 
     std::vector<std::string> string_list(const YAML::Node& node, const std::string& key) {
         std::vector<std::string> items;
-        if (node.IsNull()) return items;
-        if (node.IsScalar()) return {node.Scalar()};
+        if (node.IsNull())
+            return items;
+        if (node.IsScalar())
+            return {node.Scalar()};
         if (!node.IsSequence()) {
             fail(node, key + " must be a list of strings");
             return items;
         }
-        for (const auto& item : node) items.push_back(scalar(item, key));
+        for (const auto& item : node)
+            items.push_back(scalar(item, key));
         return items;
     }
 
     void instances(const YAML::Node& node, InstanceKind kind, std::vector<InstanceConfig>& out) {
         const std::string section = kind == InstanceKind::collector ? "collectors" : "sinks";
-        if (node.IsNull()) return;
+        if (node.IsNull())
+            return;
         if (!node.IsSequence()) {
-            fail(node, section + " must be a list of plugin entries (each starting with '- plugin: NAME')");
+            fail(node,
+                 section +
+                     " must be a list of plugin entries (each starting with '- plugin: NAME')");
             return;
         }
         for (size_t index = 0; index < node.size(); ++index) {
@@ -252,29 +283,34 @@ private:
             instance.location = location_of(entry, file_);
             instance.options = YAML::Node(YAML::NodeType::Map);
             if (!entry["plugin"]) {
-                fail(entry, "missing key 'plugin' (the plugin library's name, e.g. proc_cpu)", where);
+                fail(entry, "missing key 'plugin' (the plugin library's name, e.g. proc_cpu)",
+                     where);
                 continue;
             }
             instance.plugin = scalar(entry["plugin"], "plugin", where);
             instance.name = instance.plugin;
-            if (entry["name"]) instance.name = scalar(entry["name"], "name", where);
+            if (entry["name"])
+                instance.name = scalar(entry["name"], "name", where);
             const std::string context = instance.describe();
-            for (auto it = entry.begin(); it != entry.end(); ++it) {
-                const std::string key = it->first.as<std::string>();
-                const YAML::Node& value = it->second;
-                if (key == "plugin" || key == "name") continue;
+            for (const auto& entry_pair : entry) {
+                const YAML::Node key_node = entry_pair.first;
+                const std::string key = key_node.as<std::string>();
+                const YAML::Node value = entry_pair.second;
+                if (key == "plugin" || key == "name")
+                    continue;
                 if (key == "interval" && kind == InstanceKind::collector) {
                     instance.interval = duration(value, key, instance.interval, context);
                 } else if (key == "batch_size" && kind == InstanceKind::sink) {
                     instance.batch_size = static_cast<size_t>(
                         integer(value, key, 1, 1'000'000, instance.batch_size, context));
                 } else if (key == "flush_interval" && kind == InstanceKind::sink) {
-                    instance.flush_interval = duration(value, key, instance.flush_interval, context);
+                    instance.flush_interval =
+                        duration(value, key, instance.flush_interval, context);
                 } else if (key == "queue_size" && kind == InstanceKind::sink) {
                     instance.queue_size = static_cast<size_t>(
                         integer(value, key, 1, 100'000'000, instance.queue_size, context));
                 } else {
-                    instance.options[it->first] = value;  // checked against the plugin later
+                    instance.options[key_node] = value;  // checked against the plugin later
                 }
             }
             std::ostringstream fingerprint;
@@ -312,14 +348,16 @@ HostConfig parse_config(const std::string& text, const std::string& file) {
 
 HostConfig load_config(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
-    if (!in) throw ConfigError({path + ": cannot open the config file"});
+    if (!in)
+        throw ConfigError({path + ": cannot open the config file"});
     std::stringstream buffer;
     buffer << in.rdbuf();
     HostConfig config = parse_config(substitute_environment(buffer.str(), path), path);
     // Relative plugin folders are relative to the config file, not to the working directory.
     const std::filesystem::path base = std::filesystem::absolute(path).parent_path();
     for (auto& folder : config.plugin_paths) {
-        if (std::filesystem::path(folder).is_relative()) folder = (base / folder).lexically_normal().string();
+        if (std::filesystem::path(folder).is_relative())
+            folder = (base / folder).lexically_normal().string();
     }
     return config;
 }

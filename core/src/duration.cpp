@@ -6,12 +6,16 @@
 namespace dmon::core {
 
 std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text) {
-    while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
-    while (!text.empty() && text.back() == ' ') text.remove_suffix(1);
-    if (text.empty()) return std::nullopt;
+    while (!text.empty() && text.front() == ' ')
+        text.remove_prefix(1);
+    while (!text.empty() && text.back() == ' ')
+        text.remove_suffix(1);
+    if (text.empty())
+        return std::nullopt;
     double number = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
-    if (ec != std::errc{} || !std::isfinite(number) || number <= 0) return std::nullopt;
+    if (ec != std::errc{} || !std::isfinite(number) || number <= 0)
+        return std::nullopt;
     const std::string_view unit(end, text.data() + text.size() - end);
     double scale = 0;
     if (unit.empty() || unit == "s") {
@@ -30,7 +34,8 @@ std::optional<std::chrono::nanoseconds> parse_duration(std::string_view text) {
         return std::nullopt;
     }
     const double ns = number * scale;
-    if (ns < 1 || ns > 9.2e18) return std::nullopt;
+    if (ns < 1 || ns > 9.2e18)
+        return std::nullopt;
     return std::chrono::nanoseconds(static_cast<int64_t>(std::llround(ns)));
 }
 
@@ -44,7 +49,8 @@ std::string format_duration(std::chrono::nanoseconds duration) {
                                      {1'000'000, "ms"},        {1'000, "us"}};
     const int64_t ns = duration.count();
     for (const Unit& unit : units) {
-        if (ns != 0 && ns % unit.ns == 0) return std::to_string(ns / unit.ns) + unit.suffix;
+        if (ns != 0 && ns % unit.ns == 0)
+            return std::to_string(ns / unit.ns) + unit.suffix;
     }
     return std::to_string(ns) + "ns";
 }

@@ -29,8 +29,10 @@ std::vector<std::string> plugin_folders(const HostConfig& config) {
         size_t start = 0;
         while (start <= list.size()) {
             size_t end = list.find(separator, start);
-            if (end == std::string::npos) end = list.size();
-            if (end > start) folders.push_back(list.substr(start, end - start));
+            if (end == std::string::npos)
+                end = list.size();
+            if (end > start)
+                folders.push_back(list.substr(start, end - start));
             start = end + 1;
         }
     }
@@ -59,33 +61,41 @@ PluginSetPlan plan_plugins(const HostConfig& config, PluginCatalog& catalog) {
         }
         const auto& descriptor = library->descriptor();
         OptionSet options = validate_options(
-            instance, std::span<const dmon_option_decl>(descriptor.options, descriptor.option_count), errors);
+            instance,
+            std::span<const dmon_option_decl>(descriptor.options, descriptor.option_count), errors);
         out.push_back(PlannedInstance{instance, library, std::move(options)});
     };
-    for (const auto& instance : config.collectors) plan_one(instance, plan.collectors);
-    for (const auto& instance : config.sinks) plan_one(instance, plan.sinks);
-    if (!errors.empty()) throw ConfigError(std::move(errors));
+    for (const auto& instance : config.collectors)
+        plan_one(instance, plan.collectors);
+    for (const auto& instance : config.sinks)
+        plan_one(instance, plan.sinks);
+    if (!errors.empty())
+        throw ConfigError(std::move(errors));
     return plan;
 }
 
 Host::Host(HostConfig config, std::shared_ptr<PluginCatalog> catalog)
     : config_(std::move(config)), catalog_(std::move(catalog)) {
-    if (config_.node.empty()) config_.node = machine_name();
+    if (config_.node.empty())
+        config_.node = machine_name();
 }
 
-Host::~Host() { stop(); }
+Host::~Host() {
+    stop();
+}
 
 void Host::start() {
     PluginSetPlan plan = plan_plugins(config_, *catalog_);
     if (plan.sinks.empty()) {
-        throw ConfigError({config_.file + ": no sinks: samples would go nowhere; add one under 'sinks:' "
-                                          "(e.g. '- plugin: stdout')"});
+        throw ConfigError({config_.file +
+                           ": no sinks: samples would go nowhere; add one under 'sinks:' "
+                           "(e.g. '- plugin: stdout')"});
     }
     // Create everything before starting anything: a failing create leaves nothing running.
     std::vector<std::shared_ptr<PluginInstance>> sink_instances, collector_instances;
     for (auto& planned : plan.sinks) {
-        sink_instances.push_back(std::make_shared<PluginInstance>(planned.library, planned.config,
-                                                                  std::move(planned.options), config_.node));
+        sink_instances.push_back(std::make_shared<PluginInstance>(
+            planned.library, planned.config, std::move(planned.options), config_.node));
     }
     for (auto& planned : plan.collectors) {
         collector_instances.push_back(std::make_shared<PluginInstance>(
@@ -93,31 +103,36 @@ void Host::start() {
     }
     for (auto& instance : sink_instances) {
         const auto& settings = instance->config();
-        SinkSettings sink{settings.batch_size,
-                          settings.flush_interval.count() > 0 ? settings.flush_interval : config_.interval,
-                          settings.queue_size};
+        SinkSettings sink{
+            settings.batch_size,
+            settings.flush_interval.count() > 0 ? settings.flush_interval : config_.interval,
+            settings.queue_size};
         sinks_.push_back(std::make_shared<SinkRunner>(io_, instance, sink));
     }
     router_->set_sinks(sinks_);
     for (auto& instance : collector_instances) {
-        const auto interval = instance->config().interval.count() > 0 ? instance->config().interval : config_.interval;
-        collectors_.push_back(std::make_shared<CollectorRunner>(io_, instance, interval, router_, config_.node));
+        const auto interval = instance->config().interval.count() > 0 ? instance->config().interval
+                                                                      : config_.interval;
+        collectors_.push_back(
+            std::make_shared<CollectorRunner>(io_, instance, interval, router_, config_.node));
     }
     if (config_.self_metrics) {
         self_metrics_ = std::make_shared<CollectorRunner>(
             io_, "dmon", config_.interval,
-            [this](dmon_emitter& emitter, std::string&) { return collect_self_metrics(emitter); }, router_,
-            config_.node);
+            [this](dmon_emitter& emitter, std::string&) { return collect_self_metrics(emitter); },
+            router_, config_.node);
     }
 
     work_.emplace(io_.get_executor());
-    for (int i = 0; i < config_.threads; ++i) threads_.emplace_back([this] { io_.run(); });
+    for (int i = 0; i < config_.threads; ++i)
+        threads_.emplace_back([this] { io_.run(); });
     running_ = true;
     for (auto& collector : collectors_) {
         const auto& library = collector->instance()->library();
-        logger().info("[{}] collector started: plugin {} {} from {}, every {} ms", collector->name(),
-                      library.name(), library.version(), library.path(),
-                      std::chrono::duration_cast<std::chrono::milliseconds>(collector->interval()).count());
+        logger().info(
+            "[{}] collector started: plugin {} {} from {}, every {} ms", collector->name(),
+            library.name(), library.version(), library.path(),
+            std::chrono::duration_cast<std::chrono::milliseconds>(collector->interval()).count());
         collector->start();
     }
     for (auto& sink : sinks_) {
@@ -125,30 +140,38 @@ void Host::start() {
         logger().info("[{}] sink started: plugin {} {} from {}", sink->name(), library.name(),
                       library.version(), library.path());
     }
-    if (self_metrics_) self_metrics_->start();
+    if (self_metrics_)
+        self_metrics_->start();
     logger().info("[host] node '{}' running {} collector(s) and {} sink(s) from {}", config_.node,
                   collectors_.size(), sinks_.size(), config_.file);
 }
 
 void Host::stop() {
-    if (!running_) return;
+    if (!running_)
+        return;
     running_ = false;
     // Collectors first, so nothing new arrives; then every sink writes what it holds.
-    for (auto& collector : collectors_) collector->stop();
-    if (self_metrics_) self_metrics_->stop();
+    for (auto& collector : collectors_)
+        collector->stop();
+    if (self_metrics_)
+        self_metrics_->stop();
     const auto deadline = std::chrono::steady_clock::now() + config_.shutdown_timeout;
-    for (auto& sink : sinks_) sink->drain(deadline);
+    for (auto& sink : sinks_)
+        sink->drain(deadline);
     work_.reset();
     io_.stop();
-    for (auto& thread : threads_) thread.join();
+    for (auto& thread : threads_)
+        thread.join();
     threads_.clear();
     uint64_t collected = 0, written = 0, dropped = 0;
-    for (auto& collector : collectors_) collected += collector->stats()->samples;
+    for (auto& collector : collectors_)
+        collected += collector->stats()->samples;
     for (auto& sink : sinks_) {
         written += sink->stats()->samples;
         dropped += sink->stats()->dropped;
     }
-    logger().info("[host] stopped: {} samples collected, {} written, {} dropped", collected, written, dropped);
+    logger().info("[host] stopped: {} samples collected, {} written, {} dropped", collected,
+                  written, dropped);
     router_->set_sinks({});
     collectors_.clear();
     self_metrics_.reset();
@@ -165,19 +188,22 @@ dmon_status Host::collect_self_metrics(dmon_emitter& emitter) {
         const std::string_view name = collector->name();
         const std::string_view plugin = collector->instance()->config().plugin;
         auto add = [&](std::string_view metric, double value, dmon_sample_type type) {
-            batch->add(metric, {P{"host", host}, P{"instance", name}, P{"plugin", plugin}}, value, type, now);
+            batch->add(metric, {P{"host", host}, P{"instance", name}, P{"plugin", plugin}}, value,
+                       type, now);
         };
         add("dmon.collector.samples", static_cast<double>(stats.samples), DMON_COUNTER);
         add("dmon.collector.errors", static_cast<double>(stats.errors), DMON_COUNTER);
         add("dmon.collector.skipped", static_cast<double>(stats.skipped_rounds), DMON_COUNTER);
-        add("dmon.collector.duration", static_cast<double>(stats.last_duration_ns) / 1e9, DMON_GAUGE);
+        add("dmon.collector.duration", static_cast<double>(stats.last_duration_ns) / 1e9,
+            DMON_GAUGE);
     }
     for (const auto& sink : sinks_) {
         const auto& stats = *sink->stats();
         const std::string_view name = sink->name();
         const std::string_view plugin = sink->instance()->config().plugin;
         auto add = [&](std::string_view metric, double value, dmon_sample_type type) {
-            batch->add(metric, {P{"host", host}, P{"instance", name}, P{"plugin", plugin}}, value, type, now);
+            batch->add(metric, {P{"host", host}, P{"instance", name}, P{"plugin", plugin}}, value,
+                       type, now);
         };
         add("dmon.sink.samples", static_cast<double>(stats.samples), DMON_COUNTER);
         add("dmon.sink.errors", static_cast<double>(stats.errors), DMON_COUNTER);
@@ -210,26 +236,30 @@ int collect_once(const HostConfig& config, PluginCatalog& catalog, std::ostream&
     };
     bool primed = false;
     for (auto& instance : instances) {
-        if (!instance->needs_two_readings()) continue;
+        if (!instance->needs_two_readings())
+            continue;
         dmon_emitter discarded;
         round(*instance, discarded);
         primed = true;
     }
     // Long enough for CPU counters (10 ms ticks) to move, short enough for an interactive command.
-    if (primed) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    if (primed)
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
     int failures = 0;
     std::string text;
     std::vector<dmon_sample> samples;
     std::vector<dmon_label> labels;
     for (auto& instance : instances) {
         dmon_emitter emitter;
-        if (!round(*instance, emitter)) ++failures;
+        if (!round(*instance, emitter))
+            ++failures;
         for (const auto& batch : emitter.batches) {
             samples.clear();
             labels.clear();
             labels.reserve(batch->label_count());
             batch->to_c(samples, labels);
-            for (const auto& sample : samples) line_protocol::append_sample(text, sample);
+            for (const auto& sample : samples)
+                line_protocol::append_sample(text, sample);
         }
     }
     out << text << std::flush;

@@ -5,7 +5,8 @@
 namespace dmon::core {
 namespace {
 std::shared_ptr<spdlog::logger> make_logger() {
-    auto log = std::make_shared<spdlog::logger>("dmon", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    auto log =
+        std::make_shared<spdlog::logger>("dmon", std::make_shared<spdlog::sinks::stderr_sink_mt>());
     log->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
     log->set_level(spdlog::level::info);
     log->flush_on(spdlog::level::trace);  // stderr: every line as it happens
@@ -17,11 +18,14 @@ std::shared_ptr<spdlog::logger>& instance() {
 }
 }  // namespace
 
-spdlog::logger& logger() { return *instance(); }
+spdlog::logger& logger() {
+    return *instance();
+}
 
 bool set_log_level(const std::string& level) {
     const auto parsed = spdlog::level::from_str(level);
-    if (parsed == spdlog::level::off && level != "off") return false;
+    if (parsed == spdlog::level::off && level != "off")
+        return false;
     instance()->set_level(parsed);
     return true;
 }

@@ -9,13 +9,20 @@ namespace dmon::core {
 
 const char* option_type_name(uint32_t type) {
     switch (type) {
-        case DMON_OPT_STRING: return "a string";
-        case DMON_OPT_INT: return "a whole number";
-        case DMON_OPT_DOUBLE: return "a number";
-        case DMON_OPT_BOOL: return "true or false";
-        case DMON_OPT_DURATION: return "a duration such as 500ms, 10s or 5m";
-        case DMON_OPT_STRING_LIST: return "a list of strings";
-        default: return "an unknown type";
+        case DMON_OPT_STRING:
+            return "a string";
+        case DMON_OPT_INT:
+            return "a whole number";
+        case DMON_OPT_DOUBLE:
+            return "a number";
+        case DMON_OPT_BOOL:
+            return "true or false";
+        case DMON_OPT_DURATION:
+            return "a duration such as 500ms, 10s or 5m";
+        case DMON_OPT_STRING_LIST:
+            return "a list of strings";
+        default:
+            return "an unknown type";
     }
 }
 
@@ -24,19 +31,24 @@ namespace {
 bool parse_scalar(const std::string& text, uint32_t type, dmon_options::Value& value) {
     value.text = text;
     switch (type) {
-        case DMON_OPT_STRING: return true;
+        case DMON_OPT_STRING:
+            return true;
         case DMON_OPT_INT: {
             auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value.integer);
             return ec == std::errc{} && end == text.data() + text.size();
         }
         case DMON_OPT_DOUBLE: {
             auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value.number);
-            return ec == std::errc{} && end == text.data() + text.size() && std::isfinite(value.number);
+            return ec == std::errc{} && end == text.data() + text.size() &&
+                   std::isfinite(value.number);
         }
         case DMON_OPT_BOOL:
-            if (text == "true") value.boolean = true;
-            else if (text == "false") value.boolean = false;
-            else return false;
+            if (text == "true")
+                value.boolean = true;
+            else if (text == "false")
+                value.boolean = false;
+            else
+                return false;
             return true;
         case DMON_OPT_DURATION:
             if (auto parsed = parse_duration(text)) {
@@ -44,7 +56,8 @@ bool parse_scalar(const std::string& text, uint32_t type, dmon_options::Value& v
                 return true;
             }
             return false;
-        default: return false;
+        default:
+            return false;
     }
 }
 
@@ -54,8 +67,10 @@ std::vector<std::string> split_default(const std::string& text) {
     size_t start = 0;
     while (start <= text.size() && !text.empty()) {
         size_t comma = text.find(',', start);
-        if (comma == std::string::npos) comma = text.size();
-        if (comma > start) items.push_back(text.substr(start, comma - start));
+        if (comma == std::string::npos)
+            comma = text.size();
+        if (comma > start)
+            items.push_back(text.substr(start, comma - start));
         start = comma + 1;
     }
     return items;
@@ -70,21 +85,25 @@ OptionSet validate_options(const InstanceConfig& instance, std::span<const dmon_
     auto report = [&](const Location& where, const std::string& message) {
         errors.push_back(where.to_string() + ": " + context + ": " + message);
     };
-    for (auto it = instance.options.begin(); it != instance.options.end(); ++it) {
-        const std::string key = it->first.as<std::string>();
+    for (const auto& option_pair : instance.options) {
+        const YAML::Node key_node = option_pair.first;
+        const std::string key = key_node.as<std::string>();
         const dmon_option_decl* decl = nullptr;
         for (const auto& candidate : decls) {
-            if (candidate.name != nullptr && key == candidate.name) decl = &candidate;
+            if (candidate.name != nullptr && key == candidate.name)
+                decl = &candidate;
         }
         if (decl == nullptr) {
             std::string valid;
-            for (const auto& host_key : host_keys(instance.kind)) valid += (valid.empty() ? "" : ", ") + host_key;
-            for (const auto& candidate : decls) valid += std::string(", ") + candidate.name;
-            report(location_of(it->first, instance.location.file),
+            for (const auto& host_key : host_keys(instance.kind))
+                valid += (valid.empty() ? "" : ", ") + host_key;
+            for (const auto& candidate : decls)
+                valid += std::string(", ") + candidate.name;
+            report(location_of(key_node, instance.location.file),
                    "unknown key '" + key + "'; valid keys: " + valid);
             continue;
         }
-        const YAML::Node& node = it->second;
+        const YAML::Node node = option_pair.second;
         dmon_options::Value value;
         value.type = static_cast<dmon_option_type>(decl->type);
         bool ok = true;
@@ -93,8 +112,10 @@ OptionSet validate_options(const InstanceConfig& instance, std::span<const dmon_
                 value.list.push_back(node.Scalar());
             } else if (node.IsSequence()) {
                 for (const auto& item : node) {
-                    if (!item.IsScalar()) ok = false;
-                    else value.list.push_back(item.Scalar());
+                    if (!item.IsScalar())
+                        ok = false;
+                    else
+                        value.list.push_back(item.Scalar());
                 }
             } else if (!node.IsNull()) {
                 ok = false;
@@ -111,7 +132,8 @@ OptionSet validate_options(const InstanceConfig& instance, std::span<const dmon_
         set.values.emplace(key, std::move(value));
     }
     for (const auto& decl : decls) {
-        if (set.values.contains(decl.name)) continue;
+        if (set.values.contains(decl.name))
+            continue;
         if (decl.default_value != nullptr) {
             dmon_options::Value value;
             value.type = static_cast<dmon_option_type>(decl.type);
@@ -119,15 +141,15 @@ OptionSet validate_options(const InstanceConfig& instance, std::span<const dmon_
                                 ? (value.list = split_default(decl.default_value), true)
                                 : parse_scalar(decl.default_value, decl.type, value);
             if (!ok) {
-                report(instance.location, std::string("the plugin's default for option '") +
-                                              decl.name + "' is not " + option_type_name(decl.type) +
-                                              " (a bug in the plugin)");
+                report(instance.location,
+                       std::string("the plugin's default for option '") + decl.name + "' is not " +
+                           option_type_name(decl.type) + " (a bug in the plugin)");
                 continue;
             }
             set.values.emplace(decl.name, std::move(value));
         } else if (decl.required) {
-            report(instance.location, std::string("missing required option '") + decl.name +
-                                          "' (" + option_type_name(decl.type) + ": " +
+            report(instance.location, std::string("missing required option '") + decl.name + "' (" +
+                                          option_type_name(decl.type) + ": " +
                                           (decl.help ? decl.help : "") + ")");
         }
     }
@@ -136,37 +158,44 @@ OptionSet validate_options(const InstanceConfig& instance, std::span<const dmon_
 
 namespace {
 const dmon_options::Value* find(const dmon_options* options, const char* name, uint32_t type) {
-    if (options == nullptr || name == nullptr) return nullptr;
+    if (options == nullptr || name == nullptr)
+        return nullptr;
     auto it = options->values.find(std::string_view(name));
-    if (it == options->values.end() || static_cast<uint32_t>(it->second.type) != type) return nullptr;
+    if (it == options->values.end() || static_cast<uint32_t>(it->second.type) != type)
+        return nullptr;
     return &it->second;
 }
 }  // namespace
 
 int option_string(const dmon_options* options, const char* name, dmon_str* out) {
     const auto* value = find(options, name, DMON_OPT_STRING);
-    if (value == nullptr) return 0;
+    if (value == nullptr)
+        return 0;
     *out = dmon_str{value->text.data(), value->text.size()};
     return 1;
 }
 int option_int(const dmon_options* options, const char* name, int64_t* out) {
     const auto* value = find(options, name, DMON_OPT_INT);
-    if (value != nullptr) *out = value->integer;
+    if (value != nullptr)
+        *out = value->integer;
     return value != nullptr;
 }
 int option_double(const dmon_options* options, const char* name, double* out) {
     const auto* value = find(options, name, DMON_OPT_DOUBLE);
-    if (value != nullptr) *out = value->number;
+    if (value != nullptr)
+        *out = value->number;
     return value != nullptr;
 }
 int option_bool(const dmon_options* options, const char* name, int* out) {
     const auto* value = find(options, name, DMON_OPT_BOOL);
-    if (value != nullptr) *out = value->boolean ? 1 : 0;
+    if (value != nullptr)
+        *out = value->boolean ? 1 : 0;
     return value != nullptr;
 }
 int option_duration_ns(const dmon_options* options, const char* name, int64_t* out) {
     const auto* value = find(options, name, DMON_OPT_DURATION);
-    if (value != nullptr) *out = value->duration_ns;
+    if (value != nullptr)
+        *out = value->duration_ns;
     return value != nullptr;
 }
 size_t option_list_size(const dmon_options* options, const char* name) {
@@ -175,7 +204,8 @@ size_t option_list_size(const dmon_options* options, const char* name) {
 }
 int option_list_item(const dmon_options* options, const char* name, size_t index, dmon_str* out) {
     const auto* value = find(options, name, DMON_OPT_STRING_LIST);
-    if (value == nullptr || index >= value->list.size()) return 0;
+    if (value == nullptr || index >= value->list.size())
+        return 0;
     *out = dmon_str{value->list[index].data(), value->list[index].size()};
     return 1;
 }

@@ -17,7 +17,8 @@ int64_t now_ns() {
 namespace {
 
 std::string_view view(dmon_str text) {
-    return text.size == 0 || text.data == nullptr ? std::string_view{} : std::string_view{text.data, text.size};
+    return text.size == 0 || text.data == nullptr ? std::string_view{}
+                                                  : std::string_view{text.data, text.size};
 }
 
 void api_log(dmon_host* host, dmon_log_level level, dmon_str message) {
@@ -28,13 +29,16 @@ void api_log(dmon_host* host, dmon_log_level level, dmon_str message) {
     logger().log(spd_level, "[{}] {}", name, view(message));
 }
 
-int64_t api_now_ns() { return now_ns(); }
+int64_t api_now_ns() {
+    return now_ns();
+}
 
 // Copies samples into a batch of the emitter. Refuses malformed arguments instead of reading
 // out of bounds: a plugin bug must not take the host down.
 dmon_status add_samples(dmon_emitter* emitter, const dmon_sample* samples, size_t count,
                         size_t sample_size, dmon::core::SampleBatch& batch) {
-    if (count == 0) return DMON_OK;
+    if (count == 0)
+        return DMON_OK;
     if (samples == nullptr || sample_size < offsetof(dmon_sample, type) + sizeof(uint32_t)) {
         ++emitter->refused;
         return DMON_INVALID;
@@ -52,29 +56,43 @@ dmon_status add_samples(dmon_emitter* emitter, const dmon_sample* samples, size_
     return DMON_OK;
 }
 
-dmon_status api_emit(dmon_emitter* emitter, const dmon_sample* samples, size_t count, size_t sample_size) {
-    if (emitter == nullptr) return DMON_INVALID;
+dmon_status api_emit(dmon_emitter* emitter, const dmon_sample* samples, size_t count,
+                     size_t sample_size) {
+    if (emitter == nullptr)
+        return DMON_INVALID;
     if (emitter->batches.empty() || emitter->batches.back()->token()) {
         emitter->batches.push_back(std::make_shared<SampleBatch>(emitter->source));
     }
     return add_samples(emitter, samples, count, sample_size, *emitter->batches.back());
 }
 
-dmon_status api_emit_with_completion(dmon_emitter* emitter, const dmon_sample* samples, size_t count,
-                                     size_t sample_size, dmon_completion_fn done, void* user_data) {
-    if (emitter == nullptr || done == nullptr || !emitter->bind_completion) return DMON_INVALID;
+dmon_status api_emit_with_completion(dmon_emitter* emitter, const dmon_sample* samples,
+                                     size_t count, size_t sample_size, dmon_completion_fn done,
+                                     void* user_data) {
+    if (emitter == nullptr || done == nullptr || !emitter->bind_completion)
+        return DMON_INVALID;
     auto batch = std::make_shared<SampleBatch>(emitter->source);
     const dmon_status status = add_samples(emitter, samples, count, sample_size, *batch);
-    if (status != DMON_OK) return status;
+    if (status != DMON_OK)
+        return status;
     batch->set_token(std::make_shared<CompletionToken>(emitter->bind_completion(done, user_data)));
     emitter->batches.push_back(std::move(batch));
     return DMON_OK;
 }
 
 const dmon_host_api kHostApi = {
-    sizeof(dmon_host_api), DMON_ABI_MAJOR,   &api_log,        &api_now_ns,
-    &option_string,        &option_int,      &option_double,  &option_bool,
-    &option_duration_ns,   &option_list_size, &option_list_item, &api_emit,
+    sizeof(dmon_host_api),
+    DMON_ABI_MAJOR,
+    &api_log,
+    &api_now_ns,
+    &option_string,
+    &option_int,
+    &option_double,
+    &option_bool,
+    &option_duration_ns,
+    &option_list_size,
+    &option_list_item,
+    &api_emit,
     &api_emit_with_completion,
 };
 
@@ -85,10 +103,13 @@ std::string message_of(const dmon_error& error) {
 
 }  // namespace
 
-const dmon_host_api* host_api() { return &kHostApi; }
+const dmon_host_api* host_api() {
+    return &kHostApi;
+}
 
-PluginInstance::PluginInstance(std::shared_ptr<const PluginLibrary> library, const InstanceConfig& config,
-                               OptionSet options, const std::string& node)
+PluginInstance::PluginInstance(std::shared_ptr<const PluginLibrary> library,
+                               const InstanceConfig& config, OptionSet options,
+                               const std::string& node)
     : library_(std::move(library)), config_(config), options_(std::move(options)), node_(node) {
     host_.instance_name = config_.name;
     dmon_create_args args{};
@@ -109,14 +130,16 @@ PluginInstance::PluginInstance(std::shared_ptr<const PluginLibrary> library, con
 }
 
 PluginInstance::~PluginInstance() {
-    if (state_ != nullptr) library_->descriptor().destroy(state_);
+    if (state_ != nullptr)
+        library_->descriptor().destroy(state_);
 }
 
 dmon_status PluginInstance::collect(dmon_emitter& emitter, std::string& error_text) {
     dmon_error error{};
     error.struct_size = sizeof(error);
     const dmon_status status = library_->descriptor().collect(state_, &emitter, &error);
-    if (status != DMON_OK) error_text = message_of(error);
+    if (status != DMON_OK)
+        error_text = message_of(error);
     return status;
 }
 
@@ -124,16 +147,19 @@ dmon_status PluginInstance::write(const dmon_batch& batch, std::string& error_te
     dmon_error error{};
     error.struct_size = sizeof(error);
     const dmon_status status = library_->descriptor().write(state_, &batch, &error);
-    if (status != DMON_OK) error_text = message_of(error);
+    if (status != DMON_OK)
+        error_text = message_of(error);
     return status;
 }
 
 dmon_status PluginInstance::flush(std::string& error_text) {
-    if (library_->descriptor().flush == nullptr) return DMON_OK;
+    if (library_->descriptor().flush == nullptr)
+        return DMON_OK;
     dmon_error error{};
     error.struct_size = sizeof(error);
     const dmon_status status = library_->descriptor().flush(state_, &error);
-    if (status != DMON_OK) error_text = message_of(error);
+    if (status != DMON_OK)
+        error_text = message_of(error);
     return status;
 }
 

@@ -17,9 +17,11 @@ PluginLibrary::PluginLibrary(std::string path, std::shared_ptr<void> handle,
                              const dmon_plugin_descriptor& descriptor)
     : path_(std::move(path)), handle_(std::move(handle)), descriptor_(descriptor) {}
 
-dmon_plugin_descriptor check_descriptor(const dmon_plugin_descriptor* descriptor, const std::string& where) {
+dmon_plugin_descriptor check_descriptor(const dmon_plugin_descriptor* descriptor,
+                                        const std::string& where) {
     auto refuse = [&](const std::string& reason) { throw PluginLoadError(where + ": " + reason); };
-    if (descriptor == nullptr) refuse("dmon_plugin_entry returned no descriptor");
+    if (descriptor == nullptr)
+        refuse("dmon_plugin_entry returned no descriptor");
     // Read the major version before trusting the size: both sit in the first 8 bytes.
     if (descriptor->abi_major != DMON_ABI_MAJOR) {
         refuse("built for plugin ABI " + std::to_string(descriptor->abi_major) + "." +
@@ -33,21 +35,27 @@ dmon_plugin_descriptor check_descriptor(const dmon_plugin_descriptor* descriptor
     }
     dmon_plugin_descriptor copy{};
     std::memcpy(&copy, descriptor, std::min<size_t>(descriptor->struct_size, sizeof(copy)));
-    if (copy.name == nullptr || *copy.name == '\0') refuse("descriptor has no name");
+    if (copy.name == nullptr || *copy.name == '\0')
+        refuse("descriptor has no name");
     std::vector<std::string> missing;
-    if (copy.create == nullptr) missing.emplace_back("create");
-    if (copy.destroy == nullptr) missing.emplace_back("destroy");
+    if (copy.create == nullptr)
+        missing.emplace_back("create");
+    if (copy.destroy == nullptr)
+        missing.emplace_back("destroy");
     if (copy.kind == DMON_KIND_COLLECTOR) {
-        if (copy.collect == nullptr) missing.emplace_back("collect");
+        if (copy.collect == nullptr)
+            missing.emplace_back("collect");
     } else if (copy.kind == DMON_KIND_SINK) {
-        if (copy.write == nullptr) missing.emplace_back("write");
+        if (copy.write == nullptr)
+            missing.emplace_back("write");
     } else {
         refuse("plugin '" + std::string(copy.name) + "' has kind " + std::to_string(copy.kind) +
                ", which this host does not know (1 = collector, 2 = sink)");
     }
     if (!missing.empty()) {
         std::string list;
-        for (const auto& name : missing) list += (list.empty() ? "" : ", ") + name;
+        for (const auto& name : missing)
+            list += (list.empty() ? "" : ", ") + name;
         refuse("plugin '" + std::string(copy.name) + "' lacks required callback(s): " + list);
     }
     for (size_t i = 0; i < copy.option_count; ++i) {
@@ -78,12 +86,15 @@ std::shared_ptr<const PluginLibrary> PluginCatalog::load(const std::string& name
     {
         std::lock_guard lock(mutex_);
         if (auto it = builtins_.find(name); it != builtins_.end()) {
-            return std::make_shared<PluginLibrary>("built-in:" + name, nullptr,
-                                                   check_descriptor(it->second, "built-in plugin '" + name + "'"));
+            return std::make_shared<PluginLibrary>(
+                "built-in:" + name, nullptr,
+                check_descriptor(it->second, "built-in plugin '" + name + "'"));
         }
     }
-    if (name.empty() || name.find_first_of("/\\") != std::string::npos || name.find("..") != std::string::npos) {
-        throw PluginLoadError("plugin name '" + name + "' must be a plain name such as proc_cpu, not a path");
+    if (name.empty() || name.find_first_of("/\\") != std::string::npos ||
+        name.find("..") != std::string::npos) {
+        throw PluginLoadError("plugin name '" + name +
+                              "' must be a plain name such as proc_cpu, not a path");
     }
     std::string searched;
     for (const auto& folder : folders_) {
@@ -99,8 +110,9 @@ std::shared_ptr<const PluginLibrary> PluginCatalog::load(const std::string& name
         }
         searched += (searched.empty() ? "" : ", ") + folder;
     }
-    throw PluginLoadError("unknown plugin '" + name + "': no " + file_name(name) + " in " +
-                          (searched.empty() ? std::string("(no plugin folders configured)") : searched));
+    throw PluginLoadError(
+        "unknown plugin '" + name + "': no " + file_name(name) + " in " +
+        (searched.empty() ? std::string("(no plugin folders configured)") : searched));
 }
 
 namespace {
@@ -123,18 +135,22 @@ std::string explain_load_failure(const std::string& path) {
 std::shared_ptr<const PluginLibrary> PluginCatalog::load_file(const std::string& path) {
     std::lock_guard lock(mutex_);
     if (auto it = loaded_.find(path); it != loaded_.end()) {
-        if (auto alive = it->second.lock()) return alive;
+        if (auto alive = it->second.lock())
+            return alive;
     }
     auto library = std::make_shared<boost::dll::shared_library>();
     std::error_code ec;
     library->load(fs::path(path), boost::dll::load_mode::default_mode, ec);
-    if (ec) throw PluginLoadError(path + ": " + explain_load_failure(path));
+    if (ec)
+        throw PluginLoadError(path + ": " + explain_load_failure(path));
     if (!library->has(DMON_PLUGIN_ENTRY_SYMBOL)) {
-        throw PluginLoadError(path + ": not a dmon plugin: it does not export '" DMON_PLUGIN_ENTRY_SYMBOL "'");
+        throw PluginLoadError(
+            path + ": not a dmon plugin: it does not export '" DMON_PLUGIN_ENTRY_SYMBOL "'");
     }
     auto entry = library->get<const dmon_plugin_descriptor*()>(DMON_PLUGIN_ENTRY_SYMBOL);
     const dmon_plugin_descriptor descriptor = check_descriptor(entry(), path);
-    auto result = std::make_shared<const PluginLibrary>(path, std::static_pointer_cast<void>(library), descriptor);
+    auto result = std::make_shared<const PluginLibrary>(
+        path, std::static_pointer_cast<void>(library), descriptor);
     loaded_[path] = result;
     return result;
 }

@@ -16,14 +16,17 @@ std::shared_ptr<const Router::SinkList> Router::sinks() const {
 void Router::route(std::shared_ptr<SampleBatch> batch) const {
     const auto targets = sinks();
     SharedBatch frozen = std::move(batch);
-    if (frozen->token()) frozen->token()->expect(targets->size());
-    for (const auto& sink : *targets) sink->enqueue(frozen);
+    if (frozen->token())
+        frozen->token()->expect(targets->size());
+    for (const auto& sink : *targets)
+        sink->enqueue(frozen);
 }
 
 bool Router::congested() const {
     const auto targets = sinks();
     for (const auto& sink : *targets) {
-        if (sink->congested()) return true;
+        if (sink->congested())
+            return true;
     }
     return false;
 }

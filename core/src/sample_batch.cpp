@@ -20,12 +20,14 @@ void SampleBatch::add(const dmon_sample& sample, std::string_view host_label,
     record.label_begin = static_cast<uint32_t>(labels_.size());
     bool has_host = false;
     for (size_t i = 0; i < sample.label_count; ++i) {
-        if (to_view(sample.labels[i].key) == "host") has_host = true;
+        if (to_view(sample.labels[i].key) == "host")
+            has_host = true;
     }
-    if (!has_host && !host_label.empty()) labels_.push_back({store("host"), store(host_label)});
+    if (!has_host && !host_label.empty())
+        labels_.push_back({store("host"), store(host_label)});
     for (size_t i = 0; i < sample.label_count; ++i) {
-        labels_.push_back({store(to_view(sample.labels[i].key)),
-                           store(to_view(sample.labels[i].value))});
+        labels_.push_back(
+            {store(to_view(sample.labels[i].key)), store(to_view(sample.labels[i].value))});
     }
     record.label_end = static_cast<uint32_t>(labels_.size());
     record.value = sample.value;
@@ -52,7 +54,8 @@ void SampleBatch::add(std::string_view name,
 
 void SampleBatch::to_c(std::vector<dmon_sample>& samples, std::vector<dmon_label>& labels) const {
     const size_t label_base = labels.size();
-    for (const auto& [key, value] : labels_) labels.push_back({view(key), view(value)});
+    for (const auto& [key, value] : labels_)
+        labels.push_back({view(key), view(value)});
     for (const Record& record : samples_) {
         dmon_sample sample{};
         sample.name = view(record.name);

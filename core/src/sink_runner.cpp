@@ -11,11 +11,13 @@ using Clock = std::chrono::steady_clock;
 std::chrono::milliseconds retry_delay(int failures) {
     // 100 ms, 200 ms, ... capped at 30 s: quick recovery from a blip, no hammering of a dead sink.
     const int shift = std::min(failures - 1, 9);
-    return std::min(std::chrono::milliseconds(100 << std::max(shift, 0)), std::chrono::milliseconds(30000));
+    return std::min(std::chrono::milliseconds(100 << std::max(shift, 0)),
+                    std::chrono::milliseconds(30000));
 }
 }  // namespace
 
-SinkRunner::SinkRunner(asio::io_context& io, std::shared_ptr<PluginInstance> instance, SinkSettings settings)
+SinkRunner::SinkRunner(asio::io_context& io, std::shared_ptr<PluginInstance> instance,
+                       SinkSettings settings)
     : name_(instance->name()),
       instance_(std::move(instance)),
       settings_(settings),
@@ -37,7 +39,8 @@ SinkRunner::SinkRunner(asio::io_context& io, std::string name, WriteFn write, Si
 
 bool SinkRunner::enqueue(SharedBatch batch) {
     if (!batch || batch->empty()) {
-        if (batch && batch->token()) batch->token()->sink_succeeded();
+        if (batch && batch->token())
+            batch->token()->sink_succeeded();
         return true;
     }
     bool start = false;
@@ -49,10 +52,11 @@ bool SinkRunner::enqueue(SharedBatch batch) {
             dropped_since_log_ += batch->size();
             // One line per 10 s at most: a stuck sink must not flood the log.
             if (Clock::now() - last_drop_log_ > std::chrono::seconds(10)) {
-                logger().warn("[{}] queue full ({} samples queued, queue_size {}): dropped {} samples "
-                              "from '{}' (counted in dmon.sink.dropped)",
-                              name_, queued_samples_, settings_.queue_size, dropped_since_log_,
-                              batch->source());
+                logger().warn(
+                    "[{}] queue full ({} samples queued, queue_size {}): dropped {} samples "
+                    "from '{}' (counted in dmon.sink.dropped)",
+                    name_, queued_samples_, settings_.queue_size, dropped_since_log_,
+                    batch->source());
                 dropped_since_log_ = 0;
                 last_drop_log_ = Clock::now();
             }
@@ -63,7 +67,8 @@ bool SinkRunner::enqueue(SharedBatch batch) {
         queue_.push_back(std::move(batch));
         start = !busy_ && (queued_samples_ >= settings_.batch_size || !timer_armed_);
     }
-    if (start) asio::post(strand_, [self = shared_from_this()] { self->kick(); });
+    if (start)
+        asio::post(strand_, [self = shared_from_this()] { self->kick(); });
     return true;
 }
 
@@ -74,7 +79,8 @@ bool SinkRunner::congested() const {
 
 void SinkRunner::kick() {
     std::unique_lock lock(mutex_);
-    if (busy_ || queue_.empty()) return;
+    if (busy_ || queue_.empty())
+        return;
     if (queued_samples_ >= settings_.batch_size || draining_) {
         busy_ = true;
         timer_armed_ = false;
@@ -84,22 +90,27 @@ void SinkRunner::kick() {
         write_some();
         return;
     }
-    if (timer_armed_) return;
+    if (timer_armed_)
+        return;
     timer_armed_ = true;
     const uint64_t generation = ++timer_generation_;
     lock.unlock();
     flush_timer_.expires_after(settings_.flush_interval);
-    flush_timer_.async_wait(asio::bind_executor(strand_, [self = shared_from_this(), generation](auto ec) {
-        if (ec) return;
-        {
-            std::lock_guard lock(self->mutex_);
-            if (generation != self->timer_generation_ || self->busy_) return;
-            self->timer_armed_ = false;
-            if (self->queue_.empty()) return;
-            self->busy_ = true;
-        }
-        self->write_some();
-    }));
+    flush_timer_.async_wait(
+        asio::bind_executor(strand_, [self = shared_from_this(), generation](auto ec) {
+            if (ec)
+                return;
+            {
+                std::lock_guard lock(self->mutex_);
+                if (generation != self->timer_generation_ || self->busy_)
+                    return;
+                self->timer_armed_ = false;
+                if (self->queue_.empty())
+                    return;
+                self->busy_ = true;
+            }
+            self->write_some();
+        }));
 }
 
 void SinkRunner::write_some() {
@@ -109,7 +120,8 @@ void SinkRunner::write_some() {
     {
         std::lock_guard lock(mutex_);
         for (const auto& batch : queue_) {
-            if (!taken.empty() && samples + batch->size() > settings_.batch_size) break;
+            if (!taken.empty() && samples + batch->size() > settings_.batch_size)
+                break;
             taken.push_back(batch);
             samples += batch->size();
         }
@@ -122,20 +134,24 @@ void SinkRunner::write_some() {
     c_samples_.clear();
     c_labels_.clear();
     size_t labels = 0;
-    for (const auto& batch : taken) labels += batch->label_count();
+    for (const auto& batch : taken)
+        labels += batch->label_count();
     c_samples_.reserve(samples);
     c_labels_.reserve(labels);  // reserved once: label pointers must not move
-    for (const auto& batch : taken) batch->to_c(c_samples_, c_labels_);
+    for (const auto& batch : taken)
+        batch->to_c(c_samples_, c_labels_);
     dmon_batch batch{sizeof(dmon_batch), c_samples_.data(), c_samples_.size(), sizeof(dmon_sample)};
 
     std::string error;
     const auto started = Clock::now();
     const dmon_status status = write_(batch, error);
-    stats_->last_duration_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started).count();
+    stats_->last_duration_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started).count();
 
     if (status == DMON_OK) {
         if (consecutive_failures_ > 0) {
-            logger().info("[{}] writing again after {} failed attempt(s)", name_, consecutive_failures_);
+            logger().info("[{}] writing again after {} failed attempt(s)", name_,
+                          consecutive_failures_);
         }
         consecutive_failures_ = 0;
         stats_->rounds++;
@@ -143,14 +159,17 @@ void SinkRunner::write_some() {
         bool more = false;
         {
             std::lock_guard lock(mutex_);
-            for (size_t i = 0; i < taken.size(); ++i) queue_.pop_front();
+            for (size_t i = 0; i < taken.size(); ++i)
+                queue_.pop_front();
             queued_samples_ -= samples;
             stats_->queue_depth = queued_samples_;
             more = !queue_.empty() && (queued_samples_ >= settings_.batch_size || draining_);
-            if (!more) busy_ = false;
+            if (!more)
+                busy_ = false;
         }
         for (const auto& done : taken) {
-            if (done->token()) done->token()->sink_succeeded();
+            if (done->token())
+                done->token()->sink_succeeded();
         }
         if (more) {
             asio::post(strand_, [self = shared_from_this()] { self->write_some(); });
@@ -172,12 +191,13 @@ void SinkRunner::write_some() {
     }
     // Log the first failure and then every tenth, so a long outage stays readable.
     if (consecutive_failures_ == 1 || consecutive_failures_ % 10 == 0) {
-        logger().error("[{}] write of {} samples failed (attempt {}): {}; retrying in {} ms",
-                       name_, samples, consecutive_failures_, error, delay.count());
+        logger().error("[{}] write of {} samples failed (attempt {}): {}; retrying in {} ms", name_,
+                       samples, consecutive_failures_, error, delay.count());
     }
     retry_timer_.expires_after(delay);
     retry_timer_.async_wait(asio::bind_executor(strand_, [self = shared_from_this()](auto ec) {
-        if (!ec) self->write_some();
+        if (!ec)
+            self->write_some();
     }));
 }
 
@@ -198,20 +218,24 @@ void SinkRunner::give_up_remaining(const std::string& reason) {
                        name_, reason, samples);
     }
     for (const auto& batch : lost) {
-        if (batch->token()) batch->token()->sink_failed();
+        if (batch->token())
+            batch->token()->sink_failed();
     }
     finish_drain_if_done();
 }
 
 void SinkRunner::finish_drain_if_done() {
-    if (!draining_ || !drained_) return;
+    if (!draining_ || !drained_)
+        return;
     {
         std::lock_guard lock(mutex_);
-        if (!queue_.empty() || busy_) return;
+        if (!queue_.empty() || busy_)
+            return;
     }
     if (instance_) {
         std::string error;
-        if (instance_->flush(error) != DMON_OK) logger().error("[{}] flush failed: {}", name_, error);
+        if (instance_->flush(error) != DMON_OK)
+            logger().error("[{}] flush failed: {}", name_, error);
     }
     drained_->set_value();
     drained_.reset();
@@ -220,21 +244,22 @@ void SinkRunner::finish_drain_if_done() {
 void SinkRunner::drain(std::chrono::steady_clock::time_point deadline) {
     std::promise<void> done;
     auto finished = done.get_future();
-    asio::post(strand_, [this, self = shared_from_this(), deadline, promise = std::move(done)]() mutable {
-        draining_ = true;
-        drain_deadline_ = deadline;
-        drained_.emplace(std::move(promise));
-        {
-            std::lock_guard lock(mutex_);
-            if (timer_armed_) {
-                timer_armed_ = false;
-                ++timer_generation_;
-                flush_timer_.cancel();
-            }
-        }
-        kick();
-        finish_drain_if_done();
-    });
+    asio::post(strand_,
+               [this, self = shared_from_this(), deadline, promise = std::move(done)]() mutable {
+                   draining_ = true;
+                   drain_deadline_ = deadline;
+                   drained_.emplace(std::move(promise));
+                   {
+                       std::lock_guard lock(mutex_);
+                       if (timer_armed_) {
+                           timer_armed_ = false;
+                           ++timer_generation_;
+                           flush_timer_.cancel();
+                       }
+                   }
+                   kick();
+                   finish_drain_if_done();
+               });
     // The strand enforces the deadline between retries; this wait only guards against a
     // write() that never returns.
     if (finished.wait_until(deadline + std::chrono::seconds(5)) != std::future_status::ready) {

@@ -57,11 +57,13 @@ std::optional<Arguments> parse_arguments(int argc, char** argv, std::string& err
         };
         if (word == "--config" || word == "-c") {
             auto v = value();
-            if (!v) return std::nullopt;
+            if (!v)
+                return std::nullopt;
             args.config = *v;
         } else if (word == "--node") {
             auto v = value();
-            if (!v) return std::nullopt;
+            if (!v)
+                return std::nullopt;
             args.node = *v;
         } else {
             error = "unknown option '" + word + "' for '" + args.command + "'";
@@ -77,7 +79,8 @@ std::optional<Arguments> parse_arguments(int argc, char** argv, std::string& err
 
 void print_errors(const std::exception& e) {
     if (const auto* config = dynamic_cast<const dmon::core::ConfigError*>(&e)) {
-        for (const auto& message : config->messages()) std::cerr << "error: " << message << '\n';
+        for (const auto& message : config->messages())
+            std::cerr << "error: " << message << '\n';
     } else {
         std::cerr << "error: " << e.what() << '\n';
     }
@@ -85,7 +88,8 @@ void print_errors(const std::exception& e) {
 
 dmon::core::HostConfig load(const Arguments& args) {
     auto config = dmon::core::load_config(args.config);
-    if (args.node) config.node = *args.node;
+    if (args.node)
+        config.node = *args.node;
     dmon::core::set_log_level(config.log_level);
     return config;
 }
@@ -115,12 +119,13 @@ int check(const Arguments& args) {
     const auto plan = dmon::core::plan_plugins(config, *catalog);
     for (const auto* list : {&plan.collectors, &plan.sinks}) {
         for (const auto& instance : *list) {
-            std::cout << "ok  " << instance.config.describe() << ": " << instance.library->name() << ' '
-                      << instance.library->version() << " from " << instance.library->path() << '\n';
+            std::cout << "ok  " << instance.config.describe() << ": " << instance.library->name()
+                      << ' ' << instance.library->version() << " from " << instance.library->path()
+                      << '\n';
         }
     }
-    std::cout << args.config << ": " << plan.collectors.size() << " collector(s), " << plan.sinks.size()
-              << " sink(s), no errors\n";
+    std::cout << args.config << ": " << plan.collectors.size() << " collector(s), "
+              << plan.sinks.size() << " sink(s), no errors\n";
     return kExitOk;
 }
 
@@ -135,7 +140,8 @@ int once(const Arguments& args) {
 
 int main(int argc, char** argv) {
     if (argc == 2 && (std::string(argv[1]) == "--version" || std::string(argv[1]) == "version")) {
-        std::cout << "dmon " << DMON_VERSION << " (plugin ABI " << DMON_ABI_MAJOR << "." << DMON_ABI_MINOR << ")\n";
+        std::cout << "dmon " << DMON_VERSION << " (plugin ABI " << DMON_ABI_MAJOR << "."
+                  << DMON_ABI_MINOR << ")\n";
         return kExitOk;
     }
     if (argc == 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
@@ -148,7 +154,9 @@ int main(int argc, char** argv) {
     static const std::map<std::string, int (*)(const Arguments&)> commands = {
         {"run", &run}, {"check", &check}, {"once", &once}};
     if (!args || !commands.contains(args->command)) {
-        std::cerr << "dmon: " << (args ? "unknown command '" + args->command + "'" : error) << "\n\n" << kUsage;
+        std::cerr << "dmon: " << (args ? "unknown command '" + args->command + "'" : error)
+                  << "\n\n"
+                  << kUsage;
         return kExitBadInput;
     }
     try {

@@ -19,17 +19,21 @@ bool glob_match(std::string_view pattern, std::string_view text) {
             return false;
         }
     }
-    while (p < pattern.size() && pattern[p] == '*') ++p;
+    while (p < pattern.size() && pattern[p] == '*')
+        ++p;
     return p == pattern.size();
 }
 
 bool NameFilter::accepts(std::string_view name) const {
     for (const auto& pattern : exclude_) {
-        if (glob_match(pattern, name)) return false;
+        if (glob_match(pattern, name))
+            return false;
     }
-    if (include_.empty()) return true;
+    if (include_.empty())
+        return true;
     for (const auto& pattern : include_) {
-        if (glob_match(pattern, name)) return true;
+        if (glob_match(pattern, name))
+            return true;
     }
     return false;
 }

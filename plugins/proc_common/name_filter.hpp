@@ -12,14 +12,14 @@ bool glob_match(std::string_view pattern, std::string_view text);
 // Include/exclude lists of glob patterns, as in `devices: ["sd*"]`, `exclude: ["loop*"]`.
 // An empty include list includes everything; exclude wins over include.
 class NameFilter {
-public:
+  public:
     NameFilter() = default;
     NameFilter(std::vector<std::string> include, std::vector<std::string> exclude)
         : include_(std::move(include)), exclude_(std::move(exclude)) {}
     bool accepts(std::string_view name) const;
     bool has_include() const { return !include_.empty(); }
 
-private:
+  private:
     std::vector<std::string> include_;
     std::vector<std::string> exclude_;
 };

@@ -18,22 +18,26 @@ namespace dmon::plugins {
 std::string read_file(const std::string& path) {
 #ifdef _WIN32
     std::ifstream in(path, std::ios::binary);
-    if (!in) throw std::runtime_error("cannot read " + path + ": " + std::strerror(errno));
+    if (!in)
+        throw std::runtime_error("cannot read " + path + ": " + std::strerror(errno));
     std::ostringstream text;
     text << in.rdbuf();
     return text.str();
 #else
     // Plain read(2): this runs every second on every agent, and iostreams cost several times more.
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw std::runtime_error("cannot read " + path + ": " + std::strerror(errno));
+    if (fd < 0)
+        throw std::runtime_error("cannot read " + path + ": " + std::strerror(errno));
     std::string text;
     char buffer[8192];
     for (;;) {
         // /proc files report size 0, so read until the end rather than by size.
         const ssize_t n = ::read(fd, buffer, sizeof(buffer));
-        if (n == 0) break;
+        if (n == 0)
+            break;
         if (n < 0) {
-            if (errno == EINTR) continue;
+            if (errno == EINTR)
+                continue;
             const int saved = errno;
             ::close(fd);
             throw std::runtime_error("cannot read " + path + ": " + std::strerror(saved));
@@ -58,10 +62,13 @@ std::vector<std::string_view> split_fields(std::string_view line) {
     std::vector<std::string_view> fields;
     size_t i = 0;
     while (i < line.size()) {
-        while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+        while (i < line.size() && (line[i] == ' ' || line[i] == '\t'))
+            ++i;
         const size_t start = i;
-        while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
-        if (i > start) fields.push_back(line.substr(start, i - start));
+        while (i < line.size() && line[i] != ' ' && line[i] != '\t')
+            ++i;
+        if (i > start)
+            fields.push_back(line.substr(start, i - start));
     }
     return fields;
 }

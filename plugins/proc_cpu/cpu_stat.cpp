@@ -11,12 +11,15 @@ std::vector<CpuTicks> parse_proc_stat(std::string_view text) {
     size_t start = 0;
     while (start < text.size()) {
         size_t end = text.find('\n', start);
-        if (end == std::string_view::npos) end = text.size();
+        if (end == std::string_view::npos)
+            end = text.size();
         const std::string_view line = text.substr(start, end - start);
         start = end + 1;
-        if (line.substr(0, 3) != "cpu") continue;
+        if (line.substr(0, 3) != "cpu")
+            continue;
         const auto fields = split_fields(line);
-        if (fields.size() < 5) continue;
+        if (fields.size() < 5)
+            continue;
         CpuTicks cpu;
         cpu.cpu = fields[0] == "cpu" ? std::string("total") : std::string(fields[0].substr(3));
         for (size_t i = 0; i < kStates.size() && i + 1 < fields.size(); ++i) {
@@ -33,7 +36,8 @@ MetricPoints CpuMetrics::update(const std::vector<CpuTicks>& reading) {
     constexpr size_t kIdle = 3, kIowait = 4;
     for (const auto& cpu : reading) {
         const bool total = cpu.cpu == "total";
-        if (!total && !per_cpu_) continue;
+        if (!total && !per_cpu_)
+            continue;
         for (size_t i = 0; i < kStates.size(); ++i) {
             points.push_back({"system.cpu.time",
                               {{"cpu", cpu.cpu}, {"state", kStates[i]}},
@@ -45,7 +49,8 @@ MetricPoints CpuMetrics::update(const std::vector<CpuTicks>& reading) {
             uint64_t busy = 0, idle = 0;
             bool went_backwards = false;
             for (size_t i = 0; i < kStates.size(); ++i) {
-                if (cpu.ticks[i] < previous->second.ticks[i]) went_backwards = true;
+                if (cpu.ticks[i] < previous->second.ticks[i])
+                    went_backwards = true;
                 const uint64_t delta = cpu.ticks[i] - previous->second.ticks[i];
                 (i == kIdle || i == kIowait ? idle : busy) += delta;
             }

@@ -14,8 +14,8 @@ namespace dmon::plugins::proc_cpu {
 
 // The states of a /proc/stat cpu line, in the kernel's order. guest and guest_nice are left
 // out: the kernel already counts them in user and nice.
-inline constexpr std::array<const char*, 8> kStates = {"user", "nice",    "system", "idle",
-                                                       "iowait", "irq", "softirq", "steal"};
+inline constexpr std::array<const char*, 8> kStates = {"user",   "nice", "system",  "idle",
+                                                       "iowait", "irq",  "softirq", "steal"};
 
 struct CpuTicks {
     std::string cpu;  // "total" for the aggregate line, else the cpu number ("0", "1", ...)
@@ -30,11 +30,12 @@ std::vector<CpuTicks> parse_proc_stat(std::string_view text);
 // reading, and a cpu whose counters went backwards (a reset or hot-plug), give no utilisation
 // for that round rather than a wrong one.
 class CpuMetrics {
-public:
-    CpuMetrics(double ticks_per_second, bool per_cpu) : ticks_per_second_(ticks_per_second), per_cpu_(per_cpu) {}
+  public:
+    CpuMetrics(double ticks_per_second, bool per_cpu)
+        : ticks_per_second_(ticks_per_second), per_cpu_(per_cpu) {}
     MetricPoints update(const std::vector<CpuTicks>& reading);
 
-private:
+  private:
     double ticks_per_second_;
     bool per_cpu_;
     std::map<std::string, CpuTicks> previous_;

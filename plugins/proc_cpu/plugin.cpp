@@ -7,23 +7,27 @@
 namespace dmon::plugins::proc_cpu {
 
 constexpr dmon_option_decl kOptions[] = {
-    sdk::option("per_cpu", DMON_OPT_BOOL, "true", "also emit samples for each cpu, not only the total"),
-    sdk::option("proc_root", DMON_OPT_STRING, "/proc", "where procfs is mounted (a container's host /proc)"),
+    sdk::option("per_cpu", DMON_OPT_BOOL, "true",
+                "also emit samples for each cpu, not only the total"),
+    sdk::option("proc_root", DMON_OPT_STRING, "/proc",
+                "where procfs is mounted (a container's host /proc)"),
 };
 
 class ProcCpu : public sdk::Collector {
-public:
+  public:
     explicit ProcCpu(const sdk::Context& context)
         : path_(context.options.string("proc_root").value_or("/proc") + "/stat"),
-          metrics_(static_cast<double>(::sysconf(_SC_CLK_TCK)), context.options.boolean("per_cpu").value_or(true)) {}
+          metrics_(static_cast<double>(::sysconf(_SC_CLK_TCK)),
+                   context.options.boolean("per_cpu").value_or(true)) {}
 
     void collect(sdk::Emitter& out) override {
         const auto reading = parse_proc_stat(read_file(path_));
-        if (reading.empty()) throw std::runtime_error(path_ + " has no cpu lines");
+        if (reading.empty())
+            throw std::runtime_error(path_ + " has no cpu lines");
         emit_all(metrics_.update(reading), out);
     }
 
-private:
+  private:
     std::string path_;
     CpuMetrics metrics_;
 };

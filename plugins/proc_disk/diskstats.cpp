@@ -11,10 +11,12 @@ std::vector<DiskCounters> parse_diskstats(std::string_view text) {
     size_t start = 0;
     while (start < text.size()) {
         size_t end = text.find('\n', start);
-        if (end == std::string_view::npos) end = text.size();
+        if (end == std::string_view::npos)
+            end = text.size();
         const auto fields = split_fields(text.substr(start, end - start));
         start = end + 1;
-        if (fields.size() < 14) continue;
+        if (fields.size() < 14)
+            continue;
         uint64_t values[11] = {};
         bool ok = true;
         for (size_t i = 0; i < 11; ++i) {
@@ -22,7 +24,8 @@ std::vector<DiskCounters> parse_diskstats(std::string_view text) {
             auto [ptr, ec] = std::from_chars(field.data(), field.data() + field.size(), values[i]);
             ok = ok && ec == std::errc{};
         }
-        if (!ok) continue;
+        if (!ok)
+            continue;
         DiskCounters disk;
         disk.device = std::string(fields[2]);
         disk.reads = values[0];
@@ -41,22 +44,31 @@ std::vector<DiskCounters> parse_diskstats(std::string_view text) {
 }
 
 MetricPoints disk_metrics(const std::vector<DiskCounters>& disks, const NameFilter& filter,
-                          const std::optional<std::set<std::string>>& whole_disks, bool include_partitions) {
+                          const std::optional<std::set<std::string>>& whole_disks,
+                          bool include_partitions) {
     MetricPoints points;
     constexpr double kSectorBytes = 512;
     for (const auto& disk : disks) {
-        if (!filter.accepts(disk.device)) continue;
-        if (whole_disks && !include_partitions && !whole_disks->contains(disk.device)) continue;
+        if (!filter.accepts(disk.device))
+            continue;
+        if (whole_disks && !include_partitions && !whole_disks->contains(disk.device))
+            continue;
         auto both = [&](const char* name, double read, double write) {
-            points.push_back({name, {{"device", disk.device}, {"direction", "read"}}, read, DMON_COUNTER});
-            points.push_back({name, {{"device", disk.device}, {"direction", "write"}}, write, DMON_COUNTER});
+            points.push_back(
+                {name, {{"device", disk.device}, {"direction", "read"}}, read, DMON_COUNTER});
+            points.push_back(
+                {name, {{"device", disk.device}, {"direction", "write"}}, write, DMON_COUNTER});
         };
         auto d = [](uint64_t v) { return static_cast<double>(v); };
         both("system.disk.operations", d(disk.reads), d(disk.writes));
-        both("system.disk.io", d(disk.sectors_read) * kSectorBytes, d(disk.sectors_written) * kSectorBytes);
+        both("system.disk.io", d(disk.sectors_read) * kSectorBytes,
+             d(disk.sectors_written) * kSectorBytes);
         both("system.disk.merged", d(disk.reads_merged), d(disk.writes_merged));
         both("system.disk.operation_time", d(disk.read_ms) / 1000.0, d(disk.write_ms) / 1000.0);
-        points.push_back({"system.disk.io_time", {{"device", disk.device}}, d(disk.io_ms) / 1000.0, DMON_COUNTER});
+        points.push_back({"system.disk.io_time",
+                          {{"device", disk.device}},
+                          d(disk.io_ms) / 1000.0,
+                          DMON_COUNTER});
     }
     return points;
 }

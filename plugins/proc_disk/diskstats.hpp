@@ -26,6 +26,7 @@ std::vector<DiskCounters> parse_diskstats(std::string_view text);
 // diskstats), merged operations, time spent. `whole_disks` (the names in /sys/block), when
 // given, keeps partitions out unless include_partitions is set.
 MetricPoints disk_metrics(const std::vector<DiskCounters>& disks, const NameFilter& filter,
-                          const std::optional<std::set<std::string>>& whole_disks, bool include_partitions);
+                          const std::optional<std::set<std::string>>& whole_disks,
+                          bool include_partitions);
 
 }  // namespace dmon::plugins::proc_disk

@@ -5,15 +5,19 @@
 namespace dmon::plugins::proc_disk {
 
 constexpr dmon_option_decl kOptions[] = {
-    sdk::option("devices", DMON_OPT_STRING_LIST, nullptr, "glob patterns of devices to include (default: all)"),
-    sdk::option("exclude", DMON_OPT_STRING_LIST, "loop*,ram*,zram*", "glob patterns of devices to leave out"),
-    sdk::option("partitions", DMON_OPT_BOOL, "false", "also report partitions, not only whole disks"),
+    sdk::option("devices", DMON_OPT_STRING_LIST, nullptr,
+                "glob patterns of devices to include (default: all)"),
+    sdk::option("exclude", DMON_OPT_STRING_LIST, "loop*,ram*,zram*",
+                "glob patterns of devices to leave out"),
+    sdk::option("partitions", DMON_OPT_BOOL, "false",
+                "also report partitions, not only whole disks"),
     sdk::option("proc_root", DMON_OPT_STRING, "/proc", "where procfs is mounted"),
-    sdk::option("sys_root", DMON_OPT_STRING, "/sys", "where sysfs is mounted (its block/ folder names whole disks)"),
+    sdk::option("sys_root", DMON_OPT_STRING, "/sys",
+                "where sysfs is mounted (its block/ folder names whole disks)"),
 };
 
 class ProcDisk : public sdk::Collector {
-public:
+  public:
     explicit ProcDisk(const sdk::Context& context)
         : path_(context.options.string("proc_root").value_or("/proc") + "/diskstats"),
           block_folder_(context.options.string("sys_root").value_or("/sys") + "/block"),
@@ -24,11 +28,12 @@ public:
         const auto disks = parse_diskstats(read_file(path_));
         // Disks come and go (USB, hot-plug): ask sysfs each round which names are whole disks.
         std::optional<std::set<std::string>> whole;
-        if (auto names = list_folder(block_folder_); !names.empty()) whole.emplace(names.begin(), names.end());
+        if (auto names = list_folder(block_folder_); !names.empty())
+            whole.emplace(names.begin(), names.end());
         emit_all(disk_metrics(disks, filter_, whole, partitions_), out);
     }
 
-private:
+  private:
     std::string path_;
     std::string block_folder_;
     NameFilter filter_;

@@ -12,16 +12,21 @@ std::map<std::string, uint64_t, std::less<>> parse_meminfo(std::string_view text
     size_t start = 0;
     while (start < text.size()) {
         size_t end = text.find('\n', start);
-        if (end == std::string_view::npos) end = text.size();
+        if (end == std::string_view::npos)
+            end = text.size();
         const std::string_view line = text.substr(start, end - start);
         start = end + 1;
         const size_t colon = line.find(':');
-        if (colon == std::string_view::npos) continue;
+        if (colon == std::string_view::npos)
+            continue;
         const auto values = split_fields(line.substr(colon + 1));
-        if (values.empty()) continue;
+        if (values.empty())
+            continue;
         uint64_t value = 0;
-        auto [ptr, ec] = std::from_chars(values[0].data(), values[0].data() + values[0].size(), value);
-        if (ec != std::errc{}) continue;
+        auto [ptr, ec] =
+            std::from_chars(values[0].data(), values[0].data() + values[0].size(), value);
+        if (ec != std::errc{})
+            continue;
         const bool kilobytes = values.size() > 1 && values[1] == "kB";
         fields.emplace(std::string(line.substr(0, colon)), kilobytes ? value * 1024 : value);
     }
@@ -45,8 +50,9 @@ MetricPoints memory_metrics(const std::map<std::string, uint64_t, std::less<>>& 
     const uint64_t not_used = free + buffers + cached;
     const uint64_t used = total > not_used ? total - not_used : total - std::min(total, free);
     // Kernels before 3.14 have no MemAvailable; free + buffers + cached is the old estimate.
-    const uint64_t available = fields.contains(std::string_view("MemAvailable")) ? get("MemAvailable")
-                                                                                  : std::min(total, not_used);
+    const uint64_t available = fields.contains(std::string_view("MemAvailable"))
+                                   ? get("MemAvailable")
+                                   : std::min(total, not_used);
     const uint64_t swap_total = get("SwapTotal");
     const uint64_t swap_free = std::min(get("SwapFree"), swap_total);
 

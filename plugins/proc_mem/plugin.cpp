@@ -5,22 +5,26 @@
 namespace dmon::plugins::proc_mem {
 
 constexpr dmon_option_decl kOptions[] = {
-    sdk::option("proc_root", DMON_OPT_STRING, "/proc", "where procfs is mounted (a container's host /proc)"),
+    sdk::option("proc_root", DMON_OPT_STRING, "/proc",
+                "where procfs is mounted (a container's host /proc)"),
 };
 
 class ProcMem : public sdk::Collector {
-public:
+  public:
     explicit ProcMem(const sdk::Context& context)
         : path_(context.options.string("proc_root").value_or("/proc") + "/meminfo") {}
 
-    void collect(sdk::Emitter& out) override { emit_all(memory_metrics(parse_meminfo(read_file(path_))), out); }
+    void collect(sdk::Emitter& out) override {
+        emit_all(memory_metrics(parse_meminfo(read_file(path_))), out);
+    }
 
-private:
+  private:
     std::string path_;
 };
 
 }  // namespace dmon::plugins::proc_mem
 
-DMON_COLLECTOR_PLUGIN(dmon::plugins::proc_mem::ProcMem, "proc_mem", "1.0.0",
-                      "physical memory (limit, used, free, cached, buffered, available) and swap, from /proc/meminfo",
-                      dmon::plugins::proc_mem::kOptions, 0)
+DMON_COLLECTOR_PLUGIN(
+    dmon::plugins::proc_mem::ProcMem, "proc_mem", "1.0.0",
+    "physical memory (limit, used, free, cached, buffered, available) and swap, from /proc/meminfo",
+    dmon::plugins::proc_mem::kOptions, 0)

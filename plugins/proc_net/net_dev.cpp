@@ -11,21 +11,26 @@ std::vector<InterfaceCounters> parse_net_dev(std::string_view text) {
     size_t start = 0;
     while (start < text.size()) {
         size_t end = text.find('\n', start);
-        if (end == std::string_view::npos) end = text.size();
+        if (end == std::string_view::npos)
+            end = text.size();
         const std::string_view line = text.substr(start, end - start);
         start = end + 1;
         const size_t colon = line.find(':');
-        if (colon == std::string_view::npos) continue;  // the header lines have '|' but no ':'
+        if (colon == std::string_view::npos)
+            continue;  // the header lines have '|' but no ':'
         const auto names = split_fields(line.substr(0, colon));
         const auto fields = split_fields(line.substr(colon + 1));
-        if (names.size() != 1 || fields.size() < 16) continue;
+        if (names.size() != 1 || fields.size() < 16)
+            continue;
         uint64_t v[16] = {};
         bool ok = true;
         for (size_t i = 0; i < 16; ++i) {
-            auto [ptr, ec] = std::from_chars(fields[i].data(), fields[i].data() + fields[i].size(), v[i]);
+            auto [ptr, ec] =
+                std::from_chars(fields[i].data(), fields[i].data() + fields[i].size(), v[i]);
             ok = ok && ec == std::errc{};
         }
-        if (!ok) continue;
+        if (!ok)
+            continue;
         InterfaceCounters counters;
         counters.device = std::string(names[0]);
         counters.rx_bytes = v[0];
@@ -41,15 +46,21 @@ std::vector<InterfaceCounters> parse_net_dev(std::string_view text) {
     return interfaces;
 }
 
-MetricPoints network_metrics(const std::vector<InterfaceCounters>& interfaces, const NameFilter& filter) {
+MetricPoints network_metrics(const std::vector<InterfaceCounters>& interfaces,
+                             const NameFilter& filter) {
     MetricPoints points;
     for (const auto& i : interfaces) {
-        if (!filter.accepts(i.device)) continue;
+        if (!filter.accepts(i.device))
+            continue;
         auto both = [&](const char* name, uint64_t receive, uint64_t transmit) {
-            points.push_back({name, {{"device", i.device}, {"direction", "receive"}},
-                              static_cast<double>(receive), DMON_COUNTER});
-            points.push_back({name, {{"device", i.device}, {"direction", "transmit"}},
-                              static_cast<double>(transmit), DMON_COUNTER});
+            points.push_back({name,
+                              {{"device", i.device}, {"direction", "receive"}},
+                              static_cast<double>(receive),
+                              DMON_COUNTER});
+            points.push_back({name,
+                              {{"device", i.device}, {"direction", "transmit"}},
+                              static_cast<double>(transmit),
+                              DMON_COUNTER});
         };
         both("system.network.io", i.rx_bytes, i.tx_bytes);
         both("system.network.packets", i.rx_packets, i.tx_packets);

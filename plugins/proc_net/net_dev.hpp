@@ -20,6 +20,7 @@ struct InterfaceCounters {
 std::vector<InterfaceCounters> parse_net_dev(std::string_view text);
 
 // Cumulative bytes, packets, errors and drops per interface and direction.
-MetricPoints network_metrics(const std::vector<InterfaceCounters>& interfaces, const NameFilter& filter);
+MetricPoints network_metrics(const std::vector<InterfaceCounters>& interfaces,
+                             const NameFilter& filter);
 
 }  // namespace dmon::plugins::proc_net

@@ -5,20 +5,23 @@
 namespace dmon::plugins::proc_net {
 
 constexpr dmon_option_decl kOptions[] = {
-    sdk::option("interfaces", DMON_OPT_STRING_LIST, nullptr, "glob patterns of interfaces to include (default: all)"),
+    sdk::option("interfaces", DMON_OPT_STRING_LIST, nullptr,
+                "glob patterns of interfaces to include (default: all)"),
     sdk::option("exclude", DMON_OPT_STRING_LIST, "lo", "glob patterns of interfaces to leave out"),
     sdk::option("proc_root", DMON_OPT_STRING, "/proc", "where procfs is mounted"),
 };
 
 class ProcNet : public sdk::Collector {
-public:
+  public:
     explicit ProcNet(const sdk::Context& context)
         : path_(context.options.string("proc_root").value_or("/proc") + "/net/dev"),
           filter_(context.options.list("interfaces"), context.options.list("exclude")) {}
 
-    void collect(sdk::Emitter& out) override { emit_all(network_metrics(parse_net_dev(read_file(path_)), filter_), out); }
+    void collect(sdk::Emitter& out) override {
+        emit_all(network_metrics(parse_net_dev(read_file(path_)), filter_), out);
+    }
 
-private:
+  private:
     std::string path_;
     NameFilter filter_;
 };

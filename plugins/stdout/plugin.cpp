@@ -14,34 +14,39 @@ constexpr dmon_option_decl kOptions[] = {
 };
 
 class StdoutSink : public sdk::Sink {
-public:
+  public:
     explicit StdoutSink(const sdk::Context& context) : host_(context.host) {
         if (auto path = context.options.string("path")) {
             file_ = std::fopen(path->c_str(), "ab");
-            if (file_ == nullptr) throw sdk::InvalidInput("cannot open " + *path + ": " + std::strerror(errno));
+            if (file_ == nullptr)
+                throw sdk::InvalidInput("cannot open " + *path + ": " + std::strerror(errno));
             owned_ = true;
             path_ = *path;
         }
     }
     ~StdoutSink() override {
-        if (owned_) std::fclose(file_);
+        if (owned_)
+            std::fclose(file_);
     }
 
     void write(const sdk::Batch& batch) override {
         text_.clear();
         size_t skipped = 0;
         for (size_t i = 0; i < batch.size(); ++i) {
-            if (!line_protocol::append_sample(text_, *batch[i].raw)) ++skipped;
+            if (!line_protocol::append_sample(text_, *batch[i].raw))
+                ++skipped;
         }
         if (skipped > 0) {
-            host_.warn(std::to_string(skipped) + " sample(s) not written: NaN or infinite values have no line protocol form");
+            host_.warn(std::to_string(skipped) +
+                       " sample(s) not written: NaN or infinite values have no line protocol form");
         }
-        if (std::fwrite(text_.data(), 1, text_.size(), file_) != text_.size() || std::fflush(file_) != 0) {
+        if (std::fwrite(text_.data(), 1, text_.size(), file_) != text_.size() ||
+            std::fflush(file_) != 0) {
             throw std::runtime_error("cannot write to " + path_ + ": " + std::strerror(errno));
         }
     }
 
-private:
+  private:
     sdk::Host host_;
     std::FILE* file_ = stdout;
     bool owned_ = false;
@@ -52,4 +57,5 @@ private:
 }  // namespace dmon::plugins::stdout_sink
 
 DMON_SINK_PLUGIN(dmon::plugins::stdout_sink::StdoutSink, "stdout", "1.0.0",
-                 "writes samples as line protocol to standard output or a file", dmon::plugins::stdout_sink::kOptions)
+                 "writes samples as line protocol to standard output or a file",
+                 dmon::plugins::stdout_sink::kOptions)

@@ -45,24 +45,35 @@ TEST(Cli, CheckReportsEveryErrorWithFileLineAndColumn) {
                                   "    colour: red\n");
     auto result = run_command(kDmon + " check --config " + path);
     EXPECT_EQ(result.exit_code, 2);
-    EXPECT_EQ(result.output,
-              "error: " + path + ":3:14: collector 'proc_cpu': option 'per_cpu' must be true or false; got 'sometimes'\n"
-              "error: " + path + ":4:5: collector 'proc_dsk': unknown plugin 'proc_dsk': no proc_dsk.so in " DMON_PLUGIN_DIR "\n"
-              "error: " + path + ":7:5: sink 'stdout': unknown key 'colour'; valid keys: plugin, name, batch_size, "
-              "flush_interval, queue_size, path\n");
+    EXPECT_EQ(
+        result.output,
+        "error: " + path +
+            ":3:14: collector 'proc_cpu': option 'per_cpu' must be true or false; got 'sometimes'\n"
+            "error: " +
+            path +
+            ":4:5: collector 'proc_dsk': unknown plugin 'proc_dsk': no proc_dsk.so "
+            "in " DMON_PLUGIN_DIR
+            "\n"
+            "error: " +
+            path +
+            ":7:5: sink 'stdout': unknown key 'colour'; valid keys: plugin, name, batch_size, "
+            "flush_interval, queue_size, path\n");
 }
 
 TEST(Cli, CheckAcceptsTheShippedStandaloneConfig) {
-    auto result = run_command("cd " + kSource + " && " + kDmon + " check --config config/standalone.yaml");
+    auto result =
+        run_command("cd " + kSource + " && " + kDmon + " check --config config/standalone.yaml");
     EXPECT_EQ(result.exit_code, 0) << result.output;
-    EXPECT_NE(result.output.find("config/standalone.yaml: 4 collector(s), 1 sink(s), no errors"), std::string::npos)
+    EXPECT_NE(result.output.find("config/standalone.yaml: 4 collector(s), 1 sink(s), no errors"),
+              std::string::npos)
         << result.output;
 }
 
 TEST(Cli, OnceCollectsAllFourAreasOnThisMachine) {
     TempFolder folder;
-    auto result = run_command("cd " + kSource + " && " + kDmon + " once --config config/standalone.yaml --node probe 2>" +
-                              folder.path("err"));
+    auto result =
+        run_command("cd " + kSource + " && " + kDmon +
+                    " once --config config/standalone.yaml --node probe 2>" + folder.path("err"));
     ASSERT_EQ(result.exit_code, 0) << read_text(folder.path("err"));
     std::map<std::string, int> names;
     double memory_limit = -1;
@@ -75,7 +86,8 @@ TEST(Cli, OnceCollectsAllFourAreasOnThisMachine) {
         ASSERT_EQ(m[2].str().rfind(",host=probe", 0), 0u) << l;
         names[m[1]]++;
         const double value = std::stod(m[4]);
-        if (m[1] == "system.memory.limit") memory_limit = value;
+        if (m[1] == "system.memory.limit")
+            memory_limit = value;
         if (m[1] == "system.cpu.utilization") {
             ++utilization_lines;
             EXPECT_GE(value, 0.0) << l;
@@ -83,8 +95,9 @@ TEST(Cli, OnceCollectsAllFourAreasOnThisMachine) {
         }
     }
     for (const char* name : {"system.cpu.time", "system.cpu.utilization", "system.memory.usage",
-                             "system.memory.available", "system.paging.usage", "system.disk.operations",
-                             "system.disk.io", "system.network.io", "system.network.packets", "system.network.errors"}) {
+                             "system.memory.available", "system.paging.usage",
+                             "system.disk.operations", "system.disk.io", "system.network.io",
+                             "system.network.packets", "system.network.errors"}) {
         EXPECT_GT(names[name], 0) << name << " missing from:\n" << result.output;
     }
     EXPECT_GE(utilization_lines, 1);
@@ -98,13 +111,19 @@ TEST(Cli, OnceCollectsAllFourAreasOnThisMachine) {
 TEST(Cli, RunStopsCleanlyOnSigtermAndFlushes) {
     TempFolder folder;
     const auto out = folder.path("out.lp");
-    const auto path = folder.file("run.yaml", "node: runner\nself_metrics: false\nplugin_paths: [" DMON_TEST_PLUGIN_DIR "]\n"
-                                              "collectors:\n  - plugin: test_counter\n    interval: 100ms\n"
-                                              "sinks:\n  - plugin: stdout\n    path: " + out + "\n"
-                                              "    flush_interval: 1h\n");
-    auto result = run_command("timeout --preserve-status -s TERM 1 " + kDmon + " run --config " + path);
+    const auto path = folder.file(
+        "run.yaml", "node: runner\nself_metrics: false\nplugin_paths: [" DMON_TEST_PLUGIN_DIR
+                    "]\n"
+                    "collectors:\n  - plugin: test_counter\n    interval: 100ms\n"
+                    "sinks:\n  - plugin: stdout\n    path: " +
+                        out +
+                        "\n"
+                        "    flush_interval: 1h\n");
+    auto result =
+        run_command("timeout --preserve-status -s TERM 1 " + kDmon + " run --config " + path);
     EXPECT_EQ(result.exit_code, 0) << result.output;
-    EXPECT_NE(result.output.find("signal 15 received: stopping"), std::string::npos) << result.output;
+    EXPECT_NE(result.output.find("signal 15 received: stopping"), std::string::npos)
+        << result.output;
     // flush_interval is an hour: every line in the file was written by the shutdown drain.
     const std::string written = read_text(out);
     EXPECT_NE(written.find("test.rounds,host=runner counter=1 "), std::string::npos) << written;

@@ -18,7 +18,7 @@ namespace {
 using namespace std::chrono_literals;
 
 class HostTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override { set_log_sink(std::make_shared<spdlog::sinks::ostream_sink_mt>(log_)); }
     void TearDown() override { set_log_sink(std::make_shared<spdlog::sinks::stderr_sink_mt>()); }
     std::ostringstream log_;
@@ -32,24 +32,30 @@ std::vector<int> rounds_in(const std::string& text) {
     std::istringstream in(text);
     for (std::string l; std::getline(in, l);) {
         std::smatch m;
-        if (std::regex_match(l, m, line)) values.push_back(std::stoi(m[1]));
+        if (std::regex_match(l, m, line))
+            values.push_back(std::stoi(m[1]));
     }
     return values;
 }
 
 TEST_F(HostTest, FaultyPluginsAreIsolatedAndHealthyRoundsArriveExactlyOnce) {
     const std::string out = folder_.path("out.lp");
-    const std::string config_text = "node: n1\ninterval: 500ms\nplugin_paths: [" DMON_TEST_PLUGIN_DIR "]\n"
-                                    "collectors:\n"
-                                    "  - plugin: test_counter\n    interval: 100ms\n"
-                                    "  - plugin: test_throwing\n    name: boom\n    interval: 100ms\n"
-                                    "  - plugin: test_slow\n    interval: 100ms\n    delay: 250ms\n"
-                                    "sinks:\n"
-                                    "  - plugin: test_flaky_sink\n    path: " + out + "\n    fail_first: 2\n"
-                                    "    flush_interval: 100ms\n";
+    const std::string config_text =
+        "node: n1\ninterval: 500ms\nplugin_paths: [" DMON_TEST_PLUGIN_DIR
+        "]\n"
+        "collectors:\n"
+        "  - plugin: test_counter\n    interval: 100ms\n"
+        "  - plugin: test_throwing\n    name: boom\n    interval: 100ms\n"
+        "  - plugin: test_slow\n    interval: 100ms\n    delay: 250ms\n"
+        "sinks:\n"
+        "  - plugin: test_flaky_sink\n    path: " +
+        out +
+        "\n    fail_first: 2\n"
+        "    flush_interval: 100ms\n";
     const auto path = folder_.file("host.yaml", config_text);
     const HostConfig config = load_config(path);
-    auto host = std::make_unique<Host>(config, std::make_shared<PluginCatalog>(plugin_folders(config)));
+    auto host =
+        std::make_unique<Host>(config, std::make_shared<PluginCatalog>(plugin_folders(config)));
     host->start();
     std::this_thread::sleep_for(1600ms);
     const auto counter_stats = host->collectors()[0]->stats();
@@ -61,12 +67,17 @@ TEST_F(HostTest, FaultyPluginsAreIsolatedAndHealthyRoundsArriveExactlyOnce) {
     const std::string written = test::read_text(out);
     const std::vector<int> rounds = rounds_in(written);
     ASSERT_GE(rounds.size(), 8u) << written;  // ~16 ticks in 1.6 s
-    for (size_t i = 0; i < rounds.size(); ++i) ASSERT_EQ(rounds[i], static_cast<int>(i) + 1) << "missing or doubled round";
+    for (size_t i = 0; i < rounds.size(); ++i)
+        ASSERT_EQ(rounds[i], static_cast<int>(i) + 1) << "missing or doubled round";
     EXPECT_EQ(rounds.size(), counter_stats->rounds.load());
 
     const std::string log = log_.str();
-    EXPECT_NE(log.find("[boom] collect failed (1 in a row): sensor on fire; next try in 100 ms"), std::string::npos) << log;
-    EXPECT_NE(log.find("[boom] collect failed (2 in a row): sensor on fire; next try in 200 ms"), std::string::npos) << log;
+    EXPECT_NE(log.find("[boom] collect failed (1 in a row): sensor on fire; next try in 100 ms"),
+              std::string::npos)
+        << log;
+    EXPECT_NE(log.find("[boom] collect failed (2 in a row): sensor on fire; next try in 200 ms"),
+              std::string::npos)
+        << log;
     EXPECT_GE(boom_stats->errors, 2u);
     EXPECT_NE(log.find("[test_slow] collect took"), std::string::npos) << log;
     EXPECT_GT(slow_stats->skipped_rounds, 0u);
@@ -75,26 +86,36 @@ TEST_F(HostTest, FaultyPluginsAreIsolatedAndHealthyRoundsArriveExactlyOnce) {
     EXPECT_EQ(sink_stats->errors, 2u);
     EXPECT_EQ(sink_stats->dropped, 0u);
     // Self-metrics travel the same pipeline: the sink stored the host's own counters.
-    EXPECT_NE(written.find("dmon.collector.errors,host=n1,instance=boom,plugin=test_throwing counter="), std::string::npos);
-    EXPECT_NE(written.find("dmon.sink.queue_depth,host=n1,instance=test_flaky_sink"), std::string::npos);
+    EXPECT_NE(
+        written.find("dmon.collector.errors,host=n1,instance=boom,plugin=test_throwing counter="),
+        std::string::npos);
+    EXPECT_NE(written.find("dmon.sink.queue_depth,host=n1,instance=test_flaky_sink"),
+              std::string::npos);
 }
 
 TEST_F(HostTest, StartRefusesAConfigWithoutSinks) {
     const auto path = folder_.file("nosink.yaml", "collectors:\n  - plugin: proc_mem\n");
-    Host host(load_config(path), std::make_shared<PluginCatalog>(std::vector<std::string>{DMON_PLUGIN_DIR}));
+    Host host(load_config(path),
+              std::make_shared<PluginCatalog>(std::vector<std::string>{DMON_PLUGIN_DIR}));
     try {
         host.start();
         FAIL();
     } catch (const ConfigError& e) {
-        EXPECT_EQ(e.messages()[0], path + ": no sinks: samples would go nowhere; add one under 'sinks:' (e.g. '- plugin: stdout')");
+        EXPECT_EQ(e.messages()[0], path +
+                                       ": no sinks: samples would go nowhere; add one under "
+                                       "'sinks:' (e.g. '- plugin: stdout')");
     }
 }
 
 TEST_F(HostTest, AFailingCreateLeavesNothingRunning) {
-    const auto path = folder_.file("bad.yaml", "plugin_paths: [" DMON_TEST_PLUGIN_DIR "]\ncollectors:\n"
-                                               "  - plugin: test_counter\n  - plugin: test_create_fails\n"
-                                               "sinks:\n  - plugin: test_flaky_sink\n    path: " + folder_.path("x") + "\n");
-    Host host(load_config(path), std::make_shared<PluginCatalog>(plugin_folders(load_config(path))));
+    const auto path =
+        folder_.file("bad.yaml", "plugin_paths: [" DMON_TEST_PLUGIN_DIR
+                                 "]\ncollectors:\n"
+                                 "  - plugin: test_counter\n  - plugin: test_create_fails\n"
+                                 "sinks:\n  - plugin: test_flaky_sink\n    path: " +
+                                     folder_.path("x") + "\n");
+    Host host(load_config(path),
+              std::make_shared<PluginCatalog>(plugin_folders(load_config(path))));
     EXPECT_THROW(host.start(), PluginLoadError);
     EXPECT_TRUE(host.collectors().empty());
     EXPECT_TRUE(host.sinks().empty());

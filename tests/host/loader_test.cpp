@@ -23,22 +23,30 @@ std::string load_error(const std::string& name) {
 
 TEST(Loader, LibraryWithoutEntrySymbolIsRefused) {
     EXPECT_EQ(load_error("bad_no_entry"),
-              kTestPlugins + "/bad_no_entry.so: not a dmon plugin: it does not export 'dmon_plugin_entry'");
+              kTestPlugins +
+                  "/bad_no_entry.so: not a dmon plugin: it does not export 'dmon_plugin_entry'");
 }
 
 TEST(Loader, AnotherAbiMajorIsRefused) {
-    EXPECT_EQ(load_error("bad_abi"), kTestPlugins + "/bad_abi.so: built for plugin ABI 99.0, this host speaks ABI 1.0; "
-                                                    "rebuild the plugin against this SDK");
+    EXPECT_EQ(load_error("bad_abi"),
+              kTestPlugins +
+                  "/bad_abi.so: built for plugin ABI 99.0, this host speaks ABI 1.0; "
+                  "rebuild the plugin against this SDK");
 }
 
 TEST(Loader, AMissingRequiredCallbackIsNamed) {
     EXPECT_EQ(load_error("bad_missing_collect"),
-              kTestPlugins + "/bad_missing_collect.so: plugin 'bad_missing_collect' lacks required callback(s): collect");
+              kTestPlugins +
+                  "/bad_missing_collect.so: plugin 'bad_missing_collect' lacks required "
+                  "callback(s): collect");
 }
 
 TEST(Loader, ATooShortDescriptorIsRefused) {
-    EXPECT_EQ(load_error("bad_short"), kTestPlugins + "/bad_short.so: descriptor is too short (16 bytes, ABI 1.0 needs "
-                                                      "at least " + std::to_string(kMinDescriptorSize) + ")");
+    EXPECT_EQ(load_error("bad_short"),
+              kTestPlugins +
+                  "/bad_short.so: descriptor is too short (16 bytes, ABI 1.0 needs "
+                  "at least " +
+                  std::to_string(kMinDescriptorSize) + ")");
 }
 
 TEST(Loader, UnknownPluginNamesTheFoldersSearched) {
@@ -47,12 +55,14 @@ TEST(Loader, UnknownPluginNamesTheFoldersSearched) {
         catalog.load("nope");
         FAIL();
     } catch (const PluginLoadError& e) {
-        EXPECT_EQ(std::string(e.what()), "unknown plugin 'nope': no nope.so in " + kTestPlugins + ", /nowhere");
+        EXPECT_EQ(std::string(e.what()),
+                  "unknown plugin 'nope': no nope.so in " + kTestPlugins + ", /nowhere");
     }
 }
 
 TEST(Loader, APathIsNotAPluginName) {
-    EXPECT_EQ(load_error("../etc/evil"), "plugin name '../etc/evil' must be a plain name such as proc_cpu, not a path");
+    EXPECT_EQ(load_error("../etc/evil"),
+              "plugin name '../etc/evil' must be a plain name such as proc_cpu, not a path");
 }
 
 TEST(Loader, ALibraryIsLoadedOnceAndSharedByItsInstances) {
@@ -66,14 +76,17 @@ TEST(Loader, ALibraryIsLoadedOnceAndSharedByItsInstances) {
 
 TEST(Loader, ACreateThatFailsIsReportedWithTheInstance) {
     PluginCatalog catalog({kTestPlugins});
-    const auto config = parse_config("collectors:\n  - plugin: test_create_fails\n    name: picky\n", "c.yaml");
+    const auto config =
+        parse_config("collectors:\n  - plugin: test_create_fails\n    name: picky\n", "c.yaml");
     auto plan = plan_plugins(config, catalog);
     try {
-        PluginInstance instance(plan.collectors[0].library, plan.collectors[0].config, plan.collectors[0].options, "n");
+        PluginInstance instance(plan.collectors[0].library, plan.collectors[0].config,
+                                plan.collectors[0].options, "n");
         FAIL();
     } catch (const PluginLoadError& e) {
         EXPECT_EQ(std::string(e.what()),
-                  "c.yaml:2:5: collector 'picky' (test_create_fails): create failed: threshold must be positive");
+                  "c.yaml:2:5: collector 'picky' (test_create_fails): create failed: threshold "
+                  "must be positive");
     }
 }
 

@@ -18,10 +18,12 @@ struct CommandResult {
 inline CommandResult run_command(const std::string& command) {
     CommandResult result;
     FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-    if (pipe == nullptr) return result;
+    if (pipe == nullptr)
+        return result;
     char buffer[4096];
     size_t n;
-    while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.output.append(buffer, n);
+    while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0)
+        result.output.append(buffer, n);
     const int status = ::pclose(pipe);
     result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     return result;
@@ -29,7 +31,7 @@ inline CommandResult run_command(const std::string& command) {
 
 // A fresh folder under the system temp folder, removed at the end of the test.
 class TempFolder {
-public:
+  public:
     TempFolder() {
         path_ = std::filesystem::temp_directory_path() /
                 ("dmon-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter()++));
@@ -46,7 +48,7 @@ public:
     }
     std::string path(const std::string& name) const { return (path_ / name).string(); }
 
-private:
+  private:
     static int& counter() {
         static int n = 0;
         return n;

@@ -3,13 +3,18 @@
 #include <string.h>
 
 static dmon_status create(const dmon_create_args* args, void** instance, dmon_error* error) {
-    (void)args; (void)error;
+    (void)args;
+    (void)error;
     *instance = 0;
     return DMON_OK;
 }
-static void destroy(void* instance) { (void)instance; }
+static void destroy(void* instance) {
+    (void)instance;
+}
 static dmon_status collect(void* instance, dmon_emitter* emitter, dmon_error* error) {
-    (void)instance; (void)emitter; (void)error;
+    (void)instance;
+    (void)emitter;
+    (void)error;
     return DMON_OK;
 }
 

@@ -2,11 +2,14 @@
 #include <dmon/plugin.h>
 
 static dmon_status create(const dmon_create_args* args, void** instance, dmon_error* error) {
-    (void)args; (void)error;
+    (void)args;
+    (void)error;
     *instance = 0;
     return DMON_OK;
 }
-static void destroy(void* instance) { (void)instance; }
+static void destroy(void* instance) {
+    (void)instance;
+}
 
 static const dmon_plugin_descriptor descriptor = {
     .struct_size = sizeof(dmon_plugin_descriptor),
@@ -19,4 +22,6 @@ static const dmon_plugin_descriptor descriptor = {
     .destroy = destroy,
 };
 
-DMON_EXPORT const dmon_plugin_descriptor* dmon_plugin_entry(void) { return &descriptor; }
+DMON_EXPORT const dmon_plugin_descriptor* dmon_plugin_entry(void) {
+    return &descriptor;
+}

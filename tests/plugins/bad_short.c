@@ -8,4 +8,6 @@ static const dmon_plugin_descriptor descriptor = {
     .kind = DMON_KIND_COLLECTOR,
 };
 
-DMON_EXPORT const dmon_plugin_descriptor* dmon_plugin_entry(void) { return &descriptor; }
+DMON_EXPORT const dmon_plugin_descriptor* dmon_plugin_entry(void) {
+    return &descriptor;
+}

@@ -12,11 +12,14 @@ constexpr dmon_option_decl kOptions[] = {
     dmon::sdk::option("metric", DMON_OPT_STRING, "test.rounds", "sample name"),
 };
 class Counter : public dmon::sdk::Collector {
-public:
-    explicit Counter(const dmon::sdk::Context& context) : metric_(*context.options.string("metric")) {}
-    void collect(dmon::sdk::Emitter& out) override { out.counter(metric_, {}, static_cast<double>(++round_)); }
+  public:
+    explicit Counter(const dmon::sdk::Context& context)
+        : metric_(*context.options.string("metric")) {}
+    void collect(dmon::sdk::Emitter& out) override {
+        out.counter(metric_, {}, static_cast<double>(++round_));
+    }
 
-private:
+  private:
     std::string metric_;
     uint64_t round_ = 0;
 };
@@ -24,7 +27,7 @@ DMON_COLLECTOR_PLUGIN(Counter, "test_counter", "1.0.0", "counts its rounds", kOp
 
 #elif defined(TEST_THROWING)
 class Throwing : public dmon::sdk::Collector {
-public:
+  public:
     explicit Throwing(const dmon::sdk::Context&) {}
     void collect(dmon::sdk::Emitter&) override { throw std::runtime_error("sensor on fire"); }
 };
@@ -35,14 +38,15 @@ constexpr dmon_option_decl kOptions[] = {
     dmon::sdk::option("delay", DMON_OPT_DURATION, "300ms", "how long collect() takes"),
 };
 class Slow : public dmon::sdk::Collector {
-public:
-    explicit Slow(const dmon::sdk::Context& context) : delay_(*context.options.duration_ns("delay")) {}
+  public:
+    explicit Slow(const dmon::sdk::Context& context)
+        : delay_(*context.options.duration_ns("delay")) {}
     void collect(dmon::sdk::Emitter& out) override {
         std::this_thread::sleep_for(std::chrono::nanoseconds(delay_));
         out.gauge("test.slow", {}, 1.0);
     }
 
-private:
+  private:
     int64_t delay_;
 };
 DMON_COLLECTOR_PLUGIN(Slow, "test_slow", "1.0.0", "takes its time", kOptions, 0)
@@ -52,9 +56,10 @@ constexpr dmon_option_decl kOptions[] = {
     dmon::sdk::option("threshold", DMON_OPT_INT, "0", "must be positive"),
 };
 class CreateFails : public dmon::sdk::Collector {
-public:
+  public:
     explicit CreateFails(const dmon::sdk::Context& context) {
-        if (*context.options.integer("threshold") <= 0) throw dmon::sdk::InvalidInput("threshold must be positive");
+        if (*context.options.integer("threshold") <= 0)
+            throw dmon::sdk::InvalidInput("threshold must be positive");
     }
     void collect(dmon::sdk::Emitter&) override {}
 };

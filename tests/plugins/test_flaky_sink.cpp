@@ -10,20 +10,22 @@ constexpr dmon_option_decl kOptions[] = {
     dmon::sdk::option("fail_first", DMON_OPT_INT, "0", "writes to fail before succeeding"),
 };
 class FlakySink : public dmon::sdk::Sink {
-public:
+  public:
     explicit FlakySink(const dmon::sdk::Context& context)
-        : path_(*context.options.string("path")), failures_left_(*context.options.integer("fail_first")) {}
+        : path_(*context.options.string("path")),
+          failures_left_(*context.options.integer("fail_first")) {}
     void write(const dmon::sdk::Batch& batch) override {
         if (failures_left_ > 0) {
             --failures_left_;
             throw std::runtime_error("disk says no");
         }
         std::string text;
-        for (size_t i = 0; i < batch.size(); ++i) dmon::line_protocol::append_sample(text, *batch[i].raw);
+        for (size_t i = 0; i < batch.size(); ++i)
+            dmon::line_protocol::append_sample(text, *batch[i].raw);
         std::ofstream(path_, std::ios::app) << text;
     }
 
-private:
+  private:
     std::string path_;
     int64_t failures_left_;
 };

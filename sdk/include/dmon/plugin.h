@@ -34,7 +34,7 @@ extern "C" {
 
 typedef enum dmon_status {
     DMON_OK = 0,
-    DMON_ERROR = 1, /* failed; the host logs the message and backs off / retries */
+    DMON_ERROR = 1,  /* failed; the host logs the message and backs off / retries */
     DMON_INVALID = 2 /* bad options or input; retrying the same thing will not help */
 } dmon_status;
 
@@ -173,8 +173,9 @@ typedef struct dmon_batch {
 } dmon_batch;
 
 /* Descriptor flags. */
-#define DMON_FLAG_NEEDS_TWO_READINGS 0x1u /* collector derives values from two reads (e.g. CPU
-                                              utilisation): `dmon once` primes it first */
+#define DMON_FLAG_NEEDS_TWO_READINGS                          \
+    0x1u /* collector derives values from two reads (e.g. CPU \
+             utilisation): `dmon once` primes it first */
 
 /* The plugin's descriptor: static data owned by the plugin, valid while it is loaded.
  *
@@ -186,10 +187,10 @@ typedef struct dmon_plugin_descriptor {
     uint32_t struct_size; /* sizeof(dmon_plugin_descriptor) as compiled */
     uint32_t abi_major;   /* DMON_ABI_MAJOR as compiled; the host refuses another major */
     uint32_t abi_minor;
-    uint32_t kind;           /* dmon_plugin_kind */
-    const char* name;        /* NUL-terminated, static; e.g. "proc_cpu" */
-    const char* version;     /* NUL-terminated, static; e.g. "1.2.0" */
-    const char* description; /* NUL-terminated, static, one line */
+    uint32_t kind;                   /* dmon_plugin_kind */
+    const char* name;                /* NUL-terminated, static; e.g. "proc_cpu" */
+    const char* version;             /* NUL-terminated, static; e.g. "1.2.0" */
+    const char* description;         /* NUL-terminated, static, one line */
     const dmon_option_decl* options; /* option_count entries, static */
     size_t option_count;
     uint32_t flags; /* DMON_FLAG_* */

@@ -33,11 +33,13 @@ namespace dmon::sdk {
 
 // Thrown by a plugin for bad options or input: reported as DMON_INVALID (no point retrying).
 class InvalidInput : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
-inline dmon_str to_str(std::string_view text) { return dmon_str{text.data(), text.size()}; }
+inline dmon_str to_str(std::string_view text) {
+    return dmon_str{text.data(), text.size()};
+}
 inline std::string_view to_view(dmon_str text) {
     return text.size == 0 ? std::string_view{} : std::string_view{text.data, text.size};
 }
@@ -46,13 +48,13 @@ inline std::string_view to_view(dmon_str text) {
 constexpr dmon_option_decl option(const char* name, dmon_option_type type,
                                   const char* default_value, const char* help,
                                   bool required = false) {
-    return dmon_option_decl{sizeof(dmon_option_decl), name,         static_cast<uint32_t>(type),
+    return dmon_option_decl{sizeof(dmon_option_decl), name,          static_cast<uint32_t>(type),
                             required ? 1u : 0u,       default_value, help};
 }
 inline constexpr std::span<const dmon_option_decl> kNoOptions{};
 
 class Host {
-public:
+  public:
     Host(const dmon_host_api* api, dmon_host* host) : api_(api), host_(host) {}
     void log(dmon_log_level level, std::string_view message) const {
         api_->log(host_, level, to_str(message));
@@ -64,7 +66,7 @@ public:
     int64_t now_ns() const { return api_->now_ns(); }
     const dmon_host_api* api() const { return api_; }
 
-private:
+  private:
     const dmon_host_api* api_;
     dmon_host* host_;
 };
@@ -72,12 +74,13 @@ private:
 // Typed access to the instance's options. The host has already validated types, so a getter
 // only returns nullopt for an option that has neither a value nor a default.
 class Options {
-public:
+  public:
     Options(const dmon_host_api* api, const dmon_options* options) : api_(api), options_(options) {}
 
     std::optional<std::string> string(const char* name) const {
         dmon_str out{};
-        if (!api_->option_string(options_, name, &out)) return std::nullopt;
+        if (!api_->option_string(options_, name, &out))
+            return std::nullopt;
         return std::string(to_view(out));
     }
     std::optional<int64_t> integer(const char* name) const {
@@ -94,20 +97,20 @@ public:
     }
     std::optional<int64_t> duration_ns(const char* name) const {
         int64_t out = 0;
-        return api_->option_duration_ns(options_, name, &out) ? std::optional(out)
-                                                              : std::nullopt;
+        return api_->option_duration_ns(options_, name, &out) ? std::optional(out) : std::nullopt;
     }
     std::vector<std::string> list(const char* name) const {
         std::vector<std::string> items;
         const size_t count = api_->option_list_size(options_, name);
         for (size_t i = 0; i < count; ++i) {
             dmon_str item{};
-            if (api_->option_list_item(options_, name, i, &item)) items.emplace_back(to_view(item));
+            if (api_->option_list_item(options_, name, i, &item))
+                items.emplace_back(to_view(item));
         }
         return items;
     }
 
-private:
+  private:
     const dmon_host_api* api_;
     const dmon_options* options_;
 };
@@ -129,7 +132,7 @@ struct Label {
 // the call returns (or at flush()). Strings are copied into one arena, so callers may pass
 // temporaries.
 class Emitter {
-public:
+  public:
     Emitter(const dmon_host_api* api, dmon_emitter* emitter) : api_(api), emitter_(emitter) {}
 
     void gauge(std::string_view name, std::initializer_list<Label> labels, double value) {
@@ -164,7 +167,7 @@ public:
         hand_over(std::make_unique<std::function<void(bool)>>(std::move(on_done)));
     }
 
-private:
+  private:
     struct Span {
         size_t offset;
         size_t size;
@@ -184,11 +187,13 @@ private:
     dmon_str at(Span span) const { return dmon_str{arena_.data() + span.offset, span.size}; }
 
     void hand_over(std::unique_ptr<std::function<void(bool)>> on_done) {
-        if (pending_.empty() && !on_done) return;
+        if (pending_.empty() && !on_done)
+            return;
         // Pointers into arena_ are only taken now that it no longer grows.
         std::vector<dmon_label> labels;
         labels.reserve(labels_.size());
-        for (const auto& [key, value] : labels_) labels.push_back({at(key), at(value)});
+        for (const auto& [key, value] : labels_)
+            labels.push_back({at(key), at(value)});
         std::vector<dmon_sample> samples;
         samples.reserve(pending_.size());
         for (const Pending& p : pending_) {
@@ -212,14 +217,16 @@ private:
                     (*owned)(result == DMON_OK);
                 },
                 callback);
-            if (status != DMON_OK) delete callback;  // the host did not take it
+            if (status != DMON_OK)
+                delete callback;  // the host did not take it
         } else {
             status = api_->emit(emitter_, samples.data(), samples.size(), sizeof(dmon_sample));
         }
         pending_.clear();
         labels_.clear();
         arena_.clear();
-        if (status != DMON_OK) throw std::runtime_error("the host refused the samples");
+        if (status != DMON_OK)
+            throw std::runtime_error("the host refused the samples");
     }
 
     const dmon_host_api* api_;
@@ -243,7 +250,7 @@ struct SampleView {
 
 // The batch a sink's write() receives; samples are walked with the host's element size.
 class Batch {
-public:
+  public:
     explicit Batch(const dmon_batch* batch) : batch_(batch) {}
     size_t size() const { return batch_->sample_count; }
     SampleView operator[](size_t i) const {
@@ -252,18 +259,18 @@ public:
     }
     const dmon_batch* raw() const { return batch_; }
 
-private:
+  private:
     const dmon_batch* batch_;
 };
 
 class Collector {
-public:
+  public:
     virtual ~Collector() = default;
     virtual void collect(Emitter& out) = 0;
 };
 
 class Sink {
-public:
+  public:
     virtual ~Sink() = default;
     virtual void write(const Batch& batch) = 0;
     virtual void flush() {}
@@ -272,7 +279,8 @@ public:
 namespace detail {
 
 inline void set_error(dmon_error* error, std::string_view message) {
-    if (error == nullptr) return;
+    if (error == nullptr)
+        return;
     const size_t n = std::min(message.size(), sizeof(error->message) - 1);
     std::memcpy(error->message, message.data(), n);
     error->message[n] = '\0';
@@ -364,7 +372,8 @@ constexpr dmon_plugin_descriptor make_descriptor(dmon_plugin_kind kind, const ch
     d.flags = flags;
     d.create = &create<Plugin>;
     d.destroy = &destroy<Plugin>;
-    if constexpr (std::is_base_of_v<Collector, Plugin>) d.collect = &collect<Plugin>;
+    if constexpr (std::is_base_of_v<Collector, Plugin>)
+        d.collect = &collect<Plugin>;
     if constexpr (std::is_base_of_v<Sink, Plugin>) {
         d.write = &write<Plugin>;
         d.flush = &flush<Plugin>;
@@ -376,19 +385,19 @@ constexpr dmon_plugin_descriptor make_descriptor(dmon_plugin_kind kind, const ch
 }  // namespace dmon::sdk
 
 // One-line registration: exports dmon_plugin_entry for a collector class.
-#define DMON_COLLECTOR_PLUGIN(Class, name, version, description, options, flags)          \
-    extern "C" DMON_EXPORT const dmon_plugin_descriptor* dmon_plugin_entry(void) {        \
-        static const dmon_plugin_descriptor descriptor =                                  \
+#define DMON_COLLECTOR_PLUGIN(Class, name, version, description, options, flags)            \
+    extern "C" DMON_EXPORT const dmon_plugin_descriptor* dmon_plugin_entry(void) {          \
+        static const dmon_plugin_descriptor descriptor =                                    \
             ::dmon::sdk::detail::make_descriptor<Class>(DMON_KIND_COLLECTOR, name, version, \
-                                                        description, options, flags);    \
-        return &descriptor;                                                               \
+                                                        description, options, flags);       \
+        return &descriptor;                                                                 \
     }
 
 // One-line registration: exports dmon_plugin_entry for a sink class.
-#define DMON_SINK_PLUGIN(Class, name, version, description, options)                 \
-    extern "C" DMON_EXPORT const dmon_plugin_descriptor* dmon_plugin_entry(void) {   \
-        static const dmon_plugin_descriptor descriptor =                             \
+#define DMON_SINK_PLUGIN(Class, name, version, description, options)                   \
+    extern "C" DMON_EXPORT const dmon_plugin_descriptor* dmon_plugin_entry(void) {     \
+        static const dmon_plugin_descriptor descriptor =                               \
             ::dmon::sdk::detail::make_descriptor<Class>(DMON_KIND_SINK, name, version, \
-                                                        description, options, 0);    \
-        return &descriptor;                                                          \
+                                                        description, options, 0);      \
+        return &descriptor;                                                            \
     }

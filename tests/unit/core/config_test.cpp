@@ -62,53 +62,68 @@ sinks:
 
 TEST(Config, YamlSyntaxErrorNamesLineAndColumn) {
     EXPECT_EQ(errors_of([] { parse_config("collectors:\n  - plugin: [proc_cpu\n", "bad.yaml"); }),
-              std::vector<std::string>{"bad.yaml:3:1: YAML syntax error: end of sequence flow not found"});
+              std::vector<std::string>{
+                  "bad.yaml:3:1: YAML syntax error: end of sequence flow not found"});
 }
 
 TEST(Config, UnknownTopLevelKeyListsTheValidOnes) {
-    EXPECT_EQ(errors_of([] { parse_config("node: a\nintervall: 5s\n", "a.yaml"); }),
-              std::vector<std::string>{
-                  "a.yaml:2:1: unknown key 'intervall'; valid keys: node, interval, log_level, plugin_paths, "
-                  "threads, self_metrics, shutdown_timeout, collectors, sinks"});
+    EXPECT_EQ(
+        errors_of([] { parse_config("node: a\nintervall: 5s\n", "a.yaml"); }),
+        std::vector<std::string>{"a.yaml:2:1: unknown key 'intervall'; valid keys: node, interval, "
+                                 "log_level, plugin_paths, "
+                                 "threads, self_metrics, shutdown_timeout, collectors, sinks"});
 }
 
 TEST(Config, WrongTypesAreReportedTogether) {
     const auto errors = errors_of([] {
-        parse_config("interval: soon\nthreads: many\ncollectors:\n  - plugin: proc_cpu\n    interval: -1s\n"
-                     "sinks:\n  - plugin: stdout\n    batch_size: 0\n",
-                     "t.yaml");
+        parse_config(
+            "interval: soon\nthreads: many\ncollectors:\n  - plugin: proc_cpu\n    interval: -1s\n"
+            "sinks:\n  - plugin: stdout\n    batch_size: 0\n",
+            "t.yaml");
     });
     EXPECT_EQ(errors, (std::vector<std::string>{
-                          "t.yaml:1:11: interval must be a positive duration such as 500ms, 10s, 5m, 1h or 7d; got 'soon'",
+                          "t.yaml:1:11: interval must be a positive duration such as 500ms, 10s, "
+                          "5m, 1h or 7d; got 'soon'",
                           "t.yaml:2:10: threads must be a whole number from 1 to 64; got 'many'",
-                          "t.yaml:5:15: collector 'proc_cpu': interval must be a positive duration such as 500ms, "
+                          "t.yaml:5:15: collector 'proc_cpu': interval must be a positive duration "
+                          "such as 500ms, "
                           "10s, 5m, 1h or 7d; got '-1s'",
-                          "t.yaml:8:17: sink 'stdout': batch_size must be a whole number from 1 to 1000000; got '0'"}));
+                          "t.yaml:8:17: sink 'stdout': batch_size must be a whole number from 1 to "
+                          "1000000; got '0'"}));
 }
 
 TEST(Config, EntriesNeedAPluginAndUniqueNames) {
     const auto errors = errors_of([] {
-        parse_config("collectors:\n  - name: x\n  - plugin: proc_cpu\n  - plugin: proc_cpu\n", "n.yaml");
+        parse_config("collectors:\n  - name: x\n  - plugin: proc_cpu\n  - plugin: proc_cpu\n",
+                     "n.yaml");
     });
-    EXPECT_EQ(errors, (std::vector<std::string>{
-                          "n.yaml:2:5: collectors[0]: missing key 'plugin' (the plugin library's name, e.g. proc_cpu)",
-                          "n.yaml:4:5: collector 'proc_cpu': the name 'proc_cpu' is used twice; give one of them "
-                          "another 'name:'"}));
+    EXPECT_EQ(
+        errors,
+        (std::vector<std::string>{
+            "n.yaml:2:5: collectors[0]: missing key 'plugin' (the plugin library's name, e.g. "
+            "proc_cpu)",
+            "n.yaml:4:5: collector 'proc_cpu': the name 'proc_cpu' is used twice; give one of them "
+            "another 'name:'"}));
 }
 
 TEST(Config, EnvironmentVariablesAndDefaults) {
     ::setenv("DMON_TEST_NODE", "from-env", 1);
     ::unsetenv("DMON_TEST_UNSET");
     const std::string text = substitute_environment(
-        "node: ${DMON_TEST_NODE}\npath: ${DMON_TEST_UNSET:-/tmp/x.db}\nliteral: $${HOME}\n", "e.yaml");
+        "node: ${DMON_TEST_NODE}\npath: ${DMON_TEST_UNSET:-/tmp/x.db}\nliteral: $${HOME}\n",
+        "e.yaml");
     EXPECT_EQ(text, "node: from-env\npath: /tmp/x.db\nliteral: ${HOME}\n");
 }
 
 TEST(Config, MissingVariableNamesLineAndColumn) {
     ::unsetenv("DMON_TEST_MISSING");
-    EXPECT_EQ(errors_of([] { substitute_environment("node: a\nsinks:\n  - url: ${DMON_TEST_MISSING}\n", "v.yaml"); }),
-              std::vector<std::string>{"v.yaml:3:10: environment variable 'DMON_TEST_MISSING' is not set (write "
-                                       "${DMON_TEST_MISSING:-default} to give a default)"});
+    EXPECT_EQ(errors_of([] {
+                  substitute_environment("node: a\nsinks:\n  - url: ${DMON_TEST_MISSING}\n",
+                                         "v.yaml");
+              }),
+              std::vector<std::string>{
+                  "v.yaml:3:10: environment variable 'DMON_TEST_MISSING' is not set (write "
+                  "${DMON_TEST_MISSING:-default} to give a default)"});
 }
 
 TEST(Config, MissingFileIsOneClearLine) {
@@ -124,20 +139,20 @@ constexpr dmon_option_decl kDeclared[] = {
     sdk::option("timeout", DMON_OPT_DURATION, "5s", "timeout"),
 };
 class Declared : public sdk::Collector {
-public:
+  public:
     explicit Declared(const sdk::Context&) {}
     void collect(sdk::Emitter&) override {}
 };
-const dmon_plugin_descriptor kDeclaredDescriptor =
-    sdk::detail::make_descriptor<Declared>(DMON_KIND_COLLECTOR, "declared", "1.0.0", "test", kDeclared, 0);
+const dmon_plugin_descriptor kDeclaredDescriptor = sdk::detail::make_descriptor<Declared>(
+    DMON_KIND_COLLECTOR, "declared", "1.0.0", "test", kDeclared, 0);
 
 class Sinkish : public sdk::Sink {
-public:
+  public:
     explicit Sinkish(const sdk::Context&) {}
     void write(const sdk::Batch&) override {}
 };
-const dmon_plugin_descriptor kSinkDescriptor =
-    sdk::detail::make_descriptor<Sinkish>(DMON_KIND_SINK, "sinkish", "1.0.0", "test", sdk::kNoOptions, 0);
+const dmon_plugin_descriptor kSinkDescriptor = sdk::detail::make_descriptor<Sinkish>(
+    DMON_KIND_SINK, "sinkish", "1.0.0", "test", sdk::kNoOptions, 0);
 
 std::vector<std::string> plan_errors(const std::string& text) {
     PluginCatalog catalog({"/nonexistent-plugins"});
@@ -148,37 +163,45 @@ std::vector<std::string> plan_errors(const std::string& text) {
 
 TEST(Options, UnknownKeyListsValidKeys) {
     EXPECT_EQ(plan_errors("collectors:\n  - plugin: declared\n    limit: 3\n    per_cpux: true\n"),
-              std::vector<std::string>{"p.yaml:4:5: collector 'declared': unknown key 'per_cpux'; valid keys: "
-                                       "plugin, name, interval, per_cpu, limit, devices, timeout"});
+              std::vector<std::string>{
+                  "p.yaml:4:5: collector 'declared': unknown key 'per_cpux'; valid keys: "
+                  "plugin, name, interval, per_cpu, limit, devices, timeout"});
 }
 
 TEST(Options, WrongTypeAndMissingRequired) {
-    EXPECT_EQ(plan_errors("collectors:\n  - plugin: declared\n    name: d1\n    per_cpu: yes please\n"
-                          "    timeout: 3 weeks\n"),
-              (std::vector<std::string>{
-                  "p.yaml:4:14: collector 'd1' (declared): option 'per_cpu' must be true or false; got 'yes please'",
-                  "p.yaml:5:14: collector 'd1' (declared): option 'timeout' must be a duration such as 500ms, 10s "
-                  "or 5m; got '3 weeks'",
-                  "p.yaml:2:5: collector 'd1' (declared): missing required option 'limit' (a whole number: a limit)"}));
+    EXPECT_EQ(
+        plan_errors("collectors:\n  - plugin: declared\n    name: d1\n    per_cpu: yes please\n"
+                    "    timeout: 3 weeks\n"),
+        (std::vector<std::string>{"p.yaml:4:14: collector 'd1' (declared): option 'per_cpu' must "
+                                  "be true or false; got 'yes please'",
+                                  "p.yaml:5:14: collector 'd1' (declared): option 'timeout' must "
+                                  "be a duration such as 500ms, 10s "
+                                  "or 5m; got '3 weeks'",
+                                  "p.yaml:2:5: collector 'd1' (declared): missing required option "
+                                  "'limit' (a whole number: a limit)"}));
 }
 
 TEST(Options, UnknownPluginNamesTheFoldersSearched) {
     EXPECT_EQ(plan_errors("collectors:\n  - plugin: proc_cpux\n"),
-              std::vector<std::string>{"p.yaml:2:5: collector 'proc_cpux': unknown plugin 'proc_cpux': no "
-                                       "proc_cpux.so in /nonexistent-plugins"});
+              std::vector<std::string>{
+                  "p.yaml:2:5: collector 'proc_cpux': unknown plugin 'proc_cpux': no "
+                  "proc_cpux.so in /nonexistent-plugins"});
 }
 
 TEST(Options, PluginUnderTheWrongSection) {
     EXPECT_EQ(plan_errors("sinks:\n  - plugin: declared\n    limit: 1\n"),
-              std::vector<std::string>{"p.yaml:2:5: sink 'declared': plugin 'declared' is a collector; list it "
-                                       "under collectors:"});
+              std::vector<std::string>{
+                  "p.yaml:2:5: sink 'declared': plugin 'declared' is a collector; list it "
+                  "under collectors:"});
 }
 
 TEST(Options, ValuesAndDefaultsReachThePlugin) {
     PluginCatalog catalog({});
     catalog.add_builtin("declared", &kDeclaredDescriptor);
     const auto plan = plan_plugins(
-        parse_config("collectors:\n  - plugin: declared\n    limit: 42\n    devices: nvme*\n", "ok.yaml"), catalog);
+        parse_config("collectors:\n  - plugin: declared\n    limit: 42\n    devices: nvme*\n",
+                     "ok.yaml"),
+        catalog);
     ASSERT_EQ(plan.collectors.size(), 1u);
     const OptionSet& options = plan.collectors[0].options;
     int64_t limit = 0, timeout = 0;

@@ -7,11 +7,14 @@
 
 namespace {
 
-dmon_str s(const char* text) { return dmon_str{text, std::char_traits<char>::length(text)}; }
+dmon_str s(const char* text) {
+    return dmon_str{text, std::char_traits<char>::length(text)};
+}
 
 TEST(LineProtocol, EncodesNameLabelsTypeAndTimestamp) {
     const dmon_label labels[] = {{s("host"), s("web1")}, {s("cpu"), s("total")}};
-    dmon_sample sample{s("system.cpu.utilization"), labels, 2, 0.231, 1732468800000000000, DMON_GAUGE};
+    dmon_sample sample{s("system.cpu.utilization"), labels,    2, 0.231,
+                       1732468800000000000,         DMON_GAUGE};
     std::string out;
     ASSERT_TRUE(dmon::line_protocol::append_sample(out, sample));
     EXPECT_EQ(out, "system.cpu.utilization,host=web1,cpu=total gauge=0.231 1732468800000000000\n");

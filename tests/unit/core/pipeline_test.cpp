@@ -14,22 +14,26 @@ using namespace std::chrono_literals;
 
 // An io_context with two threads, like the host's default pool.
 class Pipeline : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
-        for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { io_.run(); });
+        for (int i = 0; i < 2; ++i)
+            threads_.emplace_back([this] { io_.run(); });
     }
     void TearDown() override {
         work_.reset();
         io_.stop();
-        for (auto& t : threads_) t.join();
+        for (auto& t : threads_)
+            t.join();
     }
     std::shared_ptr<SampleBatch> batch_of(size_t samples, const std::string& source = "src") {
         auto batch = std::make_shared<SampleBatch>(source);
-        for (size_t i = 0; i < samples; ++i) batch->add("test.value", {{"i", std::to_string(i)}}, double(i), DMON_GAUGE, 1);
+        for (size_t i = 0; i < samples; ++i)
+            batch->add("test.value", {{"i", std::to_string(i)}}, double(i), DMON_GAUGE, 1);
         return batch;
     }
     asio::io_context io_;
-    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_{io_.get_executor()};
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_{
+        io_.get_executor()};
     std::vector<std::thread> threads_;
 };
 
@@ -43,14 +47,16 @@ struct RecordingWriter {
     size_t total() {
         std::lock_guard lock(mutex);
         size_t n = 0;
-        for (size_t w : writes) n += w;
+        for (size_t w : writes)
+            n += w;
         return n;
     }
     bool wait_for_total(size_t expected, std::chrono::milliseconds timeout = 5000ms) {
         std::unique_lock lock(mutex);
         return changed.wait_for(lock, timeout, [&] {
             size_t n = 0;
-            for (size_t w : writes) n += w;
+            for (size_t w : writes)
+                n += w;
             return n >= expected;
         });
     }
@@ -78,7 +84,8 @@ struct RecordingWriter {
 TEST_F(Pipeline, FullBatchesAreWrittenAtOnceAndTheRestOnDrain) {
     RecordingWriter writer;
     auto sink = std::make_shared<SinkRunner>(io_, "sink", writer.fn(), SinkSettings{10, 1h, 1000});
-    for (int i = 0; i < 5; ++i) sink->enqueue(batch_of(5));
+    for (int i = 0; i < 5; ++i)
+        sink->enqueue(batch_of(5));
     ASSERT_TRUE(writer.wait_for_total(20));
     sink->drain(std::chrono::steady_clock::now() + 5s);
     EXPECT_EQ(writer.writes, (std::vector<size_t>{10, 10, 5}));
@@ -88,7 +95,8 @@ TEST_F(Pipeline, FullBatchesAreWrittenAtOnceAndTheRestOnDrain) {
 
 TEST_F(Pipeline, APartialBatchIsWrittenAfterTheFlushInterval) {
     RecordingWriter writer;
-    auto sink = std::make_shared<SinkRunner>(io_, "sink", writer.fn(), SinkSettings{1000, 50ms, 1000});
+    auto sink =
+        std::make_shared<SinkRunner>(io_, "sink", writer.fn(), SinkSettings{1000, 50ms, 1000});
     sink->enqueue(batch_of(3));
     ASSERT_TRUE(writer.wait_for_total(3));
     EXPECT_EQ(writer.writes, (std::vector<size_t>{3}));
@@ -120,7 +128,8 @@ TEST_F(Pipeline, AFullQueueDropsPeriodicBatchesAndCountsThem) {
 TEST_F(Pipeline, AFailedWriteIsRetriedAndNothingIsLostOrDoubled) {
     RecordingWriter writer;
     writer.fail_next = 2;
-    auto sink = std::make_shared<SinkRunner>(io_, "sink", writer.fn(), SinkSettings{100, 10ms, 1000});
+    auto sink =
+        std::make_shared<SinkRunner>(io_, "sink", writer.fn(), SinkSettings{100, 10ms, 1000});
     sink->enqueue(batch_of(7));
     ASSERT_TRUE(writer.wait_for_total(7));
     sink->drain(std::chrono::steady_clock::now() + 5s);
@@ -179,7 +188,9 @@ TEST_F(Pipeline, CompletionFailsWhenASinkGivesUpAtShutdown) {
 
 TEST(Scheduler, TicksAreAlignedToWallClockBoundaries) {
     using std::chrono::system_clock;
-    const auto at = [](int64_t ms) { return system_clock::time_point(std::chrono::milliseconds(ms)); };
+    const auto at = [](int64_t ms) {
+        return system_clock::time_point(std::chrono::milliseconds(ms));
+    };
     EXPECT_EQ(CollectorRunner::next_tick(at(1'732'468'801'234), 10s), at(1'732'468'810'000));
     EXPECT_EQ(CollectorRunner::next_tick(at(1'732'468'810'000), 10s), at(1'732'468'820'000));
     EXPECT_EQ(CollectorRunner::next_tick(at(1'732'468'801'234), 250ms), at(1'732'468'801'250));
@@ -213,7 +224,8 @@ TEST_F(Pipeline, CollectorRunsEveryIntervalAndFeedsTheRouter) {
     EXPECT_EQ(writer.total(), static_cast<size_t>(rounds.load()));
     EXPECT_EQ(runner->stats()->rounds, static_cast<uint64_t>(rounds.load()));
     // Every round fired on (or just after) a 50 ms boundary.
-    for (int64_t ts : timestamps) EXPECT_LT(ts % 50'000'000, 40'000'000) << ts;
+    for (int64_t ts : timestamps)
+        EXPECT_LT(ts % 50'000'000, 40'000'000) << ts;
 }
 
 TEST_F(Pipeline, AFailingCollectorBacksOff) {

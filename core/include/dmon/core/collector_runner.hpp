@@ -16,7 +16,7 @@ namespace dmon::core {
 // overruns its interval skips the missed ticks (counted); one that fails is logged and backs
 // off (interval x 2, x 4, ... up to 5 min), and never delays another instance.
 class CollectorRunner : public std::enable_shared_from_this<CollectorRunner> {
-public:
+  public:
     // Fills the emitter; returns DMON_OK or a status with a message.
     using CollectFn = std::function<dmon_status(dmon_emitter&, std::string&)>;
 
@@ -24,7 +24,8 @@ public:
                     CollectFn collect, std::shared_ptr<Router> router, std::string node);
     // A runner for a plugin instance.
     CollectorRunner(asio::io_context& io, std::shared_ptr<PluginInstance> instance,
-                    std::chrono::nanoseconds interval, std::shared_ptr<Router> router, std::string node);
+                    std::chrono::nanoseconds interval, std::shared_ptr<Router> router,
+                    std::string node);
 
     const std::string& name() const { return name_; }
     const std::shared_ptr<PluginInstance>& instance() const { return instance_; }
@@ -36,10 +37,10 @@ public:
     void stop();
 
     // The next wall-clock-aligned tick strictly after `now`.
-    static std::chrono::system_clock::time_point next_tick(std::chrono::system_clock::time_point now,
-                                                           std::chrono::nanoseconds interval);
+    static std::chrono::system_clock::time_point next_tick(
+        std::chrono::system_clock::time_point now, std::chrono::nanoseconds interval);
 
-private:
+  private:
     void schedule(std::chrono::system_clock::time_point when);
     void run_round();
 

@@ -20,11 +20,11 @@ struct Location {
 
 // Every problem found in a config file; `check` collects them all before failing.
 class ConfigError : public std::runtime_error {
-public:
+  public:
     explicit ConfigError(std::vector<std::string> messages);
     const std::vector<std::string>& messages() const { return messages_; }
 
-private:
+  private:
     std::vector<std::string> messages_;
 };
 

@@ -40,7 +40,7 @@ std::vector<std::string> plugin_folders(const HostConfig& config);
 // A running plugin set: one io_context and a small thread pool, a runner per collector, a
 // runner per sink, the router between them, and the self-metrics collector.
 class Host {
-public:
+  public:
     Host(HostConfig config, std::shared_ptr<PluginCatalog> catalog);
     ~Host();
 
@@ -57,7 +57,7 @@ public:
     const std::vector<std::shared_ptr<CollectorRunner>>& collectors() const { return collectors_; }
     const std::vector<std::shared_ptr<SinkRunner>>& sinks() const { return sinks_; }
 
-private:
+  private:
     dmon_status collect_self_metrics(dmon_emitter& emitter);
 
     HostConfig config_;

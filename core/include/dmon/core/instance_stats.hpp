@@ -27,7 +27,7 @@ struct InstanceStats {
         return last_error_;
     }
 
-private:
+  private:
     mutable std::mutex mutex_;
     std::string last_error_;
 };

@@ -36,7 +36,7 @@ int64_t now_ns();
 // One created plugin instance. Creating calls the plugin's create(); destruction calls its
 // destroy(). Holds its library, so the library outlives the instance.
 class PluginInstance {
-public:
+  public:
     // Throws PluginLoadError with "file:line:col: instance: create failed: reason".
     PluginInstance(std::shared_ptr<const PluginLibrary> library, const InstanceConfig& config,
                    OptionSet options, const std::string& node);
@@ -56,7 +56,7 @@ public:
     dmon_status write(const dmon_batch& batch, std::string& error);
     dmon_status flush(std::string& error);
 
-private:
+  private:
     std::shared_ptr<const PluginLibrary> library_;  // first: destroyed last
     InstanceConfig config_;
     OptionSet options_;

@@ -13,24 +13,25 @@
 namespace dmon::core {
 
 class PluginLoadError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
 // A loaded plugin library and its checked descriptor. The library stays loaded while any
 // shared_ptr to this object lives (every instance created from it holds one).
 class PluginLibrary {
-public:
-    PluginLibrary(std::string path, std::shared_ptr<void> handle, const dmon_plugin_descriptor& descriptor);
+  public:
+    PluginLibrary(std::string path, std::shared_ptr<void> handle,
+                  const dmon_plugin_descriptor& descriptor);
     const std::string& path() const { return path_; }
     const dmon_plugin_descriptor& descriptor() const { return descriptor_; }
     std::string name() const { return descriptor_.name; }
     std::string version() const { return descriptor_.version ? descriptor_.version : "?"; }
     dmon_plugin_kind kind() const { return static_cast<dmon_plugin_kind>(descriptor_.kind); }
 
-private:
+  private:
     std::string path_;
-    std::shared_ptr<void> handle_;  // the boost::dll::shared_library; null for built-ins
+    std::shared_ptr<void> handle_;       // the boost::dll::shared_library; null for built-ins
     dmon_plugin_descriptor descriptor_;  // the plugin's struct_size bytes, the rest zeroed
 };
 
@@ -41,12 +42,13 @@ constexpr size_t kMinDescriptorSize =
 // Checks a descriptor returned by a plugin. Returns the copy the host keeps (size-limited, so
 // fields a newer host knows and an older plugin lacks are zero), or throws PluginLoadError
 // with a message naming `where` and the reason.
-dmon_plugin_descriptor check_descriptor(const dmon_plugin_descriptor* descriptor, const std::string& where);
+dmon_plugin_descriptor check_descriptor(const dmon_plugin_descriptor* descriptor,
+                                        const std::string& where);
 
 // Finds plugin libraries by name in a list of folders, loads each once, and hands out shared
 // references. Built-in descriptors (compiled into the host or a test) are found first.
 class PluginCatalog {
-public:
+  public:
     explicit PluginCatalog(std::vector<std::string> folders);
 
     void add_builtin(const std::string& name, const dmon_plugin_descriptor* descriptor);
@@ -57,7 +59,7 @@ public:
     static std::string default_folder();
     static std::string file_name(const std::string& plugin);  // proc_cpu -> proc_cpu.so / .dll
 
-private:
+  private:
     std::shared_ptr<const PluginLibrary> load_file(const std::string& path);
 
     std::vector<std::string> folders_;

@@ -12,7 +12,7 @@ namespace dmon::core {
 // Hands every collected batch to every sink. The sink set is swapped as a whole (hot reload
 // replaces it in one step), so a batch always sees one consistent set, never none.
 class Router {
-public:
+  public:
     using SinkList = std::vector<std::shared_ptr<SinkRunner>>;
 
     void set_sinks(SinkList sinks);
@@ -24,7 +24,7 @@ public:
     // True when any sink's queue is full: sources fed from outside should wait.
     bool congested() const;
 
-private:
+  private:
     mutable std::mutex mutex_;
     std::shared_ptr<const SinkList> sinks_ = std::make_shared<const SinkList>();
 };

@@ -15,7 +15,7 @@ namespace dmon::core {
 // Completion of a batch fed from outside (e.g. a broker message): done(true) runs once every
 // sink the batch was routed to has durably written it; done(false) as soon as one gave up.
 class CompletionToken {
-public:
+  public:
     explicit CompletionToken(std::function<void(bool)> done) : done_(std::move(done)) {}
     ~CompletionToken() { finish(false); }  // never routed or dropped on the floor: not durable
     CompletionToken(const CompletionToken&) = delete;
@@ -24,16 +24,19 @@ public:
     // Called by the router before handing the batch to `sinks` sinks.
     void expect(size_t sinks) {
         pending_.store(sinks);
-        if (sinks == 0) finish(true);
+        if (sinks == 0)
+            finish(true);
     }
     void sink_succeeded() {
-        if (pending_.fetch_sub(1) == 1) finish(true);
+        if (pending_.fetch_sub(1) == 1)
+            finish(true);
     }
     void sink_failed() { finish(false); }
 
-private:
+  private:
     void finish(bool ok) {
-        if (!finished_.exchange(true) && done_) done_(ok);
+        if (!finished_.exchange(true) && done_)
+            done_(ok);
     }
     std::function<void(bool)> done_;
     std::atomic<size_t> pending_{0};
@@ -44,7 +47,7 @@ private:
 // is a handful of allocations, not a few per sample. Views into it (to_c) stay valid while
 // the batch is alive and no longer grows.
 class SampleBatch {
-public:
+  public:
     explicit SampleBatch(std::string source = {}) : source_(std::move(source)) {}
 
     const std::string& source() const { return source_; }
@@ -53,7 +56,8 @@ public:
 
     // Appends a sample; a `host` label is put first, unless the sample already has one.
     void add(const dmon_sample& sample, std::string_view host_label, int64_t default_timestamp);
-    void add(std::string_view name, std::initializer_list<std::pair<std::string_view, std::string_view>> labels,
+    void add(std::string_view name,
+             std::initializer_list<std::pair<std::string_view, std::string_view>> labels,
              double value, dmon_sample_type type, int64_t timestamp_ns);
 
     // Appends C views of every sample to `samples`; labels go to `labels`, which must have been
@@ -64,7 +68,7 @@ public:
     void set_token(std::shared_ptr<CompletionToken> token) { token_ = std::move(token); }
     const std::shared_ptr<CompletionToken>& token() const { return token_; }
 
-private:
+  private:
     struct Span {
         uint32_t offset;
         uint32_t size;

@@ -15,9 +15,10 @@
 namespace dmon::core {
 
 struct SinkSettings {
-    size_t batch_size = 1000;                                 // samples per write()
-    std::chrono::nanoseconds flush_interval{std::chrono::seconds(1)};  // longest wait for a full batch
-    size_t queue_size = 100000;                               // samples queued before dropping
+    size_t batch_size = 1000;  // samples per write()
+    std::chrono::nanoseconds flush_interval{
+        std::chrono::seconds(1)};  // longest wait for a full batch
+    size_t queue_size = 100000;    // samples queued before dropping
 };
 
 // Feeds one sink instance: a bounded queue of routed batches, written in batches of up to
@@ -27,10 +28,11 @@ struct SinkSettings {
 // counted; batches that carry a completion token are always taken (their source is bounded
 // by its own prefetch and is told to slow down through congested()).
 class SinkRunner : public std::enable_shared_from_this<SinkRunner> {
-public:
+  public:
     // `instance` may be null in tests that drive the runner with `write` below.
     using WriteFn = std::function<dmon_status(const dmon_batch&, std::string&)>;
-    SinkRunner(asio::io_context& io, std::shared_ptr<PluginInstance> instance, SinkSettings settings);
+    SinkRunner(asio::io_context& io, std::shared_ptr<PluginInstance> instance,
+               SinkSettings settings);
     SinkRunner(asio::io_context& io, std::string name, WriteFn write, SinkSettings settings);
 
     const std::string& name() const { return name_; }
@@ -46,9 +48,9 @@ public:
     // Blocks the caller until done; never call it from an io_context thread.
     void drain(std::chrono::steady_clock::time_point deadline);
 
-private:
-    void kick();         // on the strand: start a write chain or arm the flush timer
-    void write_some();   // on the strand
+  private:
+    void kick();        // on the strand: start a write chain or arm the flush timer
+    void write_some();  // on the strand
     void finish_drain_if_done();
     void give_up_remaining(const std::string& reason);
 

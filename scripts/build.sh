@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Configures and builds dmon with Ninja.  usage: scripts/build.sh [BUILD_DIR] [extra cmake args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build_dir=${1:-build}
+shift || true
+jobs=${DMON_JOBS:-2}
+echo "[build] configuring $build_dir"
+mkdir -p "$build_dir"
+cmake -S . -B "$build_dir" -G Ninja "$@" >"$build_dir/configure.log" 2>&1 || {
+  cat "$build_dir/configure.log" >&2
+  exit 1
+}
+echo "[build] building $build_dir with $jobs jobs"
+ninja -C "$build_dir" -j "$jobs" | sed -u 's/^/[build] /'
+exit "${PIPESTATUS[0]}"

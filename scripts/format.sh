@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# usage: scripts/format.sh [--check]   Formats the tree with .clang-format, or checks it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mapfile -t files < <(git ls-files '*.c' '*.h' '*.cpp' '*.hpp')
+if [ "${1:-}" = "--check" ]; then
+  clang-format --dry-run --Werror "${files[@]}"
+  echo "[format] ${#files[@]} files match .clang-format"
+else
+  clang-format -i "${files[@]}"
+fi

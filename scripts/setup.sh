@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs every Debian package dmon needs to build, test and run its demo; skips what is
+# already there. Safe to run again. Needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+PACKAGES=(
+  g++ cmake ninja-build pkg-config git ca-certificates
+  libboost-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libgtest-dev
+  librabbitmq-dev libsqlite3-dev sqlite3 rabbitmq-server
+  clang-format procps
+)
+
+missing=()
+total=${#PACKAGES[@]}
+i=0
+for package in "${PACKAGES[@]}"; do
+  i=$((i + 1))
+  if dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    printf '[setup] %2d/%d %-18s already installed\n' "$i" "$total" "$package"
+  else
+    printf '[setup] %2d/%d %-18s missing\n' "$i" "$total" "$package"
+    missing+=("$package")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "[setup] everything is installed"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null; then SUDO="sudo"; else
+    echo "[setup] error: ${missing[*]} missing and not running as root (no sudo to ask)" >&2
+    exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+echo "[setup] apt-get update"
+$SUDO apt-get update -qq
+echo "[setup] installing: ${missing[*]}"
+# Debian's rabbitmq-server tries to start a service at install time; there is no init system
+# here, and our scripts start the broker themselves, so a refused start is expected.
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+  -o Dpkg::Progress-Fancy=0 </dev/null | sed -u 's/^/[setup] /'
+echo "[setup] done"

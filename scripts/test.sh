@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs every test: the unit and host tests, the same
+# under AddressSanitizer + UndefinedBehaviorSanitizer, and the format check.
+# usage: scripts/test.sh            (CI runs exactly this through .ci/run)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+failures=0
+passed=0
+step() { echo; echo "==== $*"; }
+record() {  # record NAME EXIT_CODE
+  if [ "$2" -eq 0 ]; then passed=$((passed + 1)); echo "[test] $1: ok"; else
+    failures=$((failures + 1)); echo "[test] $1: FAILED (exit $2)"; fi
+}
+
+step "setup"
+bash scripts/setup.sh || { echo "[test] setup failed"; exit 1; }
+
+step "build (RelWithDebInfo)"
+bash scripts/build.sh build -DDMON_BUILD_TESTS=ON || { echo "[test] build failed"; exit 1; }
+
+step "tests"
+(cd build && ctest --output-on-failure -j 2 --timeout 300)
+record "tests" $?
+
+step "format check"
+bash scripts/format.sh --check
+record "format" $?
+
+step "build with AddressSanitizer + UndefinedBehaviorSanitizer"
+if bash scripts/build.sh build-asan -DDMON_BUILD_TESTS=ON -DCMAKE_BUILD_TYPE=Debug \
+     -DDMON_SANITIZE=address,undefined; then
+  step "tests under ASan + UBSan"
+  (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+     ctest --output-on-failure -j 2 --timeout 300)
+  record "sanitizer tests" $?
+else
+  record "sanitizer build" 1
+fi
+
+echo
+echo "test steps: $passed passed, $failures failed"
+[ "$failures" -eq 0 ]
