@@ -2,13 +2,15 @@
 
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
 #include <string_view>
 
-#ifndef _WIN32
+#ifdef _WIN32
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#else
+#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 #endif
@@ -51,10 +53,24 @@ std::string read_file(const std::string& path) {
 
 std::vector<std::string> list_folder(const std::string& path) {
     std::vector<std::string> names;
+#ifdef _WIN32
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator(path, ec)) {
         names.push_back(entry.path().filename().string());
     }
+#else
+    // opendir rather than std::filesystem: plugins link the C++ runtime statically, and
+    // <filesystem> would pull locale and iostream machinery into each of them.
+    DIR* folder = ::opendir(path.c_str());
+    if (folder == nullptr)
+        return names;
+    while (const dirent* entry = ::readdir(folder)) {
+        const std::string_view name = entry->d_name;
+        if (name != "." && name != "..")
+            names.emplace_back(name);
+    }
+    ::closedir(folder);
+#endif
     return names;
 }
 

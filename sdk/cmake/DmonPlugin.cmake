@@ -28,6 +28,12 @@ function(dmon_add_plugin name)
     # A plugin must not rely on symbols of the host: it links everything it uses.
     target_link_options(${name} PRIVATE -Wl,--no-undefined)
   endif()
+  if(DMON_LEAN_RUNTIME)
+    # Set inside the dmon tree only: see DMON_LEAN_RUNTIME in the top-level CMakeLists.txt.
+    # Section GC keeps only the parts of the runtime the plugin really uses.
+    target_compile_options(${name} PRIVATE -ffunction-sections -fdata-sections)
+    target_link_options(${name} PRIVATE -static-libstdc++ -static-libgcc -Wl,--gc-sections)
+  endif()
   if(PLUGIN_NO_INSTALL)
     return()
   endif()
