@@ -11,7 +11,4 @@ std::string read_file(const std::string& path);
 // Names of the entries of a folder; empty when it does not exist.
 std::vector<std::string> list_folder(const std::string& path);
 
-// Splits text into whitespace-separated fields of one line.
-std::vector<std::string_view> split_fields(std::string_view line);
-
 }  // namespace dmon::plugins

@@ -1,33 +1,27 @@
 #include "proc_cpu/cpu_stat.hpp"
 
-#include "proc_common/read_file.hpp"
+#include "proc_common/text.hpp"
 
-#include <charconv>
+#include <algorithm>
 
 namespace dmon::plugins::proc_cpu {
 
 std::vector<CpuTicks> parse_proc_stat(std::string_view text) {
     std::vector<CpuTicks> result;
-    size_t start = 0;
-    while (start < text.size()) {
-        size_t end = text.find('\n', start);
-        if (end == std::string_view::npos)
-            end = text.size();
-        const std::string_view line = text.substr(start, end - start);
-        start = end + 1;
+    for_each_line(text, [&](std::string_view line) {
         if (line.substr(0, 3) != "cpu")
-            continue;
+            return;
         const auto fields = split_fields(line);
         if (fields.size() < 5)
-            continue;
+            return;
         CpuTicks cpu;
         cpu.cpu = fields[0] == "cpu" ? std::string("total") : std::string(fields[0].substr(3));
-        for (size_t i = 0; i < kStates.size() && i + 1 < fields.size(); ++i) {
-            const auto field = fields[i + 1];
-            std::from_chars(field.data(), field.data() + field.size(), cpu.ticks[i]);
-        }
+        // Old kernels have fewer columns: the states they lack stay 0.
+        const size_t columns = std::min(kStates.size(), fields.size() - 1);
+        if (!parse_u64_fields(fields, 1, std::span(cpu.ticks.data(), columns)))
+            return;
         result.push_back(std::move(cpu));
-    }
+    });
     return result;
 }
 

@@ -1,31 +1,17 @@
 #include "proc_disk/diskstats.hpp"
 
-#include "proc_common/read_file.hpp"
-
-#include <charconv>
+#include "proc_common/text.hpp"
 
 namespace dmon::plugins::proc_disk {
 
 std::vector<DiskCounters> parse_diskstats(std::string_view text) {
     std::vector<DiskCounters> disks;
-    size_t start = 0;
-    while (start < text.size()) {
-        size_t end = text.find('\n', start);
-        if (end == std::string_view::npos)
-            end = text.size();
-        const auto fields = split_fields(text.substr(start, end - start));
-        start = end + 1;
-        if (fields.size() < 14)
-            continue;
+    for_each_line(text, [&](std::string_view line) {
+        // major minor name, then at least 11 counters (kernels since 4.18 add more).
+        const auto fields = split_fields(line);
         uint64_t values[11] = {};
-        bool ok = true;
-        for (size_t i = 0; i < 11; ++i) {
-            const auto field = fields[i + 3];
-            auto [ptr, ec] = std::from_chars(field.data(), field.data() + field.size(), values[i]);
-            ok = ok && ec == std::errc{};
-        }
-        if (!ok)
-            continue;
+        if (!parse_u64_fields(fields, 3, values))
+            return;
         DiskCounters disk;
         disk.device = std::string(fields[2]);
         disk.reads = values[0];
@@ -39,7 +25,7 @@ std::vector<DiskCounters> parse_diskstats(std::string_view text) {
         // values[8] is I/Os in progress, a gauge we do not report.
         disk.io_ms = values[9];
         disks.push_back(std::move(disk));
-    }
+    });
     return disks;
 }
 

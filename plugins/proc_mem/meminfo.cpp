@@ -1,35 +1,24 @@
 #include "proc_mem/meminfo.hpp"
 
-#include "proc_common/read_file.hpp"
+#include "proc_common/text.hpp"
 
-#include <charconv>
 #include <stdexcept>
 
 namespace dmon::plugins::proc_mem {
 
 std::map<std::string, uint64_t, std::less<>> parse_meminfo(std::string_view text) {
     std::map<std::string, uint64_t, std::less<>> fields;
-    size_t start = 0;
-    while (start < text.size()) {
-        size_t end = text.find('\n', start);
-        if (end == std::string_view::npos)
-            end = text.size();
-        const std::string_view line = text.substr(start, end - start);
-        start = end + 1;
+    for_each_line(text, [&](std::string_view line) {
         const size_t colon = line.find(':');
         if (colon == std::string_view::npos)
-            continue;
+            return;
         const auto values = split_fields(line.substr(colon + 1));
-        if (values.empty())
-            continue;
         uint64_t value = 0;
-        auto [ptr, ec] =
-            std::from_chars(values[0].data(), values[0].data() + values[0].size(), value);
-        if (ec != std::errc{})
-            continue;
+        if (!parse_u64_fields(values, 0, std::span(&value, 1)))
+            return;
         const bool kilobytes = values.size() > 1 && values[1] == "kB";
         fields.emplace(std::string(line.substr(0, colon)), kilobytes ? value * 1024 : value);
-    }
+    });
     return fields;
 }
 

@@ -1,36 +1,19 @@
 #include "proc_net/net_dev.hpp"
 
-#include "proc_common/read_file.hpp"
-
-#include <charconv>
+#include "proc_common/text.hpp"
 
 namespace dmon::plugins::proc_net {
 
 std::vector<InterfaceCounters> parse_net_dev(std::string_view text) {
     std::vector<InterfaceCounters> interfaces;
-    size_t start = 0;
-    while (start < text.size()) {
-        size_t end = text.find('\n', start);
-        if (end == std::string_view::npos)
-            end = text.size();
-        const std::string_view line = text.substr(start, end - start);
-        start = end + 1;
+    for_each_line(text, [&](std::string_view line) {
         const size_t colon = line.find(':');
         if (colon == std::string_view::npos)
-            continue;  // the header lines have '|' but no ':'
+            return;  // the header lines have '|' but no ':'
         const auto names = split_fields(line.substr(0, colon));
-        const auto fields = split_fields(line.substr(colon + 1));
-        if (names.size() != 1 || fields.size() < 16)
-            continue;
         uint64_t v[16] = {};
-        bool ok = true;
-        for (size_t i = 0; i < 16; ++i) {
-            auto [ptr, ec] =
-                std::from_chars(fields[i].data(), fields[i].data() + fields[i].size(), v[i]);
-            ok = ok && ec == std::errc{};
-        }
-        if (!ok)
-            continue;
+        if (names.size() != 1 || !parse_u64_fields(split_fields(line.substr(colon + 1)), 0, v))
+            return;
         InterfaceCounters counters;
         counters.device = std::string(names[0]);
         counters.rx_bytes = v[0];
@@ -42,7 +25,7 @@ std::vector<InterfaceCounters> parse_net_dev(std::string_view text) {
         counters.tx_errors = v[10];
         counters.tx_dropped = v[11];
         interfaces.push_back(std::move(counters));
-    }
+    });
     return interfaces;
 }
 
