@@ -26,6 +26,7 @@ CollectorRunner::CollectorRunner(asio::io_context& io, std::shared_ptr<PluginIns
                                  std::string node)
     : CollectorRunner(io, instance->name(), interval, nullptr, std::move(router), std::move(node)) {
     instance_ = std::move(instance);
+    stats_ = instance_->stats();
     collect_ = [plugin = instance_.get()](dmon_emitter& emitter, std::string& error) {
         return plugin->collect(emitter, error);
     };

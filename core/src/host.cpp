@@ -166,6 +166,8 @@ void Host::stop() {
     uint64_t collected = 0, written = 0, dropped = 0;
     for (auto& collector : collectors_)
         collected += collector->stats()->samples;
+    if (self_metrics_)
+        collected += self_metrics_->stats()->samples;
     for (auto& sink : sinks_) {
         written += sink->stats()->samples;
         dropped += sink->stats()->dropped;
@@ -196,6 +198,9 @@ dmon_status Host::collect_self_metrics(dmon_emitter& emitter) {
         add("dmon.collector.skipped", static_cast<double>(stats.skipped_rounds), DMON_COUNTER);
         add("dmon.collector.duration", static_cast<double>(stats.last_duration_ns) / 1e9,
             DMON_GAUGE);
+        for (const auto& [counter, value] : stats.plugin_counters()) {
+            add("dmon.plugin." + counter, static_cast<double>(value), DMON_COUNTER);
+        }
     }
     for (const auto& sink : sinks_) {
         const auto& stats = *sink->stats();
@@ -210,6 +215,9 @@ dmon_status Host::collect_self_metrics(dmon_emitter& emitter) {
         add("dmon.sink.dropped", static_cast<double>(stats.dropped), DMON_COUNTER);
         add("dmon.sink.queue_depth", static_cast<double>(stats.queue_depth), DMON_GAUGE);
         add("dmon.sink.duration", static_cast<double>(stats.last_duration_ns) / 1e9, DMON_GAUGE);
+        for (const auto& [counter, value] : stats.plugin_counters()) {
+            add("dmon.plugin." + counter, static_cast<double>(value), DMON_COUNTER);
+        }
     }
     emitter.batches.push_back(std::move(batch));
     return DMON_OK;

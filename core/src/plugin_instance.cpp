@@ -67,17 +67,23 @@ dmon_status api_emit(dmon_emitter* emitter, const dmon_sample* samples, size_t c
 }
 
 dmon_status api_emit_with_completion(dmon_emitter* emitter, const dmon_sample* samples,
-                                     size_t count, size_t sample_size, dmon_completion_fn done,
-                                     void* user_data) {
+                                     size_t count, size_t sample_size, dmon_str origin,
+                                     dmon_completion_fn done, void* user_data) {
     if (emitter == nullptr || done == nullptr || !emitter->bind_completion)
         return DMON_INVALID;
     auto batch = std::make_shared<SampleBatch>(emitter->source);
     const dmon_status status = add_samples(emitter, samples, count, sample_size, *batch);
     if (status != DMON_OK)
         return status;
+    batch->set_origin(std::string(view(origin)));
     batch->set_token(std::make_shared<CompletionToken>(emitter->bind_completion(done, user_data)));
     emitter->batches.push_back(std::move(batch));
     return DMON_OK;
+}
+
+void api_count(dmon_host* host, dmon_str counter, uint64_t delta) {
+    if (host != nullptr && host->stats && counter.size > 0)
+        host->stats->add_to_counter(view(counter), delta);
 }
 
 const dmon_host_api kHostApi = {
@@ -94,6 +100,7 @@ const dmon_host_api kHostApi = {
     &option_list_item,
     &api_emit,
     &api_emit_with_completion,
+    &api_count,
 };
 
 std::string message_of(const dmon_error& error) {
@@ -112,6 +119,7 @@ PluginInstance::PluginInstance(std::shared_ptr<const PluginLibrary> library,
                                const std::string& node)
     : library_(std::move(library)), config_(config), options_(std::move(options)), node_(node) {
     host_.instance_name = config_.name;
+    host_.stats = std::make_shared<InstanceStats>();
     dmon_create_args args{};
     args.struct_size = sizeof(args);
     args.abi_major = DMON_ABI_MAJOR;

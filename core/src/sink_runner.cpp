@@ -24,6 +24,7 @@ SinkRunner::SinkRunner(asio::io_context& io, std::shared_ptr<PluginInstance> ins
       strand_(asio::make_strand(io)),
       flush_timer_(io),
       retry_timer_(io) {
+    stats_ = instance_->stats();
     write_ = [plugin = instance_.get()](const dmon_batch& batch, std::string& error) {
         return plugin->write(batch, error);
     };
@@ -138,9 +139,16 @@ void SinkRunner::write_some() {
         labels += batch->label_count();
     c_samples_.reserve(samples);
     c_labels_.reserve(labels);  // reserved once: label pointers must not move
-    for (const auto& batch : taken)
+    c_origins_.clear();
+    for (const auto& batch : taken) {
+        if (!batch->origin().empty()) {
+            c_origins_.push_back({dmon_str{batch->origin().data(), batch->origin().size()},
+                                  c_samples_.size(), batch->size()});
+        }
         batch->to_c(c_samples_, c_labels_);
-    dmon_batch batch{sizeof(dmon_batch), c_samples_.data(), c_samples_.size(), sizeof(dmon_sample)};
+    }
+    dmon_batch batch{sizeof(dmon_batch),  c_samples_.data(), c_samples_.size(),
+                     sizeof(dmon_sample), c_origins_.data(), c_origins_.size()};
 
     std::string error;
     const auto started = Clock::now();

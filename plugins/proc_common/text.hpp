@@ -14,7 +14,8 @@ void for_each_line(std::string_view text, Fn&& fn) {
     size_t start = 0;
     while (start < text.size()) {
         size_t end = text.find('\n', start);
-        if (end == std::string_view::npos) end = text.size();
+        if (end == std::string_view::npos)
+            end = text.size();
         fn(text.substr(start, end - start));
         start = end + 1;
     }
@@ -25,10 +26,13 @@ inline std::vector<std::string_view> split_fields(std::string_view line) {
     std::vector<std::string_view> fields;
     size_t i = 0;
     while (i < line.size()) {
-        while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+        while (i < line.size() && (line[i] == ' ' || line[i] == '\t'))
+            ++i;
         const size_t start = i;
-        while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
-        if (i > start) fields.push_back(line.substr(start, i - start));
+        while (i < line.size() && line[i] != ' ' && line[i] != '\t')
+            ++i;
+        if (i > start)
+            fields.push_back(line.substr(start, i - start));
     }
     return fields;
 }
@@ -42,9 +46,11 @@ inline bool parse_u64(std::string_view field, uint64_t& out) {
 // Parses fields[first .. first + out.size()) into out; false if one is missing or not a number.
 inline bool parse_u64_fields(const std::vector<std::string_view>& fields, size_t first,
                              std::span<uint64_t> out) {
-    if (fields.size() < first + out.size()) return false;
+    if (fields.size() < first + out.size())
+        return false;
     for (size_t i = 0; i < out.size(); ++i) {
-        if (!parse_u64(fields[first + i], out[i])) return false;
+        if (!parse_u64(fields[first + i], out[i]))
+            return false;
     }
     return true;
 }

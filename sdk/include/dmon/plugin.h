@@ -147,10 +147,15 @@ typedef struct dmon_host_api {
                         size_t sample_size);
     /* As emit, but the host calls done(user_data, status) once every sink has durably written
      * these samples (or the host gave up). For sources fed from outside (a broker): acknowledge
-     * the input only in done(). Only valid during collect(). */
+     * the input only in done(). `origin` names the input (e.g. an AMQP message_id) so that a
+     * sink can recognise a redelivered batch (see dmon_batch.origins); it may be empty and is
+     * copied. Only valid during collect(). */
     dmon_status (*emit_with_completion)(dmon_emitter* emitter, const dmon_sample* samples,
-                                        size_t count, size_t sample_size, dmon_completion_fn done,
-                                        void* user_data);
+                                        size_t count, size_t sample_size, dmon_str origin,
+                                        dmon_completion_fn done, void* user_data);
+    /* Add delta to one of the instance's own counters (e.g. "dropped", "rejected"). The host
+     * reports it in its self-metrics as dmon.plugin.<counter>{instance=...}. */
+    void (*count)(dmon_host* host, dmon_str counter, uint64_t delta);
 } dmon_host_api;
 
 /* What create() receives. Owned by the host; pointers inside stay valid until destroy(). */
@@ -164,12 +169,23 @@ typedef struct dmon_create_args {
     dmon_str node;          /* this host's node id, the `host` label of every sample */
 } dmon_create_args;
 
+/* Where a run of samples in a batch came from: the `origin` given to emit_with_completion. */
+typedef struct dmon_origin {
+    dmon_str id;  /* e.g. an AMQP message_id */
+    size_t first; /* index of its first sample in the batch */
+    size_t count; /* how many samples follow */
+} dmon_origin;
+
 /* A batch handed to a sink's write(). Owned by the host, valid only during write(). */
 typedef struct dmon_batch {
     uint32_t struct_size;
     const dmon_sample* samples; /* element size: sample_size */
     size_t sample_count;
     size_t sample_size;
+    /* Runs of samples that came with an origin id; samples outside them have none. A sink that
+     * stores exactly once skips the runs whose id it has already stored. */
+    const dmon_origin* origins;
+    size_t origin_count;
 } dmon_batch;
 
 /* Descriptor flags. */

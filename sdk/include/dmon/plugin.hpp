@@ -64,6 +64,10 @@ class Host {
     void warn(std::string_view message) const { log(DMON_LOG_WARN, message); }
     void error(std::string_view message) const { log(DMON_LOG_ERROR, message); }
     int64_t now_ns() const { return api_->now_ns(); }
+    // Adds to the instance's own counter, reported as dmon.plugin.<name>.
+    void count(std::string_view counter, uint64_t delta = 1) const {
+        api_->count(host_, to_str(counter), delta);
+    }
     const dmon_host_api* api() const { return api_; }
 
   private:
@@ -163,8 +167,8 @@ class Emitter {
 
     // Hand buffered samples to the host; on_done runs once every sink has durably written
     // them (true) or the host gave up (false). See emit_with_completion in plugin.h.
-    void flush_with_completion(std::function<void(bool)> on_done) {
-        hand_over(std::make_unique<std::function<void(bool)>>(std::move(on_done)));
+    void flush_with_completion(std::string_view origin, std::function<void(bool)> on_done) {
+        hand_over(std::make_unique<std::function<void(bool)>>(std::move(on_done)), origin);
     }
 
   private:
@@ -186,7 +190,8 @@ class Emitter {
     }
     dmon_str at(Span span) const { return dmon_str{arena_.data() + span.offset, span.size}; }
 
-    void hand_over(std::unique_ptr<std::function<void(bool)>> on_done) {
+    void hand_over(std::unique_ptr<std::function<void(bool)>> on_done,
+                   std::string_view origin = {}) {
         if (pending_.empty() && !on_done)
             return;
         // Pointers into arena_ are only taken now that it no longer grows.
@@ -210,7 +215,7 @@ class Emitter {
         if (on_done) {
             auto* callback = on_done.release();
             status = api_->emit_with_completion(
-                emitter_, samples.data(), samples.size(), sizeof(dmon_sample),
+                emitter_, samples.data(), samples.size(), sizeof(dmon_sample), to_str(origin),
                 [](void* user, dmon_status result) {
                     std::unique_ptr<std::function<void(bool)>> owned(
                         static_cast<std::function<void(bool)>*>(user));
@@ -258,6 +263,13 @@ class Batch {
         return SampleView{reinterpret_cast<const dmon_sample*>(base + i * batch_->sample_size)};
     }
     const dmon_batch* raw() const { return batch_; }
+    std::span<const dmon_origin> origins() const {
+        if (batch_->struct_size < offsetof(dmon_batch, origin_count) + sizeof(size_t) ||
+            batch_->origins == nullptr) {
+            return {};
+        }
+        return {batch_->origins, batch_->origin_count};
+    }
 
   private:
     const dmon_batch* batch_;

@@ -2,6 +2,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
+#include <string_view>
 #include <mutex>
 #include <string>
 
@@ -27,9 +29,23 @@ struct InstanceStats {
         return last_error_;
     }
 
+    // The plugin's own counters (dmon_host_api.count), by name.
+    void add_to_counter(std::string_view name, uint64_t delta) {
+        std::lock_guard lock(mutex_);
+        auto it = plugin_counters_.find(name);
+        if (it == plugin_counters_.end())
+            it = plugin_counters_.emplace(std::string(name), 0).first;
+        it->second += delta;
+    }
+    std::map<std::string, uint64_t, std::less<>> plugin_counters() const {
+        std::lock_guard lock(mutex_);
+        return plugin_counters_;
+    }
+
   private:
     mutable std::mutex mutex_;
     std::string last_error_;
+    std::map<std::string, uint64_t, std::less<>> plugin_counters_;
 };
 
 }  // namespace dmon::core

@@ -3,6 +3,7 @@
 #include <dmon/plugin.h>
 
 #include "dmon/core/config.hpp"
+#include "dmon/core/instance_stats.hpp"
 #include "dmon/core/options.hpp"
 #include "dmon/core/plugin_library.hpp"
 #include "dmon/core/sample_batch.hpp"
@@ -15,6 +16,7 @@
 // The host's handle for one instance, as the C ABI sees it.
 struct dmon_host {
     std::string instance_name;
+    std::shared_ptr<dmon::core::InstanceStats> stats;
 };
 
 // Where a collector's samples go during one collect() call.
@@ -47,6 +49,7 @@ class PluginInstance {
     const std::string& name() const { return config_.name; }
     const InstanceConfig& config() const { return config_; }
     const PluginLibrary& library() const { return *library_; }
+    const std::shared_ptr<InstanceStats>& stats() const { return host_.stats; }
     bool needs_two_readings() const {
         return (library_->descriptor().flags & DMON_FLAG_NEEDS_TWO_READINGS) != 0;
     }

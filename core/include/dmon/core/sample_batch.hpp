@@ -65,6 +65,10 @@ class SampleBatch {
     void to_c(std::vector<dmon_sample>& samples, std::vector<dmon_label>& labels) const;
     size_t label_count() const { return labels_.size(); }
 
+    // The input this batch came from (e.g. an AMQP message_id), for sinks that store once.
+    void set_origin(std::string origin) { origin_ = std::move(origin); }
+    const std::string& origin() const { return origin_; }
+
     void set_token(std::shared_ptr<CompletionToken> token) { token_ = std::move(token); }
     const std::shared_ptr<CompletionToken>& token() const { return token_; }
 
@@ -84,6 +88,7 @@ class SampleBatch {
     dmon_str view(Span span) const { return dmon_str{arena_.data() + span.offset, span.size}; }
 
     std::string source_;
+    std::string origin_;
     std::string arena_;
     std::vector<std::pair<Span, Span>> labels_;
     std::vector<Record> samples_;

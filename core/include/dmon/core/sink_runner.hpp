@@ -79,6 +79,7 @@ class SinkRunner : public std::enable_shared_from_this<SinkRunner> {
     std::optional<std::promise<void>> drained_;
     std::vector<dmon_sample> c_samples_;  // reused between writes
     std::vector<dmon_label> c_labels_;
+    std::vector<dmon_origin> c_origins_;
 };
 
 }  // namespace dmon::core
