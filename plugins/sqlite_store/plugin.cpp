@@ -1,0 +1,60 @@
+// sqlite_store: stores samples in an SQLite file (WAL, one transaction per batch, each
+// redelivered AMQP batch recognised by its message_id and stored once).
+#include "sqlite_store/store.hpp"
+
+#include <dmon/plugin.hpp>
+
+namespace dmon::plugins::sqlite_store {
+
+constexpr dmon_option_decl kOptions[] = {
+    sdk::option("path", DMON_OPT_STRING, nullptr, "the database file; its folder is created", true),
+    sdk::option("retention", DMON_OPT_DURATION, "7d", "samples older than this are removed"),
+    sdk::option("synchronous", DMON_OPT_STRING, "full",
+                "full: fsync every commit (survives power loss); normal: survives a crash of dmon"),
+};
+
+class SqliteStore : public sdk::Sink {
+public:
+    explicit SqliteStore(const sdk::Context& context) : host_(context.host), writer_(settings(context)) {
+        host_.info("storing into " + writer_.path());
+        retain();
+    }
+
+    void write(const sdk::Batch& batch) override {
+        const auto result = writer_.write(*batch.raw());
+        if (result.skipped_batches > 0) {
+            host_.count("redelivered_batches", result.skipped_batches);
+            host_.info(std::to_string(result.skipped_batches) + " batch(es) already stored (redelivered): skipped");
+        }
+        if (result.duplicate_samples > 0) host_.count("duplicate_samples", result.duplicate_samples);
+        // Retention runs between writes, at most once a minute: cheap, and never in a hot loop.
+        if (host_.now_ns() - last_retention_ns_ > 60'000'000'000) retain();
+    }
+
+private:
+    static SampleWriter::Settings settings(const sdk::Context& context) {
+        SampleWriter::Settings settings;
+        settings.path = *context.options.string("path");
+        settings.retention = std::chrono::nanoseconds(context.options.duration_ns("retention").value_or(0));
+        const std::string sync = context.options.string("synchronous").value_or("full");
+        if (sync != "full" && sync != "normal") throw sdk::InvalidInput("synchronous must be full or normal, not '" + sync + "'");
+        settings.synchronous_full = sync == "full";
+        return settings;
+    }
+    void retain() {
+        last_retention_ns_ = host_.now_ns();
+        if (const int64_t removed = writer_.apply_retention(last_retention_ns_); removed > 0) {
+            host_.info("retention removed " + std::to_string(removed) + " old samples");
+        }
+    }
+
+    sdk::Host host_;
+    SampleWriter writer_;
+    int64_t last_retention_ns_ = 0;
+};
+
+}  // namespace dmon::plugins::sqlite_store
+
+DMON_SINK_PLUGIN(dmon::plugins::sqlite_store::SqliteStore, "sqlite_store", "1.0.0",
+                 "stores samples in an SQLite database (WAL), each batch exactly once",
+                 dmon::plugins::sqlite_store::kOptions)
