@@ -51,34 +51,43 @@ struct Arguments {
 };
 
 class UsageError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
 Arguments parse(int argc, char** argv) {
     Arguments args;
-    if (argc < 2) throw UsageError("no command given");
+    if (argc < 2)
+        throw UsageError("no command given");
     args.command = argv[1];
-    if (const char* db = std::getenv("DMON_DB")) args.db = db;
+    if (const char* db = std::getenv("DMON_DB"))
+        args.db = db;
     for (int i = 2; i < argc; ++i) {
         const std::string word = argv[i];
         auto value = [&]() -> std::string {
-            if (i + 1 >= argc) throw UsageError(word + " needs a value");
+            if (i + 1 >= argc)
+                throw UsageError(word + " needs a value");
             return argv[++i];
         };
         auto duration = [&](const std::string& text) {
             auto parsed = dmon::core::parse_duration(text);
-            if (!parsed) throw UsageError(word + " needs a duration such as 30s, 10m or 2h; got '" + text + "'");
+            if (!parsed)
+                throw UsageError(word + " needs a duration such as 30s, 10m or 2h; got '" + text +
+                                 "'");
             return *parsed;
         };
         if (word == "--db") {
             args.db = value();
         } else if (word == "--format") {
             const std::string f = value();
-            if (f == "table") args.format = Format::table;
-            else if (f == "csv") args.format = Format::csv;
-            else if (f == "json") args.format = Format::json;
-            else throw UsageError("--format must be table, csv or json; got '" + f + "'");
+            if (f == "table")
+                args.format = Format::table;
+            else if (f == "csv")
+                args.format = Format::csv;
+            else if (f == "json")
+                args.format = Format::json;
+            else
+                throw UsageError("--format must be table, csv or json; got '" + f + "'");
         } else if (word == "--host") {
             args.host = value();
         } else if (word == "--metric") {
@@ -95,18 +104,23 @@ Arguments parse(int argc, char** argv) {
             throw UsageError("unknown option '" + word + "' for '" + args.command + "'");
         }
     }
-    if (args.db.empty()) throw UsageError("'" + args.command + "' needs --db FILE (or $DMON_DB)");
-    if (args.command == "query" && args.metric.empty()) throw UsageError("'query' needs --metric NAME");
+    if (args.db.empty())
+        throw UsageError("'" + args.command + "' needs --db FILE (or $DMON_DB)");
+    if (args.command == "query" && args.metric.empty())
+        throw UsageError("'query' needs --metric NAME");
     return args;
 }
 
 int64_t now_ns() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
 
 Table rows_table(const std::vector<Row>& rows, Format format) {
-    Table table{{"host", "name", "labels", "timestamp", "value"}, {false, false, false, format != Format::table, true}, {}};
+    Table table{{"host", "name", "labels", "timestamp", "value"},
+                {false, false, false, format != Format::table, true},
+                {}};
     for (const auto& row : rows) {
         table.rows.push_back({row.host, row.name, row.labels,
                               format == Format::table ? dmon::ctl::format_time_utc(row.timestamp_ns)
@@ -130,10 +144,12 @@ bool has_label(const std::string& labels, const std::string& label) {
 }
 
 // Sums the newest per-second rate of every series of a counter, by direction.
-void newest_rates(SampleReader& reader, const std::string& metric, const std::string& host, int64_t since,
-                  const std::string& first_direction, double& first, double& second, bool& seen) {
+void newest_rates(SampleReader& reader, const std::string& metric, const std::string& host,
+                  int64_t since, const std::string& first_direction, double& first, double& second,
+                  bool& seen) {
     std::map<std::string, Row> newest;  // by labels
-    for (auto& row : reader.query(metric, host, since, true)) newest[row.labels] = std::move(row);
+    for (auto& row : reader.query(metric, host, since, true))
+        newest[row.labels] = std::move(row);
     for (const auto& [labels, row] : newest) {
         seen = true;
         (has_label(labels, "direction=" + first_direction) ? first : second) += row.value;
@@ -141,7 +157,8 @@ void newest_rates(SampleReader& reader, const std::string& metric, const std::st
 }
 
 std::string percent(std::optional<double> fraction) {
-    if (!fraction) return "-";
+    if (!fraction)
+        return "-";
     char buffer[16];
     std::snprintf(buffer, sizeof(buffer), "%.1f%%", *fraction * 100);
     return buffer;
@@ -150,28 +167,37 @@ std::string percent(std::optional<double> fraction) {
 Table top_table(SampleReader& reader) {
     const int64_t now = now_ns();
     const int64_t since = now - 120'000'000'000;  // rates from the last two minutes
-    Table table{{"host", "cpu", "mem used", "mem", "disk read/s", "disk write/s", "net rx/s", "net tx/s", "last seen"},
+    Table table{{"host", "cpu", "mem used", "mem", "disk read/s", "disk write/s", "net rx/s",
+                 "net tx/s", "last seen"},
                 {false, true, true, true, true, true, true, true, true},
                 {}};
     for (const auto& host : reader.hosts()) {
         HostView view;
         for (const auto& row : reader.latest(host)) {
             view.last_seen = std::max(view.last_seen, row.timestamp_ns);
-            if (row.name == "system.cpu.utilization" && row.labels == "cpu=total") view.cpu = row.value;
-            if (row.name == "system.memory.usage" && row.labels == "state=used") view.memory_used = row.value;
-            if (row.name == "system.memory.limit") view.memory_limit = row.value;
+            if (row.name == "system.cpu.utilization" && row.labels == "cpu=total")
+                view.cpu = row.value;
+            if (row.name == "system.memory.usage" && row.labels == "state=used")
+                view.memory_used = row.value;
+            if (row.name == "system.memory.limit")
+                view.memory_limit = row.value;
         }
-        newest_rates(reader, "system.disk.io", host, since, "read", view.disk_read, view.disk_write, view.has_disk);
-        newest_rates(reader, "system.network.io", host, since, "receive", view.net_receive, view.net_transmit,
-                     view.has_net);
-        auto bytes = [](bool seen, double value) { return seen ? dmon::ctl::format_bytes(value) : std::string("-"); };
+        newest_rates(reader, "system.disk.io", host, since, "read", view.disk_read, view.disk_write,
+                     view.has_disk);
+        newest_rates(reader, "system.network.io", host, since, "receive", view.net_receive,
+                     view.net_transmit, view.has_net);
+        auto bytes = [](bool seen, double value) {
+            return seen ? dmon::ctl::format_bytes(value) : std::string("-");
+        };
         const std::optional<double> memory_share =
             view.memory_used && view.memory_limit && *view.memory_limit > 0
                 ? std::optional(*view.memory_used / *view.memory_limit)
                 : std::nullopt;
-        table.rows.push_back({host, percent(view.cpu), view.memory_used ? dmon::ctl::format_bytes(*view.memory_used) : "-",
+        table.rows.push_back({host, percent(view.cpu),
+                              view.memory_used ? dmon::ctl::format_bytes(*view.memory_used) : "-",
                               percent(memory_share), bytes(view.has_disk, view.disk_read),
-                              bytes(view.has_disk, view.disk_write), bytes(view.has_net, view.net_receive),
+                              bytes(view.has_disk, view.disk_write),
+                              bytes(view.has_net, view.net_receive),
                               bytes(view.has_net, view.net_transmit),
                               std::to_string((now - view.last_seen) / 1'000'000'000) + "s ago"});
     }
@@ -184,37 +210,47 @@ int top(const Arguments& args) {
     std::signal(SIGINT, [](int) { g_stop = 1; });
     std::signal(SIGTERM, [](int) { g_stop = 1; });
     while (!g_stop) {
-        SampleReader reader(args.db);  // reopened each frame: the file may have been created meanwhile
+        SampleReader reader(
+            args.db);  // reopened each frame: the file may have been created meanwhile
         const Table table = top_table(reader);
-        if (!args.once) std::cout << "\x1b[H\x1b[2J";  // home, clear: a refreshing screen
+        if (!args.once)
+            std::cout << "\x1b[H\x1b[2J";  // home, clear: a refreshing screen
         std::cout << "dmon top  " << args.db << "  " << dmon::ctl::format_time_utc(now_ns())
                   << (args.once ? "" : "  (Ctrl-C to quit)") << "\n\n";
         dmon::ctl::print(table, Format::table, std::cout);
-        if (table.rows.empty()) std::cout << "(no samples yet)\n";
+        if (table.rows.empty())
+            std::cout << "(no samples yet)\n";
         std::cout << std::flush;
-        if (args.once) break;
+        if (args.once)
+            break;
         const auto until = std::chrono::steady_clock::now() + args.interval;
-        while (!g_stop && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        while (!g_stop && std::chrono::steady_clock::now() < until)
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     return 0;
 }
 
 int run(const Arguments& args) {
-    if (args.command == "top") return top(args);
+    if (args.command == "top")
+        return top(args);
     SampleReader reader(args.db);
     Table table;
     if (args.command == "hosts") {
         table = {{"host"}, {false}, {}};
-        for (const auto& host : reader.hosts()) table.rows.push_back({host});
+        for (const auto& host : reader.hosts())
+            table.rows.push_back({host});
     } else if (args.command == "metrics") {
         table = {{"name", "type", "series", "hosts"}, {false, false, true, true}, {}};
         for (const auto& m : reader.metrics()) {
-            table.rows.push_back({m.name, m.type, std::to_string(m.series), std::to_string(m.hosts)});
+            table.rows.push_back(
+                {m.name, m.type, std::to_string(m.series), std::to_string(m.hosts)});
         }
     } else if (args.command == "latest") {
         table = rows_table(reader.latest(args.host), args.format);
     } else if (args.command == "query") {
-        table = rows_table(reader.query(args.metric, args.host, now_ns() - args.since.count(), args.rate), args.format);
+        table = rows_table(
+            reader.query(args.metric, args.host, now_ns() - args.since.count(), args.rate),
+            args.format);
     } else {
         throw UsageError("unknown command '" + args.command + "'");
     }

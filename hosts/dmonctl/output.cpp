@@ -45,10 +45,18 @@ std::string json_escape(const std::string& text) {
     std::string out;
     for (const char c : text) {
         switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\t': out += "\\t"; break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
             default:
                 if (static_cast<unsigned char>(c) < 0x20) {
                     char buffer[8];
@@ -64,9 +72,11 @@ std::string json_escape(const std::string& text) {
 
 namespace {
 std::string csv_cell(const std::string& text) {
-    if (text.find_first_of(",\"\n") == std::string::npos) return text;
+    if (text.find_first_of(",\"\n") == std::string::npos)
+        return text;
     std::string out = "\"";
-    for (const char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+    for (const char c : text)
+        out += c == '"' ? std::string("\"\"") : std::string(1, c);
     return out + "\"";
 }
 }  // namespace
@@ -74,10 +84,12 @@ std::string csv_cell(const std::string& text) {
 void print(const Table& table, Format format, std::ostream& out) {
     const size_t n = table.columns.size();
     if (format == Format::csv) {
-        for (size_t c = 0; c < n; ++c) out << (c ? "," : "") << csv_cell(table.columns[c]);
+        for (size_t c = 0; c < n; ++c)
+            out << (c ? "," : "") << csv_cell(table.columns[c]);
         out << '\n';
         for (const auto& row : table.rows) {
-            for (size_t c = 0; c < n; ++c) out << (c ? "," : "") << csv_cell(row[c]);
+            for (size_t c = 0; c < n; ++c)
+                out << (c ? "," : "") << csv_cell(row[c]);
             out << '\n';
         }
         return;
@@ -88,8 +100,10 @@ void print(const Table& table, Format format, std::ostream& out) {
             out << (r ? ",\n " : "\n ") << "{";
             for (size_t c = 0; c < n; ++c) {
                 out << (c ? ", " : "") << '"' << json_escape(table.columns[c]) << "\": ";
-                if (table.numeric[c]) out << table.rows[r][c];
-                else out << '"' << json_escape(table.rows[r][c]) << '"';
+                if (table.numeric[c])
+                    out << table.rows[r][c];
+                else
+                    out << '"' << json_escape(table.rows[r][c]) << '"';
             }
             out << "}";
         }
@@ -99,19 +113,22 @@ void print(const Table& table, Format format, std::ostream& out) {
     std::vector<size_t> width(n);
     for (size_t c = 0; c < n; ++c) {
         width[c] = table.columns[c].size();
-        for (const auto& row : table.rows) width[c] = std::max(width[c], row[c].size());
+        for (const auto& row : table.rows)
+            width[c] = std::max(width[c], row[c].size());
     }
     auto line = [&](const std::vector<std::string>& cells) {
         std::string text;
         for (size_t c = 0; c < n; ++c) {
             const std::string pad(width[c] - cells[c].size(), ' ');
-            if (c) text += "  ";
+            if (c)
+                text += "  ";
             text += table.numeric[c] ? pad + cells[c] : cells[c] + (c + 1 < n ? pad : "");
         }
         out << text << '\n';
     };
     line(table.columns);
-    for (const auto& row : table.rows) line(row);
+    for (const auto& row : table.rows)
+        line(row);
 }
 
 }  // namespace dmon::ctl

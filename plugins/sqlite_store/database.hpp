@@ -11,22 +11,24 @@ namespace dmon::plugins::sqlite_store {
 
 // An SQLite error, with the database path and SQLite's own words.
 class DatabaseError : public std::runtime_error {
-public:
-    DatabaseError(const std::string& message, int code) : std::runtime_error(message), code_(code) {}
+  public:
+    DatabaseError(const std::string& message, int code)
+        : std::runtime_error(message), code_(code) {}
     int code() const { return code_; }
 
-private:
+  private:
     int code_;
 };
 
 // A prepared statement, finalized on destruction. Columns and parameters are 0-based here.
 class Statement {
-public:
+  public:
     Statement(sqlite3* db, std::string_view sql, const std::string& path);
     ~Statement();
     Statement(const Statement&) = delete;
     Statement& operator=(const Statement&) = delete;
-    Statement(Statement&& other) noexcept : stmt_(other.stmt_), db_(other.db_), path_(std::move(other.path_)) {
+    Statement(Statement&& other) noexcept
+        : stmt_(other.stmt_), db_(other.db_), path_(std::move(other.path_)) {
         other.stmt_ = nullptr;
     }
 
@@ -38,9 +40,11 @@ public:
     int64_t column_int(int index) const { return sqlite3_column_int64(stmt_, index); }
     double column_double(int index) const { return sqlite3_column_double(stmt_, index); }
     std::string_view column_text(int index) const;
-    bool column_is_null(int index) const { return sqlite3_column_type(stmt_, index) == SQLITE_NULL; }
+    bool column_is_null(int index) const {
+        return sqlite3_column_type(stmt_, index) == SQLITE_NULL;
+    }
 
-private:
+  private:
     sqlite3_stmt* stmt_ = nullptr;
     sqlite3* db_;
     std::string path_;
@@ -48,7 +52,7 @@ private:
 
 // An open database connection, closed on destruction.
 class Database {
-public:
+  public:
     // Opens (and with `create`, creates) the file; throws DatabaseError naming the path.
     Database(const std::string& path, bool create);
     ~Database();
@@ -60,21 +64,22 @@ public:
     sqlite3* handle() const { return db_; }
     const std::string& path() const { return path_; }
 
-private:
+  private:
     sqlite3* db_ = nullptr;
     std::string path_;
 };
 
-[[noreturn]] void throw_error(sqlite3* db, int code, const std::string& path, std::string_view doing);
+[[noreturn]] void throw_error(sqlite3* db, int code, const std::string& path,
+                              std::string_view doing);
 
 // Commits on commit(); rolls back if destroyed before that (an exception on the way).
 class Transaction {
-public:
+  public:
     explicit Transaction(Database& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
     ~Transaction();
     void commit();
 
-private:
+  private:
     Database& db_;
     bool done_ = false;
 };

@@ -14,8 +14,9 @@ constexpr dmon_option_decl kOptions[] = {
 };
 
 class SqliteStore : public sdk::Sink {
-public:
-    explicit SqliteStore(const sdk::Context& context) : host_(context.host), writer_(settings(context)) {
+  public:
+    explicit SqliteStore(const sdk::Context& context)
+        : host_(context.host), writer_(settings(context)) {
         host_.info("storing into " + writer_.path());
         retain();
     }
@@ -24,20 +25,25 @@ public:
         const auto result = writer_.write(*batch.raw());
         if (result.skipped_batches > 0) {
             host_.count("redelivered_batches", result.skipped_batches);
-            host_.info(std::to_string(result.skipped_batches) + " batch(es) already stored (redelivered): skipped");
+            host_.info(std::to_string(result.skipped_batches) +
+                       " batch(es) already stored (redelivered): skipped");
         }
-        if (result.duplicate_samples > 0) host_.count("duplicate_samples", result.duplicate_samples);
+        if (result.duplicate_samples > 0)
+            host_.count("duplicate_samples", result.duplicate_samples);
         // Retention runs between writes, at most once a minute: cheap, and never in a hot loop.
-        if (host_.now_ns() - last_retention_ns_ > 60'000'000'000) retain();
+        if (host_.now_ns() - last_retention_ns_ > 60'000'000'000)
+            retain();
     }
 
-private:
+  private:
     static SampleWriter::Settings settings(const sdk::Context& context) {
         SampleWriter::Settings settings;
         settings.path = *context.options.string("path");
-        settings.retention = std::chrono::nanoseconds(context.options.duration_ns("retention").value_or(0));
+        settings.retention =
+            std::chrono::nanoseconds(context.options.duration_ns("retention").value_or(0));
         const std::string sync = context.options.string("synchronous").value_or("full");
-        if (sync != "full" && sync != "normal") throw sdk::InvalidInput("synchronous must be full or normal, not '" + sync + "'");
+        if (sync != "full" && sync != "normal")
+            throw sdk::InvalidInput("synchronous must be full or normal, not '" + sync + "'");
         settings.synchronous_full = sync == "full";
         return settings;
     }

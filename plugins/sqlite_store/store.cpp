@@ -26,11 +26,13 @@ CREATE TABLE IF NOT EXISTS batches(
     received_at INTEGER NOT NULL) WITHOUT ROWID;
 )";
 
-std::string_view view(dmon_str text) { return text.size == 0 ? std::string_view{} : std::string_view(text.data, text.size); }
+std::string_view view(dmon_str text) {
+    return text.size == 0 ? std::string_view{} : std::string_view(text.data, text.size);
+}
 
 const dmon_sample& sample_at(const dmon_batch& batch, size_t i) {
-    return *reinterpret_cast<const dmon_sample*>(reinterpret_cast<const unsigned char*>(batch.samples) +
-                                                 i * batch.sample_size);
+    return *reinterpret_cast<const dmon_sample*>(
+        reinterpret_cast<const unsigned char*>(batch.samples) + i * batch.sample_size);
 }
 
 }  // namespace
@@ -38,20 +40,24 @@ const dmon_sample& sample_at(const dmon_batch& batch, size_t i) {
 void check_schema(Database& db, bool create) {
     bool has_meta = false;
     {
-        auto stmt = db.prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'");
+        auto stmt =
+            db.prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'");
         has_meta = stmt.step() && stmt.column_int(0) > 0;
     }
     if (!has_meta) {
-        if (!create) throw DatabaseError(db.path() + ": not a dmon database (no meta table)", SQLITE_NOTFOUND);
+        if (!create)
+            throw DatabaseError(db.path() + ": not a dmon database (no meta table)",
+                                SQLITE_NOTFOUND);
         db.exec(kSchema);
-        db.exec("INSERT OR IGNORE INTO meta VALUES('schema_version', '" + std::to_string(kSchemaVersion) + "')");
+        db.exec("INSERT OR IGNORE INTO meta VALUES('schema_version', '" +
+                std::to_string(kSchemaVersion) + "')");
         return;
     }
     auto stmt = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'");
     const int version = stmt.step() ? std::stoi(std::string(stmt.column_text(0))) : 0;
     if (version != kSchemaVersion) {
-        throw DatabaseError(db.path() + ": schema version " + std::to_string(version) + ", this dmon reads version " +
-                                std::to_string(kSchemaVersion) +
+        throw DatabaseError(db.path() + ": schema version " + std::to_string(version) +
+                                ", this dmon reads version " + std::to_string(kSchemaVersion) +
                                 (version > kSchemaVersion ? " (written by a newer dmon)" : ""),
                             SQLITE_MISMATCH);
     }
@@ -67,7 +73,8 @@ void canonical_labels(const dmon_sample& sample, std::string& labels, std::strin
             host = value;
             continue;
         }
-        if (!labels.empty()) labels.push_back(',');
+        if (!labels.empty())
+            labels.push_back(',');
         line_protocol::append_escaped(labels, key, true);
         labels.push_back('=');
         line_protocol::append_escaped(labels, value, true);
@@ -80,7 +87,10 @@ Database open_for_writing(const std::string& path) {
     if (!folder.empty()) {
         std::error_code ec;
         std::filesystem::create_directories(folder, ec);
-        if (ec) throw DatabaseError(path + ": cannot create the folder " + folder.string() + ": " + ec.message(), SQLITE_CANTOPEN);
+        if (ec)
+            throw DatabaseError(
+                path + ": cannot create the folder " + folder.string() + ": " + ec.message(),
+                SQLITE_CANTOPEN);
     }
     return Database(path, true);
 }
@@ -92,9 +102,12 @@ SampleWriter::SampleWriter(const Settings& settings)
       ready_(set_up(db_, settings)),
       find_batch_(db_.prepare("SELECT 1 FROM batches WHERE message_id = ?")),
       insert_batch_(db_.prepare("INSERT INTO batches(message_id, received_at) VALUES(?, ?)")),
-      insert_series_(db_.prepare("INSERT OR IGNORE INTO series(host, name, labels, type) VALUES(?, ?, ?, ?)")),
-      find_series_(db_.prepare("SELECT id FROM series WHERE host = ? AND name = ? AND labels = ? AND type = ?")),
-      insert_sample_(db_.prepare("INSERT OR IGNORE INTO samples(series_id, ts, value) VALUES(?, ?, ?)")) {}
+      insert_series_(
+          db_.prepare("INSERT OR IGNORE INTO series(host, name, labels, type) VALUES(?, ?, ?, ?)")),
+      find_series_(db_.prepare(
+          "SELECT id FROM series WHERE host = ? AND name = ? AND labels = ? AND type = ?")),
+      insert_sample_(
+          db_.prepare("INSERT OR IGNORE INTO samples(series_id, ts, value) VALUES(?, ?, ?)")) {}
 
 bool SampleWriter::set_up(Database& db, const Settings& settings) {
     db.exec("PRAGMA journal_mode=WAL");
@@ -103,17 +116,25 @@ bool SampleWriter::set_up(Database& db, const Settings& settings) {
     return true;
 }
 
-int64_t SampleWriter::series_id(std::string_view host, std::string_view name, std::string_view labels,
-                                std::string_view type) {
-    key_.assign(host).append(1, '\0').append(name).append(1, '\0').append(labels).append(1, '\0').append(type);
-    if (auto it = series_cache_.find(key_); it != series_cache_.end()) return it->second;
+int64_t SampleWriter::series_id(std::string_view host, std::string_view name,
+                                std::string_view labels, std::string_view type) {
+    key_.assign(host)
+        .append(1, '\0')
+        .append(name)
+        .append(1, '\0')
+        .append(labels)
+        .append(1, '\0')
+        .append(type);
+    if (auto it = series_cache_.find(key_); it != series_cache_.end())
+        return it->second;
     insert_series_.reset();
     insert_series_.bind(0, host).bind(1, name).bind(2, labels).bind(3, type).step();
     int64_t id = sqlite3_last_insert_rowid(db_.handle());
     if (sqlite3_changes(db_.handle()) == 0) {  // it existed: look it up
         find_series_.reset();
         find_series_.bind(0, host).bind(1, name).bind(2, labels).bind(3, type);
-        if (!find_series_.step()) throw DatabaseError(db_.path() + ": series vanished during a write", SQLITE_INTERNAL);
+        if (!find_series_.step())
+            throw DatabaseError(db_.path() + ": series vanished during a write", SQLITE_INTERNAL);
         id = find_series_.column_int(0);
     }
     series_cache_.emplace(key_, id);
@@ -127,7 +148,8 @@ SampleWriter::Result SampleWriter::write(const dmon_batch& batch) {
     // Which samples belong to an origin that is already stored (a redelivered message).
     std::vector<std::pair<size_t, size_t>> skip;  // [first, first + count)
     const dmon_origin* origins =
-        batch.struct_size >= offsetof(dmon_batch, origin_count) + sizeof(size_t) ? batch.origins : nullptr;
+        batch.struct_size >= offsetof(dmon_batch, origin_count) + sizeof(size_t) ? batch.origins
+                                                                                 : nullptr;
     const size_t origin_count = origins != nullptr ? batch.origin_count : 0;
     const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
                             std::chrono::system_clock::now().time_since_epoch())
@@ -149,27 +171,34 @@ SampleWriter::Result SampleWriter::write(const dmon_batch& batch) {
         size_t next_skip = 0;
         std::string_view host;
         for (size_t i = 0; i < batch.sample_count; ++i) {
-            while (next_skip < skip.size() && i >= skip[next_skip].second) ++next_skip;
-            if (next_skip < skip.size() && i >= skip[next_skip].first) continue;
+            while (next_skip < skip.size() && i >= skip[next_skip].second)
+                ++next_skip;
+            if (next_skip < skip.size() && i >= skip[next_skip].first)
+                continue;
             const dmon_sample& sample = sample_at(batch, i);
             canonical_labels(sample, labels_, host);
-            const int64_t id = series_id(host, view(sample.name), labels_, line_protocol::type_field(sample.type));
+            const int64_t id =
+                series_id(host, view(sample.name), labels_, line_protocol::type_field(sample.type));
             insert_sample_.reset();
             insert_sample_.bind(0, id).bind(1, sample.timestamp_ns).bind(2, sample.value).step();
-            if (sqlite3_changes(db_.handle()) > 0) ++result.stored;
-            else ++result.duplicate_samples;
+            if (sqlite3_changes(db_.handle()) > 0)
+                ++result.stored;
+            else
+                ++result.duplicate_samples;
         }
         transaction.commit();
     } catch (...) {
         // The transaction rolled back: series ids created in it no longer exist.
-        for (const auto& key : added_to_cache_) series_cache_.erase(key);
+        for (const auto& key : added_to_cache_)
+            series_cache_.erase(key);
         throw;
     }
     return result;
 }
 
 int64_t SampleWriter::apply_retention(int64_t now_ns) {
-    if (retention_.count() <= 0) return 0;
+    if (retention_.count() <= 0)
+        return 0;
     const int64_t cutoff = now_ns - retention_.count();
     int64_t removed = 0;
     Transaction transaction(db_);
@@ -187,22 +216,26 @@ int64_t SampleWriter::apply_retention(int64_t now_ns) {
     return removed;
 }
 
-SampleReader::SampleReader(const std::string& path) : db_(path, false) { check_schema(db_, false); }
+SampleReader::SampleReader(const std::string& path) : db_(path, false) {
+    check_schema(db_, false);
+}
 
 std::vector<std::string> SampleReader::hosts() {
     std::vector<std::string> out;
     auto stmt = db_.prepare("SELECT DISTINCT host FROM series ORDER BY host");
-    while (stmt.step()) out.emplace_back(stmt.column_text(0));
+    while (stmt.step())
+        out.emplace_back(stmt.column_text(0));
     return out;
 }
 
 std::vector<MetricInfo> SampleReader::metrics() {
     std::vector<MetricInfo> out;
     auto stmt = db_.prepare(
-        "SELECT name, type, count(*), count(DISTINCT host) FROM series GROUP BY name, type ORDER BY name, type");
+        "SELECT name, type, count(*), count(DISTINCT host) FROM series GROUP BY name, type ORDER "
+        "BY name, type");
     while (stmt.step()) {
-        out.push_back({std::string(stmt.column_text(0)), std::string(stmt.column_text(1)), stmt.column_int(2),
-                       stmt.column_int(3)});
+        out.push_back({std::string(stmt.column_text(0)), std::string(stmt.column_text(1)),
+                       stmt.column_int(2), stmt.column_int(3)});
     }
     return out;
 }
@@ -212,19 +245,22 @@ std::vector<Row> SampleReader::latest(const std::optional<std::string>& host) {
     // For each series, its newest sample: one index seek per series on (series_id, ts).
     auto stmt = db_.prepare(
         "SELECT s.host, s.name, s.labels, s.type, x.ts, x.value FROM series s "
-        "JOIN samples x ON x.series_id = s.id AND x.ts = (SELECT max(ts) FROM samples WHERE series_id = s.id) "
+        "JOIN samples x ON x.series_id = s.id AND x.ts = (SELECT max(ts) FROM samples WHERE "
+        "series_id = s.id) "
         "WHERE (?1 IS NULL OR s.host = ?1) ORDER BY s.host, s.name, s.labels");
-    if (host) stmt.bind(0, std::string_view(*host));
+    if (host)
+        stmt.bind(0, std::string_view(*host));
     while (stmt.step()) {
         out.push_back({std::string(stmt.column_text(0)), std::string(stmt.column_text(1)),
-                       std::string(stmt.column_text(2)), std::string(stmt.column_text(3)), stmt.column_int(4),
-                       stmt.column_double(5)});
+                       std::string(stmt.column_text(2)), std::string(stmt.column_text(3)),
+                       stmt.column_int(4), stmt.column_double(5)});
     }
     return out;
 }
 
-std::vector<Row> SampleReader::query(const std::string& metric, const std::optional<std::string>& host,
-                                     int64_t since_ns, bool rate) {
+std::vector<Row> SampleReader::query(const std::string& metric,
+                                     const std::optional<std::string>& host, int64_t since_ns,
+                                     bool rate) {
     std::vector<Row> out;
     auto stmt = db_.prepare(
         "SELECT s.host, s.name, s.labels, s.type, x.ts, x.value FROM series s "
@@ -232,20 +268,28 @@ std::vector<Row> SampleReader::query(const std::string& metric, const std::optio
         "WHERE s.name = ?1 AND (?2 IS NULL OR s.host = ?2) AND x.ts >= ?3 "
         "ORDER BY s.host, s.labels, s.type, x.ts");
     stmt.bind(0, std::string_view(metric));
-    if (host) stmt.bind(1, std::string_view(*host));
+    if (host)
+        stmt.bind(1, std::string_view(*host));
     stmt.bind(2, since_ns);
     std::optional<Row> previous;
     while (stmt.step()) {
-        Row row{std::string(stmt.column_text(0)), std::string(stmt.column_text(1)), std::string(stmt.column_text(2)),
-                std::string(stmt.column_text(3)), stmt.column_int(4), stmt.column_double(5)};
+        Row row{std::string(stmt.column_text(0)),
+                std::string(stmt.column_text(1)),
+                std::string(stmt.column_text(2)),
+                std::string(stmt.column_text(3)),
+                stmt.column_int(4),
+                stmt.column_double(5)};
         if (!rate || row.type != "counter") {
             out.push_back(std::move(row));
             continue;
         }
-        const bool same_series = previous && previous->host == row.host && previous->labels == row.labels;
-        if (same_series && row.value >= previous->value && row.timestamp_ns > previous->timestamp_ns) {
+        const bool same_series =
+            previous && previous->host == row.host && previous->labels == row.labels;
+        if (same_series && row.value >= previous->value &&
+            row.timestamp_ns > previous->timestamp_ns) {
             Row rated = row;
-            rated.value = (row.value - previous->value) * 1e9 / static_cast<double>(row.timestamp_ns - previous->timestamp_ns);
+            rated.value = (row.value - previous->value) * 1e9 /
+                          static_cast<double>(row.timestamp_ns - previous->timestamp_ns);
             rated.type = "rate";
             out.push_back(std::move(rated));
         }

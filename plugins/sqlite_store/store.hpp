@@ -40,7 +40,7 @@ void check_schema(Database& db, bool create);
 // in-memory cache, batches whose origin (AMQP message_id) is already stored skipped inside the
 // same transaction, so a redelivered message is stored exactly once.
 class SampleWriter {
-public:
+  public:
     struct Settings {
         std::string path;
         std::chrono::nanoseconds retention{0};  // 0: keep everything
@@ -57,8 +57,9 @@ public:
     // Removes samples (and remembered message ids) older than the retention. Returns rows removed.
     int64_t apply_retention(int64_t now_ns);
     const std::string& path() const { return db_.path(); }
+    Database& database() { return db_; }  // tests: simulate a full disk with max_page_count
 
-private:
+  private:
     int64_t series_id(std::string_view host, std::string_view name, std::string_view labels,
                       std::string_view type);
 
@@ -75,17 +76,17 @@ private:
 
 // Read-only queries for dmonctl.
 class SampleReader {
-public:
+  public:
     explicit SampleReader(const std::string& path);
     std::vector<std::string> hosts();
     std::vector<MetricInfo> metrics();
     std::vector<Row> latest(const std::optional<std::string>& host);
     // Points of one metric since `since_ns`; with `rate`, counters become per-second rates
     // between consecutive points (a counter that went down, a reset, gives no rate for that step).
-    std::vector<Row> query(const std::string& metric, const std::optional<std::string>& host, int64_t since_ns,
-                           bool rate);
+    std::vector<Row> query(const std::string& metric, const std::optional<std::string>& host,
+                           int64_t since_ns, bool rate);
 
-private:
+  private:
     Database db_;
 };
 

@@ -1,0 +1,104 @@
+// dmonctl against a prepared database: exact output of every command and format.
+#include "sqlite_store/store.hpp"
+#include "test_support.hpp"
+
+#include "../store_fixtures.hpp"
+
+#include <gtest/gtest.h>
+
+namespace dmon::test {
+namespace {
+
+const std::string kDmonctl = DMONCTL_BINARY;
+constexpr int64_t kT0 = 1732468800000000000;  // 2024-11-24T17:20:00Z
+constexpr int64_t kSecond = 1'000'000'000;
+
+class DmonctlTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        db_ = folder_.path("metrics.db");
+        plugins::sqlite_store::SampleWriter writer({db_, std::chrono::nanoseconds(0), false});
+        BatchBuilder batch;
+        batch.add("system.cpu.utilization", {{"host", "web1"}, {"cpu", "total"}}, 0.25, kT0)
+            .add("system.cpu.utilization", {{"host", "web1"}, {"cpu", "total"}}, 0.5, kT0 + 10 * kSecond)
+            .add("system.disk.io", {{"host", "web1"}, {"device", "sda"}, {"direction", "read"}}, 1000, kT0, DMON_COUNTER)
+            .add("system.disk.io", {{"host", "web1"}, {"device", "sda"}, {"direction", "read"}}, 6000, kT0 + 10 * kSecond,
+                 DMON_COUNTER)
+            .add("system.disk.io", {{"host", "web1"}, {"device", "sda"}, {"direction", "read"}}, 500, kT0 + 20 * kSecond,
+                 DMON_COUNTER)  // a reset: no rate for that step
+            .add("system.cpu.utilization", {{"host", "db, 2"}, {"cpu", "total"}}, 0.125, kT0 + 5 * kSecond);
+        writer.write(batch.build());
+    }
+    CommandResult ctl(const std::string& arguments) { return run_command(kDmonctl + " " + arguments + " --db " + db_); }
+
+    TempFolder folder_;
+    std::string db_;
+};
+
+TEST_F(DmonctlTest, Hosts) {
+    auto result = ctl("hosts");
+    EXPECT_EQ(result.exit_code, 0);
+    EXPECT_EQ(result.output, "host\ndb, 2\nweb1\n");
+}
+
+TEST_F(DmonctlTest, MetricsAsTableAndJson) {
+    EXPECT_EQ(ctl("metrics").output,
+              "name                    type     series  hosts\n"
+              "system.cpu.utilization  gauge         2      2\n"
+              "system.disk.io          counter       1      1\n");
+    EXPECT_EQ(ctl("metrics --format json").output,
+              "[\n {\"name\": \"system.cpu.utilization\", \"type\": \"gauge\", \"series\": 2, \"hosts\": 2},\n"
+              " {\"name\": \"system.disk.io\", \"type\": \"counter\", \"series\": 1, \"hosts\": 1}\n]\n");
+}
+
+TEST_F(DmonctlTest, LatestAsCsv) {
+    auto result = ctl("latest --format csv");
+    EXPECT_EQ(result.exit_code, 0);
+    EXPECT_EQ(result.output,
+              "host,name,labels,timestamp,value\n"
+              "\"db, 2\",system.cpu.utilization,cpu=total,1732468805000000000,0.125\n"
+              "web1,system.cpu.utilization,cpu=total,1732468810000000000,0.5\n"
+              "web1,system.disk.io,\"device=sda,direction=read\",1732468820000000000,500\n");
+}
+
+TEST_F(DmonctlTest, QueryAsTableWithUtcTimes) {
+    EXPECT_EQ(ctl("query --metric system.cpu.utilization --host web1 --since 100000d").output,
+              "host  name                    labels     timestamp                 value\n"
+              "web1  system.cpu.utilization  cpu=total  2024-11-24T17:20:00.000Z   0.25\n"
+              "web1  system.cpu.utilization  cpu=total  2024-11-24T17:20:10.000Z    0.5\n");
+}
+
+TEST_F(DmonctlTest, QueryRateTurnsCountersIntoPerSecondRates) {
+    EXPECT_EQ(ctl("query --metric system.disk.io --since 100000d --rate --format csv").output,
+              "host,name,labels,timestamp,value\n"
+              "web1,system.disk.io,\"device=sda,direction=read\",1732468810000000000,500\n");
+}
+
+TEST_F(DmonctlTest, QuerySinceLeavesOutOlderPoints) {
+    EXPECT_EQ(ctl("query --metric system.cpu.utilization --since 1h --format csv").output,
+              "host,name,labels,timestamp,value\n");
+}
+
+TEST_F(DmonctlTest, TopShowsOneLinePerHost) {
+    auto result = ctl("top --once");
+    EXPECT_EQ(result.exit_code, 0);
+    EXPECT_NE(result.output.find("host     cpu  mem used  mem  disk read/s  disk write/s  net rx/s  net tx/s"),
+              std::string::npos)
+        << result.output;
+    EXPECT_NE(result.output.find("web1   50.0%         -    -            -"), std::string::npos) << result.output;
+}
+
+TEST_F(DmonctlTest, BadUsageAndMissingFiles) {
+    auto no_metric = ctl("query");
+    EXPECT_EQ(no_metric.exit_code, 2);
+    EXPECT_EQ(no_metric.output.rfind("dmonctl: 'query' needs --metric NAME\n", 0), 0u);
+    auto bad_format = ctl("hosts --format xml");
+    EXPECT_EQ(bad_format.exit_code, 2);
+    EXPECT_EQ(bad_format.output.rfind("dmonctl: --format must be table, csv or json; got 'xml'\n", 0), 0u);
+    auto missing = run_command(kDmonctl + " hosts --db " + folder_.path("none.db"));
+    EXPECT_EQ(missing.exit_code, 1);
+    EXPECT_EQ(missing.output, "error: " + folder_.path("none.db") + ": cannot open the database: unable to open database file\n");
+}
+
+}  // namespace
+}  // namespace dmon::test
