@@ -64,7 +64,7 @@ TEST(Cli, CheckAcceptsTheShippedStandaloneConfig) {
     auto result =
         run_command("cd " + kSource + " && " + kDmon + " check --config config/standalone.yaml");
     EXPECT_EQ(result.exit_code, 0) << result.output;
-    EXPECT_NE(result.output.find("config/standalone.yaml: 4 collector(s), 1 sink(s), no errors"),
+    EXPECT_NE(result.output.find("config/standalone.yaml: 4 collector(s), 2 sink(s), no errors"),
               std::string::npos)
         << result.output;
 }

@@ -14,22 +14,28 @@ constexpr int64_t kT0 = 1732468800000000000;  // 2024-11-24T17:20:00Z
 constexpr int64_t kSecond = 1'000'000'000;
 
 class DmonctlTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         db_ = folder_.path("metrics.db");
         plugins::sqlite_store::SampleWriter writer({db_, std::chrono::nanoseconds(0), false});
         BatchBuilder batch;
         batch.add("system.cpu.utilization", {{"host", "web1"}, {"cpu", "total"}}, 0.25, kT0)
-            .add("system.cpu.utilization", {{"host", "web1"}, {"cpu", "total"}}, 0.5, kT0 + 10 * kSecond)
-            .add("system.disk.io", {{"host", "web1"}, {"device", "sda"}, {"direction", "read"}}, 1000, kT0, DMON_COUNTER)
-            .add("system.disk.io", {{"host", "web1"}, {"device", "sda"}, {"direction", "read"}}, 6000, kT0 + 10 * kSecond,
-                 DMON_COUNTER)
-            .add("system.disk.io", {{"host", "web1"}, {"device", "sda"}, {"direction", "read"}}, 500, kT0 + 20 * kSecond,
+            .add("system.cpu.utilization", {{"host", "web1"}, {"cpu", "total"}}, 0.5,
+                 kT0 + 10 * kSecond)
+            .add("system.disk.io", {{"host", "web1"}, {"device", "sda"}, {"direction", "read"}},
+                 1000, kT0, DMON_COUNTER)
+            .add("system.disk.io", {{"host", "web1"}, {"device", "sda"}, {"direction", "read"}},
+                 6000, kT0 + 10 * kSecond, DMON_COUNTER)
+            .add("system.disk.io", {{"host", "web1"}, {"device", "sda"}, {"direction", "read"}},
+                 500, kT0 + 20 * kSecond,
                  DMON_COUNTER)  // a reset: no rate for that step
-            .add("system.cpu.utilization", {{"host", "db, 2"}, {"cpu", "total"}}, 0.125, kT0 + 5 * kSecond);
+            .add("system.cpu.utilization", {{"host", "db, 2"}, {"cpu", "total"}}, 0.125,
+                 kT0 + 5 * kSecond);
         writer.write(batch.build());
     }
-    CommandResult ctl(const std::string& arguments) { return run_command(kDmonctl + " " + arguments + " --db " + db_); }
+    CommandResult ctl(const std::string& arguments) {
+        return run_command(kDmonctl + " " + arguments + " --db " + db_);
+    }
 
     TempFolder folder_;
     std::string db_;
@@ -46,9 +52,11 @@ TEST_F(DmonctlTest, MetricsAsTableAndJson) {
               "name                    type     series  hosts\n"
               "system.cpu.utilization  gauge         2      2\n"
               "system.disk.io          counter       1      1\n");
-    EXPECT_EQ(ctl("metrics --format json").output,
-              "[\n {\"name\": \"system.cpu.utilization\", \"type\": \"gauge\", \"series\": 2, \"hosts\": 2},\n"
-              " {\"name\": \"system.disk.io\", \"type\": \"counter\", \"series\": 1, \"hosts\": 1}\n]\n");
+    EXPECT_EQ(
+        ctl("metrics --format json").output,
+        "[\n {\"name\": \"system.cpu.utilization\", \"type\": \"gauge\", \"series\": 2, \"hosts\": "
+        "2},\n"
+        " {\"name\": \"system.disk.io\", \"type\": \"counter\", \"series\": 1, \"hosts\": 1}\n]\n");
 }
 
 TEST_F(DmonctlTest, LatestAsCsv) {
@@ -82,10 +90,12 @@ TEST_F(DmonctlTest, QuerySinceLeavesOutOlderPoints) {
 TEST_F(DmonctlTest, TopShowsOneLinePerHost) {
     auto result = ctl("top --once");
     EXPECT_EQ(result.exit_code, 0);
-    EXPECT_NE(result.output.find("host     cpu  mem used  mem  disk read/s  disk write/s  net rx/s  net tx/s"),
+    EXPECT_NE(result.output.find(
+                  "host     cpu  mem used  mem  disk read/s  disk write/s  net rx/s  net tx/s"),
               std::string::npos)
         << result.output;
-    EXPECT_NE(result.output.find("web1   50.0%         -    -            -"), std::string::npos) << result.output;
+    EXPECT_NE(result.output.find("web1   50.0%         -    -            -"), std::string::npos)
+        << result.output;
 }
 
 TEST_F(DmonctlTest, BadUsageAndMissingFiles) {
@@ -94,10 +104,13 @@ TEST_F(DmonctlTest, BadUsageAndMissingFiles) {
     EXPECT_EQ(no_metric.output.rfind("dmonctl: 'query' needs --metric NAME\n", 0), 0u);
     auto bad_format = ctl("hosts --format xml");
     EXPECT_EQ(bad_format.exit_code, 2);
-    EXPECT_EQ(bad_format.output.rfind("dmonctl: --format must be table, csv or json; got 'xml'\n", 0), 0u);
+    EXPECT_EQ(
+        bad_format.output.rfind("dmonctl: --format must be table, csv or json; got 'xml'\n", 0),
+        0u);
     auto missing = run_command(kDmonctl + " hosts --db " + folder_.path("none.db"));
     EXPECT_EQ(missing.exit_code, 1);
-    EXPECT_EQ(missing.output, "error: " + folder_.path("none.db") + ": cannot open the database: unable to open database file\n");
+    EXPECT_EQ(missing.output, "error: " + folder_.path("none.db") +
+                                  ": cannot open the database: unable to open database file\n");
 }
 
 }  // namespace

@@ -12,7 +12,7 @@ namespace dmon::plugins::sqlite_store {
 namespace {
 
 class StoreTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         folder_ = std::filesystem::temp_directory_path() /
                   ("dmon-store-" + std::to_string(::getpid()) + "-" +
@@ -35,7 +35,8 @@ TEST_F(StoreTest, StoresSamplesWithTheirSeries) {
     test::BatchBuilder batch;
     batch.add("system.cpu.utilization", {{"host", "web1"}, {"cpu", "total"}}, 0.25, 1000)
         .add("system.cpu.utilization", {{"host", "web1"}, {"cpu", "total"}}, 0.5, 2000)
-        .add("system.disk.io", {{"host", "web2"}, {"device", "sda"}, {"direction", "read"}}, 4096, 1000, DMON_COUNTER);
+        .add("system.disk.io", {{"host", "web2"}, {"device", "sda"}, {"direction", "read"}}, 4096,
+             1000, DMON_COUNTER);
     const auto result = writer.write(batch.build());
     EXPECT_EQ(result.stored, 3u);
     SampleReader reader(path_);
@@ -68,7 +69,10 @@ TEST_F(StoreTest, ARedeliveredBatchIsStoredOnce) {
     // A new writer (the controller restarted): the ids are in the file, not only in memory.
     SampleWriter writer({path_, std::chrono::nanoseconds(0), false});
     test::BatchBuilder again;
-    again.origin("agent-1:7:2", 1).add("m", {{"host", "a"}}, 3, 300).origin("agent-1:7:3", 1).add("m", {{"host", "a"}}, 4, 400);
+    again.origin("agent-1:7:2", 1)
+        .add("m", {{"host", "a"}}, 3, 300)
+        .origin("agent-1:7:3", 1)
+        .add("m", {{"host", "a"}}, 4, 400);
     const auto result = writer.write(again.build());
     EXPECT_EQ(result.skipped_batches, 1u);
     EXPECT_EQ(result.stored, 1u);
@@ -85,12 +89,14 @@ TEST_F(StoreTest, AFullDiskIsReportedAndTheBatchLeavesNoTrace) {
     writer.database().exec("PRAGMA max_page_count = " + std::to_string(pages + 1));
     test::BatchBuilder big;
     big.origin("m-2", 5000);
-    for (int i = 0; i < 5000; ++i) big.add("series." + std::to_string(i), {{"host", "a"}}, i, 10 + i);
+    for (int i = 0; i < 5000; ++i)
+        big.add("series." + std::to_string(i), {{"host", "a"}}, i, 10 + i);
     try {
         writer.write(big.build());
         FAIL() << "expected the write to fail";
     } catch (const DatabaseError& e) {
-        EXPECT_EQ(std::string(e.what()), path_ + ": writing: database or disk is full (the disk is full)");
+        EXPECT_EQ(std::string(e.what()),
+                  path_ + ": writing: database or disk is full (the disk is full)");
     }
     EXPECT_EQ(count("SELECT count(*) FROM samples"), 1);
     EXPECT_EQ(count("SELECT count(*) FROM batches"), 1);  // m-2 not remembered: a retry stores it
@@ -103,7 +109,9 @@ TEST_F(StoreTest, RetentionRemovesOldSamplesAndMessageIds) {
     SampleWriter writer({path_, std::chrono::hours(1), false});
     const int64_t hour = 3'600'000'000'000;
     test::BatchBuilder batch;
-    batch.add("m", {{"host", "a"}}, 1, 10 * hour).add("m", {{"host", "a"}}, 2, 11 * hour).add("m", {{"host", "a"}}, 3, 12 * hour);
+    batch.add("m", {{"host", "a"}}, 1, 10 * hour)
+        .add("m", {{"host", "a"}}, 2, 11 * hour)
+        .add("m", {{"host", "a"}}, 3, 12 * hour);
     writer.write(batch.build());
     EXPECT_EQ(writer.apply_retention(12 * hour + 1), 2);
     EXPECT_EQ(count("SELECT count(*) FROM samples"), 1);
@@ -119,7 +127,9 @@ TEST_F(StoreTest, AnotherSchemaVersionIsRefused) {
         SampleReader reader(path_);
         FAIL();
     } catch (const DatabaseError& e) {
-        EXPECT_EQ(std::string(e.what()), path_ + ": schema version 99, this dmon reads version 1 (written by a newer dmon)");
+        EXPECT_EQ(
+            std::string(e.what()),
+            path_ + ": schema version 99, this dmon reads version 1 (written by a newer dmon)");
     }
 }
 
@@ -128,7 +138,8 @@ TEST_F(StoreTest, ReadingAFileThatIsNotThereSaysSo) {
         SampleReader reader(path_);
         FAIL();
     } catch (const DatabaseError& e) {
-        EXPECT_EQ(std::string(e.what()), path_ + ": cannot open the database: unable to open database file");
+        EXPECT_EQ(std::string(e.what()),
+                  path_ + ": cannot open the database: unable to open database file");
     }
 }
 

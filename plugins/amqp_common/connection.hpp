@@ -1,0 +1,72 @@
+#pragma once
+
+#include <amqp.h>
+
+#include <chrono>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+namespace dmon::plugins::amqp {
+
+class AmqpError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// Where and how to connect. The password comes from the URL, or (preferred) from a file or an
+// environment variable; it is never logged or put in an error message.
+struct ConnectionSettings {
+    std::string url = "amqp://guest:guest@127.0.0.1:5672/";
+    std::string password_file;
+    std::string password_env;
+    std::string tls_ca;    // amqps: CA bundle that signs the broker's certificate (verified)
+    std::string tls_cert;  // amqps: client certificate (optional)
+    std::string tls_key;   // amqps: client key (optional)
+    std::chrono::milliseconds timeout{5000};
+};
+
+// One open connection with channel 1, closed on destruction. Every failure throws AmqpError
+// naming the broker (without the password) and what was being done.
+class Connection {
+public:
+    explicit Connection(const ConnectionSettings& settings);
+    ~Connection();
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    amqp_connection_state_t state() const { return state_; }
+    const std::string& user() const { return user_; }
+    const std::string& where() const { return where_; }  // amqp://user@host:port/vhost
+
+    // Throws if the last synchronous call on the connection failed.
+    void check(const std::string& doing);
+
+private:
+    amqp_connection_state_t state_ = nullptr;
+    std::string user_;
+    std::string where_;
+    bool open_ = false;
+};
+
+// A human sentence for an rpc reply ("connection closed by the broker: 403 ACCESS_REFUSED ...").
+std::string describe(const amqp_rpc_reply_t& reply);
+
+// The broker, as it may be logged: amqp://user@host:port/vhost (no password). Throws on a bad URL.
+std::string safe_url(const std::string& url);
+
+inline amqp_bytes_t bytes(const std::string& text) { return amqp_bytes_t{text.size(), const_cast<char*>(text.data())}; }
+inline std::string text(amqp_bytes_t bytes) { return std::string(static_cast<const char*>(bytes.bytes), bytes.len); }
+
+// Exponential back-off with jitter for reconnects: 0.5 s doubling to 30 s, +-25%.
+class Backoff {
+public:
+    std::chrono::milliseconds next();
+    void reset() { failures_ = 0; }
+    int failures() const { return failures_; }
+
+private:
+    int failures_ = 0;
+};
+
+}  // namespace dmon::plugins::amqp

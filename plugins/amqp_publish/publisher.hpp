@@ -1,0 +1,47 @@
+#pragma once
+
+#include "amqp_common/connection.hpp"
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+
+namespace dmon::plugins::amqp {
+
+// One message waiting for the broker's confirm.
+struct OutgoingMessage {
+    std::string message_id;
+    std::string routing_key;
+    std::string body;
+    size_t samples = 0;
+    int64_t timestamp_ns = 0;
+};
+
+// Publishes persistent messages to a topic exchange with publisher confirms. Messages stay in
+// `pending` until the broker confirms them; a message published but unconfirmed when the
+// connection drops is published again (same message_id, so the controller stores it once).
+class Publisher {
+public:
+    Publisher(ConnectionSettings settings, std::string exchange) : settings_(std::move(settings)), exchange_(std::move(exchange)) {}
+
+    // Connects if needed, publishes every pending message in order and waits (up to the
+    // connection timeout) for their confirms. Confirmed messages leave `pending`. Throws
+    // AmqpError (and drops the connection) on any failure; what is left stays pending.
+    void send(std::deque<OutgoingMessage>& pending);
+
+    bool connected() const { return connection_ != nullptr; }
+    void disconnect() { connection_.reset(); }
+    std::string where() const { return safe_url(settings_.url); }
+
+private:
+    void connect();
+    void wait_for_confirms(std::deque<OutgoingMessage>& pending, uint64_t first_tag);
+
+    ConnectionSettings settings_;
+    std::string exchange_;
+    std::unique_ptr<Connection> connection_;
+    uint64_t next_tag_ = 1;  // delivery tags of this connection's channel, from 1
+};
+
+}  // namespace dmon::plugins::amqp

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Starts and stops a private RabbitMQ on 127.0.0.1 for the demo and the tests: Debian's
+# rabbitmq-server, no systemd, state in a folder of its own, every port on loopback.
+#
+# usage: scripts/broker.sh start|stop|status|ctl [ARGS...]
+#   DMON_BROKER_PORT  AMQP port (default 5672); the Erlang distribution port is this + 20000
+#   DMON_BROKER_DIR   state folder (default /tmp/dmon-broker-PORT)
+set -euo pipefail
+
+port=${DMON_BROKER_PORT:-5672}
+dir=${DMON_BROKER_DIR:-/tmp/dmon-broker-$port}
+node="dmon$port@localhost"
+
+broker_env() {
+  mkdir -p "$dir/mnesia" "$dir/log"
+  [ -f "$dir/enabled_plugins" ] || echo "[]." >"$dir/enabled_plugins"
+  # The Erlang cookie lives in $HOME: the server and rabbitmqctl must share it.
+  export HOME="$dir"
+  export RABBITMQ_NODENAME="$node"
+  export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+  export RABBITMQ_NODE_PORT="$port"
+  export RABBITMQ_DIST_PORT=$((port + 20000))
+  export RABBITMQ_MNESIA_BASE="$dir/mnesia"
+  export RABBITMQ_LOG_BASE="$dir/log"
+  export RABBITMQ_PID_FILE="$dir/rabbitmq.pid"
+  export RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins"
+  export ERL_EPMD_ADDRESS=127.0.0.1
+  export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+  export RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+}
+
+# The /usr/sbin wrapper would switch user (and so read another Erlang cookie).
+ctl() { /usr/lib/rabbitmq/bin/rabbitmqctl -n "$node" "$@"; }
+
+answers() { ctl -q status >/dev/null 2>&1; }
+
+start() {
+  if [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then
+    echo "[broker] rabbitmq-server is not installed: run scripts/setup.sh" >&2
+    exit 1
+  fi
+  broker_env
+  if answers; then
+    echo "[broker] already running on 127.0.0.1:$port (state in $dir)"
+    return
+  fi
+  echo "[broker] starting RabbitMQ on 127.0.0.1:$port (state in $dir)"
+  # /usr/sbin/rabbitmq-server would switch to the rabbitmq user; this one runs as we are.
+  /usr/lib/rabbitmq/bin/rabbitmq-server -detached >"$dir/log/start.out" 2>&1
+  for ((i = 1; i <= 120; i++)); do
+    if answers && ctl -q await_startup >/dev/null 2>&1; then
+      echo "[broker] ready after $((i / 2))s"
+      return
+    fi
+    sleep 0.5
+    if ((i % 10 == 0)); then echo "[broker] waiting for the broker (${i}/120)"; fi
+  done
+  echo "[broker] error: no answer from the broker on 127.0.0.1:$port after 60s; its log:" >&2
+  tail -n 30 "$dir"/log/*.log >&2 || true
+  exit 1
+}
+
+stop() {
+  broker_env
+  if answers; then
+    echo "[broker] stopping the broker on 127.0.0.1:$port"
+    ctl -q stop >/dev/null 2>&1 || true
+  fi
+  if [ -f "$dir/rabbitmq.pid" ]; then
+    kill "$(cat "$dir/rabbitmq.pid")" 2>/dev/null || true
+    rm -f "$dir/rabbitmq.pid"
+  fi
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) broker_env; if answers; then echo "running on 127.0.0.1:$port"; else echo "not running"; exit 1; fi ;;
+  ctl) shift; broker_env; ctl "$@" ;;
+  *) echo "usage: scripts/broker.sh start|stop|status|ctl [ARGS...]" >&2; exit 2 ;;
+esac
