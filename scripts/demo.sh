@@ -1,11 +1,48 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs dmon on this machine with config/standalone.yaml:
-# CPU, memory, disk and network samples, live, until Ctrl-C.
+# The demo: installs what is missing, builds, starts a local RabbitMQ, a controller storing
+# into SQLite and two agents (web-1, web-2) on this machine, and shows `dmonctl top`, the live
+# view of what the controller stored, until Ctrl-C. Then stops everything it started.
+#   DMON_BROKER_PORT   broker port (default 5672)
+#   DMON_DEMO_SECONDS  stop by itself after this many seconds (default: run until Ctrl-C)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh build -DDMON_BUILD_TESTS=OFF
-echo
-echo "[demo] build/bin/dmon run --config config/standalone.yaml   (Ctrl-C to stop)"
-echo
-exec build/bin/dmon run --config config/standalone.yaml
+
+port=${DMON_BROKER_PORT:-5672}
+state=.dmon/demo
+mkdir -p "$state"
+rm -f "$state"/metrics.db*
+export DMON_BROKER_PORT=$port
+export DMON_AMQP_URL="amqp://guest:guest@127.0.0.1:$port/"
+export DMON_DB="$state/metrics.db"
+
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  echo
+  echo "[demo] stopping agents and controller"
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  bash scripts/broker.sh stop
+  echo "[demo] logs are in $state/; the database stays at $DMON_DB"
+}
+trap cleanup EXIT INT TERM
+
+bash scripts/broker.sh start
+echo "[demo] controller: build/bin/dmon run --config config/controller.yaml   (log: $state/controller.log)"
+build/bin/dmon run --config config/controller.yaml >"$state/controller.log" 2>&1 &
+pids+=($!)
+for node in web-1 web-2; do
+  echo "[demo] agent $node: build/bin/dmon run --config config/agent.yaml --node $node   (log: $state/$node.log)"
+  build/bin/dmon run --config config/agent.yaml --node "$node" >"$state/$node.log" 2>&1 &
+  pids+=($!)
+done
+sleep 2
+echo "[demo] live view: build/bin/dmonctl top --db $DMON_DB   (Ctrl-C to stop the demo)"
+sleep 1
+if [ -n "${DMON_DEMO_SECONDS:-}" ]; then
+  timeout --foreground "$DMON_DEMO_SECONDS" build/bin/dmonctl top --db "$DMON_DB" || true
+else
+  build/bin/dmonctl top --db "$DMON_DB" || true
+fi

@@ -23,16 +23,20 @@ ParsedUrl parse_url(const std::string& url) {
     copy.push_back('\0');
     amqp_connection_info info{};
     if (amqp_parse_url(copy.data(), &info) != AMQP_STATUS_OK) {
-        throw AmqpError("bad broker url (expected amqp://user:password@host:port/vhost or amqps://...)");
+        throw AmqpError(
+            "bad broker url (expected amqp://user:password@host:port/vhost or amqps://...)");
     }
     ParsedUrl parsed{info.user, info.password, info.host, info.vhost, info.port, info.ssl != 0};
-    // "amqp://host:5672/" names no vhost: that is RabbitMQ's default vhost "/" (spelled %2f in URLs).
-    if (parsed.vhost.empty()) parsed.vhost = "/";
+    // "amqp://host:5672/" names no vhost: that is RabbitMQ's default vhost "/" (spelled %2f in
+    // URLs).
+    if (parsed.vhost.empty())
+        parsed.vhost = "/";
     return parsed;
 }
 
 std::string trim(std::string text) {
-    while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' '))
+        text.pop_back();
     return text;
 }
 
@@ -40,20 +44,23 @@ std::string trim(std::string text) {
 
 std::string safe_url(const std::string& url) {
     const ParsedUrl parsed = parse_url(url);
-    return std::string(parsed.ssl ? "amqps" : "amqp") + "://" + parsed.user + "@" + parsed.host + ":" +
-           std::to_string(parsed.port) + "/" + (parsed.vhost == "/" ? "" : parsed.vhost);
+    return std::string(parsed.ssl ? "amqps" : "amqp") + "://" + parsed.user + "@" + parsed.host +
+           ":" + std::to_string(parsed.port) + "/" + (parsed.vhost == "/" ? "" : parsed.vhost);
 }
 
 std::string describe(const amqp_rpc_reply_t& reply) {
     switch (reply.reply_type) {
-        case AMQP_RESPONSE_NORMAL: return "ok";
-        case AMQP_RESPONSE_NONE: return "no reply from the broker";
-        case AMQP_RESPONSE_LIBRARY_EXCEPTION: return amqp_error_string2(reply.library_error);
+        case AMQP_RESPONSE_NORMAL:
+            return "ok";
+        case AMQP_RESPONSE_NONE:
+            return "no reply from the broker";
+        case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+            return amqp_error_string2(reply.library_error);
         case AMQP_RESPONSE_SERVER_EXCEPTION:
             if (reply.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
                 const auto* close = static_cast<amqp_connection_close_t*>(reply.reply.decoded);
-                return "connection closed by the broker: " + std::to_string(close->reply_code) + " " +
-                       text(close->reply_text);
+                return "connection closed by the broker: " + std::to_string(close->reply_code) +
+                       " " + text(close->reply_text);
             }
             if (reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
                 const auto* close = static_cast<amqp_channel_close_t*>(reply.reply.decoded);
@@ -71,13 +78,16 @@ Connection::Connection(const ConnectionSettings& settings) {
     where_ = safe_url(settings.url);
     if (!settings.password_file.empty()) {
         std::ifstream in(settings.password_file);
-        if (!in) throw AmqpError(where_ + ": cannot read password_file " + settings.password_file);
+        if (!in)
+            throw AmqpError(where_ + ": cannot read password_file " + settings.password_file);
         std::stringstream content;
         content << in.rdbuf();
         url.password = trim(content.str());
     } else if (!settings.password_env.empty()) {
         const char* value = std::getenv(settings.password_env.c_str());
-        if (value == nullptr) throw AmqpError(where_ + ": password_env names " + settings.password_env + ", which is not set");
+        if (value == nullptr)
+            throw AmqpError(where_ + ": password_env names " + settings.password_env +
+                            ", which is not set");
         url.password = value;
     }
 
@@ -85,38 +95,47 @@ Connection::Connection(const ConnectionSettings& settings) {
     amqp_socket_t* socket = nullptr;
     if (url.ssl) {
         socket = amqp_ssl_socket_new(state_);
-        if (socket == nullptr) throw AmqpError(where_ + ": cannot create a TLS socket");
+        if (socket == nullptr)
+            throw AmqpError(where_ + ": cannot create a TLS socket");
         amqp_ssl_socket_set_verify_peer(socket, 1);
         amqp_ssl_socket_set_verify_hostname(socket, 1);
-        if (!settings.tls_ca.empty() && amqp_ssl_socket_set_cacert(socket, settings.tls_ca.c_str()) != AMQP_STATUS_OK) {
+        if (!settings.tls_ca.empty() &&
+            amqp_ssl_socket_set_cacert(socket, settings.tls_ca.c_str()) != AMQP_STATUS_OK) {
             throw AmqpError(where_ + ": cannot read tls_ca " + settings.tls_ca);
         }
         if (!settings.tls_cert.empty() &&
-            amqp_ssl_socket_set_key(socket, settings.tls_cert.c_str(), settings.tls_key.c_str()) != AMQP_STATUS_OK) {
-            throw AmqpError(where_ + ": cannot read tls_cert " + settings.tls_cert + " / tls_key " + settings.tls_key);
+            amqp_ssl_socket_set_key(socket, settings.tls_cert.c_str(), settings.tls_key.c_str()) !=
+                AMQP_STATUS_OK) {
+            throw AmqpError(where_ + ": cannot read tls_cert " + settings.tls_cert + " / tls_key " +
+                            settings.tls_key);
         }
     } else {
         socket = amqp_tcp_socket_new(state_);
-        if (socket == nullptr) throw AmqpError(where_ + ": cannot create a socket");
+        if (socket == nullptr)
+            throw AmqpError(where_ + ": cannot create a socket");
     }
     timeval timeout{static_cast<time_t>(settings.timeout.count() / 1000),
                     static_cast<suseconds_t>((settings.timeout.count() % 1000) * 1000)};
     const int status = amqp_socket_open_noblock(socket, url.host.c_str(), url.port, &timeout);
     if (status != AMQP_STATUS_OK) {
-        throw AmqpError(where_ + ": cannot connect: " + amqp_error_string2(status) + " (is the broker running there?)");
+        throw AmqpError(where_ + ": cannot connect: " + amqp_error_string2(status) +
+                        " (is the broker running there?)");
     }
     amqp_set_handshake_timeout(state_, &timeout);
     amqp_set_rpc_timeout(state_, &timeout);
-    const amqp_rpc_reply_t login = amqp_login(state_, url.vhost.c_str(), 0, 131072, 30, AMQP_SASL_METHOD_PLAIN,
-                                              url.user.c_str(), url.password.c_str());
-    if (login.reply_type != AMQP_RESPONSE_NORMAL) throw AmqpError(where_ + ": login refused: " + describe(login));
+    const amqp_rpc_reply_t login =
+        amqp_login(state_, url.vhost.c_str(), 0, 131072, 30, AMQP_SASL_METHOD_PLAIN,
+                   url.user.c_str(), url.password.c_str());
+    if (login.reply_type != AMQP_RESPONSE_NORMAL)
+        throw AmqpError(where_ + ": login refused: " + describe(login));
     open_ = true;
     amqp_channel_open(state_, 1);
     check("opening channel 1");
 }
 
 Connection::~Connection() {
-    if (state_ == nullptr) return;
+    if (state_ == nullptr)
+        return;
     if (open_) {
         amqp_channel_close(state_, 1, AMQP_REPLY_SUCCESS);
         amqp_connection_close(state_, AMQP_REPLY_SUCCESS);
@@ -136,7 +155,8 @@ std::chrono::milliseconds Backoff::next() {
     static thread_local std::mt19937 random{std::random_device{}()};
     const int shift = std::min(failures_++, 6);
     const double base = std::min(500.0 * (1 << shift), 30000.0);
-    std::uniform_real_distribution<double> jitter(0.75, 1.25);  // agents must not reconnect in lockstep
+    std::uniform_real_distribution<double> jitter(0.75,
+                                                  1.25);  // agents must not reconnect in lockstep
     return std::chrono::milliseconds(static_cast<int64_t>(base * jitter(random)));
 }
 

@@ -10,7 +10,7 @@
 namespace dmon::plugins::amqp {
 
 class AmqpError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
@@ -29,7 +29,7 @@ struct ConnectionSettings {
 // One open connection with channel 1, closed on destruction. Every failure throws AmqpError
 // naming the broker (without the password) and what was being done.
 class Connection {
-public:
+  public:
     explicit Connection(const ConnectionSettings& settings);
     ~Connection();
     Connection(const Connection&) = delete;
@@ -42,7 +42,7 @@ public:
     // Throws if the last synchronous call on the connection failed.
     void check(const std::string& doing);
 
-private:
+  private:
     amqp_connection_state_t state_ = nullptr;
     std::string user_;
     std::string where_;
@@ -55,17 +55,21 @@ std::string describe(const amqp_rpc_reply_t& reply);
 // The broker, as it may be logged: amqp://user@host:port/vhost (no password). Throws on a bad URL.
 std::string safe_url(const std::string& url);
 
-inline amqp_bytes_t bytes(const std::string& text) { return amqp_bytes_t{text.size(), const_cast<char*>(text.data())}; }
-inline std::string text(amqp_bytes_t bytes) { return std::string(static_cast<const char*>(bytes.bytes), bytes.len); }
+inline amqp_bytes_t bytes(const std::string& text) {
+    return amqp_bytes_t{text.size(), const_cast<char*>(text.data())};
+}
+inline std::string text(amqp_bytes_t bytes) {
+    return std::string(static_cast<const char*>(bytes.bytes), bytes.len);
+}
 
 // Exponential back-off with jitter for reconnects: 0.5 s doubling to 30 s, +-25%.
 class Backoff {
-public:
+  public:
     std::chrono::milliseconds next();
     void reset() { failures_ = 0; }
     int failures() const { return failures_; }
 
-private:
+  private:
     int failures_ = 0;
 };
 

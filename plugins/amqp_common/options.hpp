@@ -7,17 +7,22 @@
 namespace dmon::plugins::amqp {
 
 // The connection options both AMQP plugins declare, in their declaration order.
-#define DMON_AMQP_CONNECTION_OPTIONS                                                                      \
-    ::dmon::sdk::option("url", DMON_OPT_STRING, "amqp://guest:guest@127.0.0.1:5672/",                     \
-                        "broker: amqp://user:password@host:port/vhost, or amqps:// for TLS"),             \
-        ::dmon::sdk::option("exchange", DMON_OPT_STRING, "dmon.metrics", "the durable topic exchange"),   \
-        ::dmon::sdk::option("password_file", DMON_OPT_STRING, nullptr, "read the password from this file"), \
-        ::dmon::sdk::option("password_env", DMON_OPT_STRING, nullptr,                                     \
-                            "read the password from this environment variable"),                         \
-        ::dmon::sdk::option("tls_ca", DMON_OPT_STRING, nullptr, "amqps: CA file that signs the broker's certificate"), \
-        ::dmon::sdk::option("tls_cert", DMON_OPT_STRING, nullptr, "amqps: client certificate file"),      \
-        ::dmon::sdk::option("tls_key", DMON_OPT_STRING, nullptr, "amqps: client key file"),               \
-        ::dmon::sdk::option("timeout", DMON_OPT_DURATION, "5s", "connect, login and confirm timeout")
+#define DMON_AMQP_CONNECTION_OPTIONS                                                          \
+    ::dmon::sdk::option("url", DMON_OPT_STRING, "amqp://guest:guest@127.0.0.1:5672/",         \
+                        "broker: amqp://user:password@host:port/vhost, or amqps:// for TLS"), \
+        ::dmon::sdk::option("exchange", DMON_OPT_STRING, "dmon.metrics",                      \
+                            "the durable topic exchange"),                                    \
+        ::dmon::sdk::option("password_file", DMON_OPT_STRING, nullptr,                        \
+                            "read the password from this file"),                              \
+        ::dmon::sdk::option("password_env", DMON_OPT_STRING, nullptr,                         \
+                            "read the password from this environment variable"),              \
+        ::dmon::sdk::option("tls_ca", DMON_OPT_STRING, nullptr,                               \
+                            "amqps: CA file that signs the broker's certificate"),            \
+        ::dmon::sdk::option("tls_cert", DMON_OPT_STRING, nullptr,                             \
+                            "amqps: client certificate file"),                                \
+        ::dmon::sdk::option("tls_key", DMON_OPT_STRING, nullptr, "amqps: client key file"),   \
+        ::dmon::sdk::option("timeout", DMON_OPT_DURATION, "5s",                               \
+                            "connect, login and confirm timeout")
 
 inline ConnectionSettings connection_settings(const sdk::Options& options) {
     ConnectionSettings settings;

@@ -22,8 +22,9 @@ struct OutgoingMessage {
 // `pending` until the broker confirms them; a message published but unconfirmed when the
 // connection drops is published again (same message_id, so the controller stores it once).
 class Publisher {
-public:
-    Publisher(ConnectionSettings settings, std::string exchange) : settings_(std::move(settings)), exchange_(std::move(exchange)) {}
+  public:
+    Publisher(ConnectionSettings settings, std::string exchange)
+        : settings_(std::move(settings)), exchange_(std::move(exchange)) {}
 
     // Connects if needed, publishes every pending message in order and waits (up to the
     // connection timeout) for their confirms. Confirmed messages leave `pending`. Throws
@@ -34,7 +35,7 @@ public:
     void disconnect() { connection_.reset(); }
     std::string where() const { return safe_url(settings_.url); }
 
-private:
+  private:
     void connect();
     void wait_for_confirms(std::deque<OutgoingMessage>& pending, uint64_t first_tag);
 
