@@ -22,16 +22,19 @@ const std::string kDmon = DMON_BINARY;
 constexpr int kPort = 5699;  // not the demo's 5672: tests and a running demo do not meet
 
 std::string broker(const std::string& command) {
-    return "DMON_BROKER_PORT=" + std::to_string(kPort) + " DMON_BROKER_DIR=" + std::string(DMON_BROKER_DIR) +
-           " bash " + kSource + "/scripts/broker.sh " + command;
+    return "DMON_BROKER_PORT=" + std::to_string(kPort) +
+           " DMON_BROKER_DIR=" + std::string(DMON_BROKER_DIR) + " bash " + kSource +
+           "/scripts/broker.sh " + command;
 }
 
 int64_t now_ns() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
 }
 
 class AmqpTest : public ::testing::Test {
-protected:
+  protected:
     static void SetUpTestSuite() {
         run_command("rm -rf " + std::string(DMON_BROKER_DIR));
         auto started = run_command(broker("start"));
@@ -43,15 +46,18 @@ protected:
     }
 
     std::string env(const std::string& queue_db) const {
-        return "DMON_AMQP_URL=amqp://guest:guest@127.0.0.1:" + std::to_string(kPort) + "/ DMON_DB=" + queue_db + " ";
+        return "DMON_AMQP_URL=amqp://guest:guest@127.0.0.1:" + std::to_string(kPort) +
+               "/ DMON_DB=" + queue_db + " ";
     }
     std::unique_ptr<Process> controller() {
         return std::make_unique<Process>("env " + env(db_) + kDmon + " run --config " + kSource +
-                                         "/config/controller.yaml >>" + folder_.path("controller.log") + " 2>&1");
+                                         "/config/controller.yaml >>" +
+                                         folder_.path("controller.log") + " 2>&1");
     }
     std::unique_ptr<Process> agent(const std::string& node) {
         return std::make_unique<Process>("env " + env(db_) + kDmon + " run --config " + kSource +
-                                         "/config/agent.yaml --node " + node + " >>" + folder_.path(node + ".log") + " 2>&1");
+                                         "/config/agent.yaml --node " + node + " >>" +
+                                         folder_.path(node + ".log") + " 2>&1");
     }
 
     int64_t query_int(const std::string& sql) {
@@ -67,16 +73,19 @@ protected:
     std::vector<int64_t> timestamps(const std::string& host, const std::string& name) {
         std::vector<int64_t> out;
         Database db(db_, false);
-        auto stmt = db.prepare("SELECT x.ts FROM samples x JOIN series s ON s.id = x.series_id "
-                               "WHERE s.host = ?1 AND s.name = ?2 ORDER BY x.ts");
+        auto stmt = db.prepare(
+            "SELECT x.ts FROM samples x JOIN series s ON s.id = x.series_id "
+            "WHERE s.host = ?1 AND s.name = ?2 ORDER BY x.ts");
         stmt.bind(0, std::string_view(host)).bind(1, std::string_view(name));
-        while (stmt.step()) out.push_back(stmt.column_int(0));
+        while (stmt.step())
+            out.push_back(stmt.column_int(0));
         return out;
     }
     bool wait_for(const std::function<bool()>& condition, std::chrono::seconds timeout) {
         const auto until = std::chrono::steady_clock::now() + timeout;
         while (std::chrono::steady_clock::now() < until) {
-            if (condition()) return true;
+            if (condition())
+                return true;
             std::this_thread::sleep_for(200ms);
         }
         return condition();
@@ -85,9 +94,12 @@ protected:
     void wait_until_settled(const std::string& host) {
         int64_t last = -2;
         for (int i = 0; i < 60; ++i) {
-            const int64_t now = query_int("SELECT count(*) FROM samples x JOIN series s ON s.id = x.series_id WHERE s.host = '" +
-                                          host + "'");
-            if (now == last) return;
+            const int64_t now = query_int(
+                "SELECT count(*) FROM samples x JOIN series s ON s.id = x.series_id WHERE s.host = "
+                "'" +
+                host + "'");
+            if (now == last)
+                return;
             last = now;
             std::this_thread::sleep_for(1s);
         }
@@ -114,12 +126,13 @@ TEST_F(AmqpTest, TwoAgentsAndAControllerStoreAllFourAreas) {
     auto c = controller();
     auto a = agent("it-a");
     auto b = agent("it-b");
-    const std::vector<std::string> names = {"system.cpu.utilization", "system.memory.usage", "system.disk.io",
-                                            "system.network.io"};
+    const std::vector<std::string> names = {"system.cpu.utilization", "system.memory.usage",
+                                            "system.disk.io", "system.network.io"};
     auto all_there = [&] {
         for (const char* host : {"it-a", "it-b"}) {
             for (const auto& name : names) {
-                if (query_int("SELECT count(*) FROM series WHERE host = '" + std::string(host) + "' AND name = '" + name + "'") <= 0)
+                if (query_int("SELECT count(*) FROM series WHERE host = '" + std::string(host) +
+                              "' AND name = '" + name + "'") <= 0)
                     return false;
             }
         }
@@ -134,7 +147,9 @@ TEST_F(AmqpTest, TwoAgentsAndAControllerStoreAllFourAreas) {
 TEST_F(AmqpTest, ABrokerOutageLosesNoRoundAndDoublesNone) {
     auto c = controller();
     auto a = agent("it-outage");
-    ASSERT_TRUE(wait_for([&] { return query_int("SELECT count(*) FROM series WHERE host = 'it-outage'") > 0; }, 20s));
+    ASSERT_TRUE(wait_for(
+        [&] { return query_int("SELECT count(*) FROM series WHERE host = 'it-outage'") > 0; },
+        20s));
     std::this_thread::sleep_for(2s);
     ASSERT_EQ(run_command(broker("stop")).exit_code, 0);
     std::this_thread::sleep_for(10s);
@@ -146,14 +161,16 @@ TEST_F(AmqpTest, ABrokerOutageLosesNoRoundAndDoublesNone) {
     wait_until_settled("it-outage");
     EXPECT_EQ(c->stop(), 0);
     expect_every_round("it-outage", stopped_at);
-    EXPECT_NE(read_text(folder_.path("it-outage.log")).find("broker reachable again"), std::string::npos)
+    EXPECT_NE(read_text(folder_.path("it-outage.log")).find("broker reachable again"),
+              std::string::npos)
         << read_text(folder_.path("it-outage.log"));
 }
 
 TEST_F(AmqpTest, AControllerKilledMidStreamLosesNothing) {
     auto c = controller();
     auto a = agent("it-kill");
-    ASSERT_TRUE(wait_for([&] { return query_int("SELECT count(*) FROM series WHERE host = 'it-kill'") > 0; }, 20s));
+    ASSERT_TRUE(wait_for(
+        [&] { return query_int("SELECT count(*) FROM series WHERE host = 'it-kill'") > 0; }, 20s));
     std::this_thread::sleep_for(2s);
     c->signal(SIGKILL);
     c->wait();
@@ -169,7 +186,12 @@ TEST_F(AmqpTest, AControllerKilledMidStreamLosesNothing) {
 
 TEST_F(AmqpTest, MalformedMessagesGoToTheDeadLetterQueueAndForeignOnesAreStored) {
     auto c = controller();
-    ASSERT_TRUE(wait_for([&] { return read_text(folder_.path("controller.log")).find("consuming dmon.controller") != std::string::npos; }, 20s));
+    ASSERT_TRUE(wait_for(
+        [&] {
+            return read_text(folder_.path("controller.log")).find("consuming dmon.controller") !=
+                   std::string::npos;
+        },
+        20s));
     plugins::amqp::ConnectionSettings settings;
     settings.url = "amqp://guest:guest@127.0.0.1:" + std::to_string(kPort) + "/";
     plugins::amqp::Publisher publisher(settings, "dmon.metrics");
@@ -182,23 +204,32 @@ TEST_F(AmqpTest, MalformedMessagesGoToTheDeadLetterQueueAndForeignOnesAreStored)
     message("bad-random", std::string("\x8f\x01\xfe garbage \x00\x02", 16));
     message("bad-truncated", "system.cpu.time,host=tester,cpu=tot");
     message("bad-number", "it.valid,host=tester gauge=12x " + ts + "\n");
-    message("good-2", "cpu,host=telegraf-host,cpu=cpu-total usage_user=1.5,usage_system=0.5 " + ts + "\n");
+    message("good-2",
+            "cpu,host=telegraf-host,cpu=cpu-total usage_user=1.5,usage_system=0.5 " + ts + "\n");
     publisher.send(messages);
     ASSERT_TRUE(messages.empty());
-    ASSERT_TRUE(wait_for([&] { return query_int("SELECT count(*) FROM series WHERE host = 'telegraf-host'") == 2; }, 15s));
-    EXPECT_EQ(query_int("SELECT count(*) FROM series WHERE host = 'tester' AND name = 'it.valid'"), 1);
-    EXPECT_EQ(query_int("SELECT count(*) FROM series WHERE host = 'telegraf-host' AND name = 'cpu.usage_user' AND "
+    ASSERT_TRUE(wait_for(
+        [&] { return query_int("SELECT count(*) FROM series WHERE host = 'telegraf-host'") == 2; },
+        15s));
+    EXPECT_EQ(query_int("SELECT count(*) FROM series WHERE host = 'tester' AND name = 'it.valid'"),
+              1);
+    EXPECT_EQ(query_int("SELECT count(*) FROM series WHERE host = 'telegraf-host' AND name = "
+                        "'cpu.usage_user' AND "
                         "labels = 'cpu=cpu-total'"),
               1);
-    EXPECT_EQ(query_int("SELECT count(*) FROM series WHERE host = 'telegraf-host' AND name = 'cpu.usage_system'"), 1);
+    EXPECT_EQ(query_int("SELECT count(*) FROM series WHERE host = 'telegraf-host' AND name = "
+                        "'cpu.usage_system'"),
+              1);
     auto dead = run_command(broker("ctl -q list_queues name messages"));
     EXPECT_NE(dead.output.find("dmon.controller.dead\t3"), std::string::npos) << dead.output;
     EXPECT_EQ(c->stop(), 0);
     const std::string log = read_text(folder_.path("controller.log"));
-    EXPECT_NE(log.find("message bad-truncated from metrics.tester.manual sent to the dead-letter queue: line 1: no fields"),
+    EXPECT_NE(log.find("message bad-truncated from metrics.tester.manual sent to the dead-letter "
+                       "queue: line 1: no fields"),
               std::string::npos)
         << log;
-    EXPECT_NE(log.find("message bad-number from metrics.tester.manual sent to the dead-letter queue: line 1: field 'gauge': "
+    EXPECT_NE(log.find("message bad-number from metrics.tester.manual sent to the dead-letter "
+                       "queue: line 1: field 'gauge': "
                        "'12x' is not a number"),
               std::string::npos)
         << log;

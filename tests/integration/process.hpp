@@ -12,11 +12,12 @@ extern char** environ;
 namespace dmon::test {
 
 class Process {
-public:
+  public:
     explicit Process(const std::string& command) {
         const std::string line = "exec " + command;
         const char* argv[] = {"/bin/sh", "-c", line.c_str(), nullptr};
-        if (posix_spawn(&pid_, "/bin/sh", nullptr, nullptr, const_cast<char**>(argv), environ) != 0) pid_ = -1;
+        if (posix_spawn(&pid_, "/bin/sh", nullptr, nullptr, const_cast<char**>(argv), environ) != 0)
+            pid_ = -1;
     }
     ~Process() {
         if (pid_ > 0 && running()) {
@@ -29,10 +30,12 @@ public:
 
     bool started() const { return pid_ > 0; }
     void signal(int sig) const {
-        if (pid_ > 0) ::kill(pid_, sig);
+        if (pid_ > 0)
+            ::kill(pid_, sig);
     }
     bool running() {
-        if (exited_) return false;
+        if (exited_)
+            return false;
         int status = 0;
         if (::waitpid(pid_, &status, WNOHANG) == pid_) {
             exited_ = true;
@@ -55,7 +58,7 @@ public:
         return wait();
     }
 
-private:
+  private:
     pid_t pid_ = -1;
     bool exited_ = false;
     int exit_code_ = -1;
