@@ -30,11 +30,19 @@ raw_sql=$($tool raw-sql "$work/raw-sql.db" "$batches")
 raw_writer=$($tool raw "$work/raw.db" "$batches")
 
 bash scripts/broker.sh start
+db="$work/controller.db"
+# The controller declares its queue (with its dead-letter settings) on first start; until a
+# queue is bound, the broker returns what is published and publishers keep it.
+DMON_AMQP_URL=$url DMON_DB=$db build/bin/dmon run --config config/controller.yaml 2>"$work/declare.log" &
+declarer=$!
+for ((i = 0; i < 100; i++)); do grep -q "consuming dmon.controller" "$work/declare.log" && break; sleep 0.1; done
+kill -TERM $declarer
+wait $declarer || true
+rm -f "$db"*
 echo "[bench] publishing $batches messages of 100 samples"
 published=$($tool publish "$url" "$batches")
 
 echo "[bench] controller draining the queue"
-db="$work/controller.db"
 start=$(date +%s.%N)
 DMON_AMQP_URL=$url DMON_DB=$db build/bin/dmon run --config config/controller.yaml 2>"$work/controller.log" &
 controller=$!

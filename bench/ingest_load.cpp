@@ -1,10 +1,10 @@
 // Load generator and raw-rate baseline for bench/controller_ingest.sh.
 //
-//   dmon_bench_ingest publish URL BATCHES    publish BATCHES messages of 100 samples over 1000 series
-//   dmon_bench_ingest raw DB BATCHES         the same rows into the same schema, no broker
-//   dmon_bench_ingest raw-sql DB BATCHES     the same rows with a bare INSERT loop: SQLite's own limit
-//   dmon_bench_ingest declare URL QUEUE KEY  a durable queue bound to the exchange (to count messages)
-//   dmon_bench_ingest depth URL QUEUE        how many messages wait in QUEUE
+//   dmon_bench_ingest publish URL BATCHES    publish BATCHES messages of 100 samples over 1000
+//   series dmon_bench_ingest raw DB BATCHES         the same rows into the same schema, no broker
+//   dmon_bench_ingest raw-sql DB BATCHES     the same rows with a bare INSERT loop: SQLite's own
+//   limit dmon_bench_ingest declare URL QUEUE KEY  a durable queue bound to the exchange (to count
+//   messages) dmon_bench_ingest depth URL QUEUE        how many messages wait in QUEUE
 #include "amqp_publish/publisher.hpp"
 #include "sqlite_store/store.hpp"
 
@@ -26,7 +26,9 @@ constexpr int64_t kBase = 1'700'000'000'000'000'000;
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+double seconds_since(Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
 
 // Batch b covers series (b*100 .. b*100+99) mod 1000, at round b/10: every series gets one
 // sample per round, as 1000 series reported by agents each second would.
@@ -42,7 +44,8 @@ struct Rows {
     void batch(int b, Fn&& fn) const {
         for (int j = 0; j < kSamplesPerBatch; ++j) {
             const int s = (b * kSamplesPerBatch + j) % kSeries;
-            const int64_t ts = kBase + static_cast<int64_t>(b / (kSeries / kSamplesPerBatch)) * 1'000'000'000;
+            const int64_t ts =
+                kBase + static_cast<int64_t>(b / (kSeries / kSamplesPerBatch)) * 1'000'000'000;
             fn(hosts[s], devices[s], ts, static_cast<double>(b * 7 + j));
         }
     }
@@ -65,14 +68,18 @@ int publish(const std::string& url, int batches) {
         message.message_id = "bench:" + std::to_string(b);
         message.routing_key = "metrics.bench.load";
         message.samples = kSamplesPerBatch;
-        rows.batch(b, [&](const std::string& host, const std::string& device, int64_t ts, double value) {
-            const dmon_label labels[] = {{{"host", 4}, {host.data(), host.size()}}, {{"device", 6}, {device.data(), device.size()}}};
-            const dmon_sample sample{{"bench.value", 11}, labels, 2, value, ts, DMON_COUNTER};
-            dmon::line_protocol::append_sample(message.body, sample);
-        });
+        rows.batch(
+            b, [&](const std::string& host, const std::string& device, int64_t ts, double value) {
+                const dmon_label labels[] = {{{"host", 4}, {host.data(), host.size()}},
+                                             {{"device", 6}, {device.data(), device.size()}}};
+                const dmon_sample sample{{"bench.value", 11}, labels, 2, value, ts, DMON_COUNTER};
+                dmon::line_protocol::append_sample(message.body, sample);
+            });
         pending.push_back(std::move(message));
-        if (pending.size() == 500 || b + 1 == batches) publisher.send(pending);  // confirms per 500
-        if ((b + 1) % 1000 == 0) std::fprintf(stderr, "[bench]   published %d/%d messages\n", b + 1, batches);
+        if (pending.size() == 500 || b + 1 == batches)
+            publisher.send(pending);  // confirms per 500
+        if ((b + 1) % 1000 == 0)
+            std::fprintf(stderr, "[bench]   published %d/%d messages\n", b + 1, batches);
     }
     const double took = seconds_since(start);
     std::printf("%.0f\n", batches * kSamplesPerBatch / took);
@@ -91,12 +98,16 @@ int raw(const std::string& path, int batches) {
         labels.clear();
         labels.reserve(20000);
         for (int k = 0; k < 200 && b < batches; ++k, ++b) {
-            rows.batch(b, [&](const std::string& host, const std::string& device, int64_t ts, double value) {
-                labels.push_back({dmon_label{{"host", 4}, {host.data(), host.size()}}, dmon_label{{"device", 6}, {device.data(), device.size()}}});
-                samples.push_back({{"bench.value", 11}, labels.back().data(), 2, value, ts, DMON_COUNTER});
+            rows.batch(b, [&](const std::string& host, const std::string& device, int64_t ts,
+                              double value) {
+                labels.push_back({dmon_label{{"host", 4}, {host.data(), host.size()}},
+                                  dmon_label{{"device", 6}, {device.data(), device.size()}}});
+                samples.push_back(
+                    {{"bench.value", 11}, labels.back().data(), 2, value, ts, DMON_COUNTER});
             });
         }
-        const dmon_batch batch{sizeof(dmon_batch), samples.data(), samples.size(), sizeof(dmon_sample), nullptr, 0};
+        const dmon_batch batch{sizeof(dmon_batch),  samples.data(), samples.size(),
+                               sizeof(dmon_sample), nullptr,        0};
         writer.write(batch);
     }
     std::printf("%.0f\n", batches * kSamplesPerBatch / seconds_since(start));
@@ -109,9 +120,12 @@ int raw_sql(const std::string& path, int batches) {
     Database db(path, false);
     db.exec("PRAGMA journal_mode=WAL");
     db.exec("PRAGMA synchronous=FULL");
-    db.exec("INSERT OR IGNORE INTO series(id, host, name, labels, type) "
-            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 999) "
-            "SELECT i + 1, 'host-' || (i / 10), 'bench.value', 'device=dev' || (i % 10), 'counter' FROM n");
+    db.exec("PRAGMA cache_size=-65536");  // the same settings as the store's writer
+    db.exec(
+        "INSERT OR IGNORE INTO series(id, host, name, labels, type) "
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 999) "
+        "SELECT i + 1, 'host-' || (i / 10), 'bench.value', 'device=dev' || (i % 10), 'counter' "
+        "FROM n");
     auto insert = db.prepare("INSERT INTO samples(series_id, ts, value) VALUES(?, ?, ?)");
     const auto start = Clock::now();
     for (int b = 0; b < batches;) {
@@ -120,7 +134,10 @@ int raw_sql(const std::string& path, int batches) {
             for (int j = 0; j < kSamplesPerBatch; ++j) {
                 const int s = (b * kSamplesPerBatch + j) % kSeries;
                 insert.reset();
-                insert.bind(0, int64_t{s + 1}).bind(1, kBase + int64_t{b / 10} * 1'000'000'000).bind(2, double(b * 7 + j)).step();
+                insert.bind(0, int64_t{s + 1})
+                    .bind(1, kBase + int64_t{b / 10} * 1'000'000'000)
+                    .bind(2, double(b * 7 + j))
+                    .step();
             }
         }
         transaction.commit();
@@ -129,17 +146,19 @@ int raw_sql(const std::string& path, int batches) {
     return 0;
 }
 
-int declare(const std::string& url, const std::string& queue, const std::string& key, bool passive) {
+int declare(const std::string& url, const std::string& queue, const std::string& key,
+            bool passive) {
     dmon::plugins::amqp::Connection connection(settings(url));
-    amqp_exchange_declare(connection.state(), 1, amqp_cstring_bytes("dmon.metrics"), amqp_cstring_bytes("topic"), 0, 1, 0, 0,
-                          amqp_empty_table);
+    amqp_exchange_declare(connection.state(), 1, amqp_cstring_bytes("dmon.metrics"),
+                          amqp_cstring_bytes("topic"), 0, 1, 0, 0, amqp_empty_table);
     connection.check("declaring the exchange");
-    auto* ok = amqp_queue_declare(connection.state(), 1, amqp_cstring_bytes(queue.c_str()), passive ? 1 : 0, 1, 0, 0,
-                                  amqp_empty_table);
+    auto* ok = amqp_queue_declare(connection.state(), 1, amqp_cstring_bytes(queue.c_str()),
+                                  passive ? 1 : 0, 1, 0, 0, amqp_empty_table);
     connection.check("declaring " + queue);
     if (!passive) {
-        amqp_queue_bind(connection.state(), 1, amqp_cstring_bytes(queue.c_str()), amqp_cstring_bytes("dmon.metrics"),
-                        amqp_cstring_bytes(key.c_str()), amqp_empty_table);
+        amqp_queue_bind(connection.state(), 1, amqp_cstring_bytes(queue.c_str()),
+                        amqp_cstring_bytes("dmon.metrics"), amqp_cstring_bytes(key.c_str()),
+                        amqp_empty_table);
         connection.check("binding " + queue);
     } else {
         std::printf("%u\n", ok->message_count);
@@ -152,11 +171,16 @@ int declare(const std::string& url, const std::string& queue, const std::string&
 int main(int argc, char** argv) {
     const std::vector<std::string> args(argv + 1, argv + argc);
     try {
-        if (args.size() == 3 && args[0] == "publish") return publish(args[1], std::stoi(args[2]));
-        if (args.size() == 3 && args[0] == "raw") return raw(args[1], std::stoi(args[2]));
-        if (args.size() == 3 && args[0] == "raw-sql") return raw_sql(args[1], std::stoi(args[2]));
-        if (args.size() == 4 && args[0] == "declare") return declare(args[1], args[2], args[3], false);
-        if (args.size() == 3 && args[0] == "depth") return declare(args[1], args[2], "", true);
+        if (args.size() == 3 && args[0] == "publish")
+            return publish(args[1], std::stoi(args[2]));
+        if (args.size() == 3 && args[0] == "raw")
+            return raw(args[1], std::stoi(args[2]));
+        if (args.size() == 3 && args[0] == "raw-sql")
+            return raw_sql(args[1], std::stoi(args[2]));
+        if (args.size() == 4 && args[0] == "declare")
+            return declare(args[1], args[2], args[3], false);
+        if (args.size() == 3 && args[0] == "depth")
+            return declare(args[1], args[2], "", true);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "error: %s\n", e.what());
         return 1;

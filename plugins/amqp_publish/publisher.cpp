@@ -39,7 +39,7 @@ void Publisher::send(std::deque<OutgoingMessage>& pending) {
             props.type = amqp_cstring_bytes("dmon.samples.v1");
             const int status = amqp_basic_publish(connection_->state(), 1, bytes(exchange_),
                                                   bytes(message.routing_key),
-                                                  /*mandatory*/ 0, 0, &props, bytes(message.body));
+                                                  /*mandatory*/ 1, 0, &props, bytes(message.body));
             if (status != AMQP_STATUS_OK) {
                 throw AmqpError(connection_->where() +
                                 ": publishing: " + amqp_error_string2(status));
@@ -60,6 +60,8 @@ void Publisher::wait_for_confirms(std::deque<OutgoingMessage>& pending, uint64_t
     for (uint64_t tag = first_tag; tag < next_tag_; ++tag)
         outstanding.insert(tag);
     std::set<uint64_t> nacked;
+    std::set<std::string>
+        returned;  // message ids no queue took (mandatory): kept, sent again later
     const auto deadline = std::chrono::steady_clock::now() + settings_.timeout;
     while (!outstanding.empty()) {
         const auto left = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -98,20 +100,47 @@ void Publisher::wait_for_confirms(std::deque<OutgoingMessage>& pending, uint64_t
         } else if (id == AMQP_BASIC_NACK_METHOD) {
             const auto* nack = static_cast<amqp_basic_nack_t*>(frame.payload.method.decoded);
             settle(nack->delivery_tag, nack->multiple != 0, false);
+        } else if (id == AMQP_BASIC_RETURN_METHOD) {
+            // No queue is bound for the routing key (no controller has declared its queue yet).
+            // The broker still confirms the message: remember it, so it is not taken as delivered.
+            amqp_message_t message;
+            const amqp_rpc_reply_t reply =
+                amqp_read_message(connection_->state(), frame.channel, &message, 0);
+            if (reply.reply_type != AMQP_RESPONSE_NORMAL) {
+                throw AmqpError(connection_->where() +
+                                ": reading a returned message: " + describe(reply));
+            }
+            if ((message.properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) != 0) {
+                returned.insert(text(message.properties.message_id));
+            }
+            amqp_destroy_message(&message);
         } else if (id == AMQP_CHANNEL_CLOSE_METHOD || id == AMQP_CONNECTION_CLOSE_METHOD) {
             throw AmqpError(connection_->where() +
                             ": the broker closed the channel while confirming");
         }
     }
-    // Drop confirmed messages from the front; a nacked one (and all after it) is sent again,
-    // keeping the order.
-    size_t confirmed = 0;
-    for (uint64_t tag = first_tag; tag < next_tag_ && !nacked.contains(tag); ++tag)
-        ++confirmed;
-    pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(confirmed));
-    if (!nacked.empty())
+    // Keep what was nacked or returned; drop what a queue took. Messages sent again keep their
+    // message_id, so a controller that got one already stores it once.
+    std::deque<OutgoingMessage> kept;
+    std::string unroutable_key;
+    uint64_t tag = first_tag;
+    for (auto& message : pending) {
+        const bool was_returned = returned.contains(message.message_id);
+        if (was_returned)
+            unroutable_key = message.routing_key;
+        if (nacked.contains(tag++) || was_returned)
+            kept.push_back(std::move(message));
+    }
+    pending.swap(kept);
+    if (!returned.empty()) {
+        throw AmqpError(connection_->where() + ": no queue is bound for routing key " +
+                        unroutable_key + " (has a controller declared its queue yet?); " +
+                        std::to_string(returned.size()) + " message(s) kept to send again");
+    }
+    if (!nacked.empty()) {
         throw AmqpError(connection_->where() + ": the broker refused (nack) " +
                         std::to_string(nacked.size()) + " message(s)");
+    }
 }
 
 }  // namespace dmon::plugins::amqp
