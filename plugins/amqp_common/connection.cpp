@@ -1,6 +1,8 @@
 #include "amqp_common/connection.hpp"
 
+#ifndef DMON_AMQP_NO_TLS
 #include <amqp_ssl_socket.h>
+#endif
 #include <amqp_tcp_socket.h>
 
 #include <cstdlib>
@@ -94,6 +96,11 @@ Connection::Connection(const ConnectionSettings& settings) {
     state_ = amqp_new_connection();
     amqp_socket_t* socket = nullptr;
     if (url.ssl) {
+#ifdef DMON_AMQP_NO_TLS
+        throw AmqpError(
+            where_ +
+            ": this build of dmon has no TLS support (rabbitmq-c was built without OpenSSL)");
+#else
         socket = amqp_ssl_socket_new(state_);
         if (socket == nullptr)
             throw AmqpError(where_ + ": cannot create a TLS socket");
@@ -109,13 +116,15 @@ Connection::Connection(const ConnectionSettings& settings) {
             throw AmqpError(where_ + ": cannot read tls_cert " + settings.tls_cert + " / tls_key " +
                             settings.tls_key);
         }
+#endif
     } else {
         socket = amqp_tcp_socket_new(state_);
         if (socket == nullptr)
             throw AmqpError(where_ + ": cannot create a socket");
     }
-    timeval timeout{static_cast<time_t>(settings.timeout.count() / 1000),
-                    static_cast<suseconds_t>((settings.timeout.count() % 1000) * 1000)};
+    timeval timeout{
+        static_cast<decltype(timeval::tv_sec)>(settings.timeout.count() / 1000),
+        static_cast<decltype(timeval::tv_usec)>((settings.timeout.count() % 1000) * 1000)};
     const int status = amqp_socket_open_noblock(socket, url.host.c_str(), url.port, &timeout);
     if (status != AMQP_STATUS_OK) {
         throw AmqpError(where_ + ": cannot connect: " + amqp_error_string2(status) +

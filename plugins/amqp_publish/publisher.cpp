@@ -71,8 +71,8 @@ void Publisher::wait_for_confirms(std::deque<OutgoingMessage>& pending, uint64_t
                             std::to_string(outstanding.size()) + " message(s) within " +
                             std::to_string(settings_.timeout.count()) + " ms");
         }
-        timeval timeout{static_cast<time_t>(left.count() / 1'000'000),
-                        static_cast<suseconds_t>(left.count() % 1'000'000)};
+        timeval timeout{static_cast<decltype(timeval::tv_sec)>(left.count() / 1'000'000),
+                        static_cast<decltype(timeval::tv_usec)>(left.count() % 1'000'000)};
         amqp_frame_t frame;
         const int status = amqp_simple_wait_frame_noblock(connection_->state(), &frame, &timeout);
         if (status == AMQP_STATUS_TIMEOUT)

@@ -13,6 +13,18 @@ namespace dmon::core {
 namespace {
 using namespace std::chrono_literals;
 
+// setenv/unsetenv are POSIX; these tests also run as Windows executables under Wine.
+void set_variable(const char* name, const char* value) {
+#ifdef _WIN32
+    _putenv_s(name, value == nullptr ? "" : value);
+#else
+    if (value == nullptr)
+        ::unsetenv(name);
+    else
+        ::setenv(name, value, 1);
+#endif
+}
+
 std::vector<std::string> errors_of(const std::function<void()>& body) {
     try {
         body();
@@ -107,8 +119,8 @@ TEST(Config, EntriesNeedAPluginAndUniqueNames) {
 }
 
 TEST(Config, EnvironmentVariablesAndDefaults) {
-    ::setenv("DMON_TEST_NODE", "from-env", 1);
-    ::unsetenv("DMON_TEST_UNSET");
+    set_variable("DMON_TEST_NODE", "from-env");
+    set_variable("DMON_TEST_UNSET", nullptr);
     const std::string text = substitute_environment(
         "node: ${DMON_TEST_NODE}\npath: ${DMON_TEST_UNSET:-/tmp/x.db}\nliteral: $${HOME}\n",
         "e.yaml");
@@ -116,7 +128,7 @@ TEST(Config, EnvironmentVariablesAndDefaults) {
 }
 
 TEST(Config, MissingVariableNamesLineAndColumn) {
-    ::unsetenv("DMON_TEST_MISSING");
+    set_variable("DMON_TEST_MISSING", nullptr);
     EXPECT_EQ(errors_of([] {
                   substitute_environment("node: a\nsinks:\n  - url: ${DMON_TEST_MISSING}\n",
                                          "v.yaml");
@@ -184,8 +196,8 @@ TEST(Options, WrongTypeAndMissingRequired) {
 TEST(Options, UnknownPluginNamesTheFoldersSearched) {
     EXPECT_EQ(plan_errors("collectors:\n  - plugin: proc_cpux\n"),
               std::vector<std::string>{
-                  "p.yaml:2:5: collector 'proc_cpux': unknown plugin 'proc_cpux': no "
-                  "proc_cpux.so in /nonexistent-plugins"});
+                  "p.yaml:2:5: collector 'proc_cpux': unknown plugin 'proc_cpux': no " +
+                  PluginCatalog::file_name("proc_cpux") + " in /nonexistent-plugins"});
 }
 
 TEST(Options, PluginUnderTheWrongSection) {
