@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-bash scripts/build.sh build -DDMON_BUILD_TESTS=OFF
+bash scripts/build.sh build
 
 port=${DMON_BROKER_PORT:-5672}
 state=.dmon/demo
