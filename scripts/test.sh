@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds, and runs every test: the unit and host tests, the same
-# under AddressSanitizer + UndefinedBehaviorSanitizer, and the format check.
+# Installs what is missing, builds, and runs every test: the unit, host and integration tests
+# (a real RabbitMQ), the format check, the Windows build with its tests under Wine, and the
+# unit, host and integration tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
 # usage: scripts/test.sh            (CI runs exactly this through .ci/run)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,14 @@ record "tests" $?
 step "format check"
 bash scripts/format.sh --check
 record "format" $?
+
+step "Windows build (mingw-w64) and tests under Wine"
+if bash scripts/build-windows.sh build-windows; then
+  bash tests/windows/wine_tests.sh build-windows build
+  record "windows tests under wine" $?
+else
+  record "windows build" 1
+fi
 
 step "build with AddressSanitizer + UndefinedBehaviorSanitizer"
 if bash scripts/build.sh build-asan -DDMON_BUILD_TESTS=ON -DCMAKE_BUILD_TYPE=Debug \

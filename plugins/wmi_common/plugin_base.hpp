@@ -7,19 +7,20 @@
 
 namespace dmon::plugins::wmi {
 
-#define DMON_WMI_TIMEOUT_OPTION \
-    ::dmon::sdk::option("timeout", DMON_OPT_DURATION, "5s", "the longest a WMI query may wait for a row")
+#define DMON_WMI_TIMEOUT_OPTION                             \
+    ::dmon::sdk::option("timeout", DMON_OPT_DURATION, "5s", \
+                        "the longest a WMI query may wait for a row")
 
 class WmiCollector : public sdk::Collector {
-protected:
+  protected:
     WmiCollector(const sdk::Context& context, std::string cls, std::vector<std::string> properties)
         : cls_(std::move(cls)),
           properties_(std::move(properties)),
-          timeout_(std::chrono::duration_cast<std::chrono::milliseconds>(
-              std::chrono::nanoseconds(context.options.duration_ns("timeout").value_or(5'000'000'000)))) {}
+          timeout_(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::nanoseconds(
+              context.options.duration_ns("timeout").value_or(5'000'000'000)))) {}
     std::vector<WmiRow> rows() { return session_.query(cls_, properties_, timeout_); }
 
-private:
+  private:
     WmiSession session_;
     std::string cls_;
     std::vector<std::string> properties_;

@@ -24,11 +24,11 @@ MetricPoints memory_metrics(const WmiRow& os);
 // Keeps cumulative 64-bit totals of raw counters that may be 32 bits wide (and wrap at 2^32)
 // or restart (a device re-plugged). The total starts at the first raw value.
 class CounterTotals {
-public:
+  public:
     uint64_t update(const std::string& key, uint64_t raw);
     void forget_missing(const std::vector<std::string>& present);  // disks and NICs come and go
 
-private:
+  private:
     struct State {
         uint64_t last_raw;
         uint64_t total;
@@ -40,11 +40,11 @@ private:
 // utilisation from the change of PercentIdleTime against Timestamp_Sys100NS since the last
 // round (none on the first round, or when a counter went backwards).
 class CpuMetrics {
-public:
+  public:
     explicit CpuMetrics(bool per_cpu) : per_cpu_(per_cpu) {}
     MetricPoints update(const std::vector<WmiRow>& rows);
 
-private:
+  private:
     struct Previous {
         uint64_t idle;
         uint64_t timestamp;
@@ -55,22 +55,22 @@ private:
 
 // Win32_PerfRawData_PerfDisk_PhysicalDisk: reads, writes and bytes per disk ("_Total" left out).
 class DiskMetrics {
-public:
+  public:
     explicit DiskMetrics(NameFilter filter) : filter_(std::move(filter)) {}
     MetricPoints update(const std::vector<WmiRow>& rows);
 
-private:
+  private:
     NameFilter filter_;
     CounterTotals totals_;
 };
 
 // Win32_PerfRawData_Tcpip_NetworkInterface: bytes, packets, errors, discards per interface.
 class NetworkMetrics {
-public:
+  public:
     explicit NetworkMetrics(NameFilter filter) : filter_(std::move(filter)) {}
     MetricPoints update(const std::vector<WmiRow>& rows);
 
-private:
+  private:
     NameFilter filter_;
     CounterTotals totals_;
 };

@@ -16,7 +16,7 @@
 namespace dmon::plugins::wmi {
 
 class WmiError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 
@@ -26,7 +26,7 @@ void ensure_com_on_this_thread();
 
 template <typename T>
 class ComPtr {
-public:
+  public:
     ComPtr() = default;
     ~ComPtr() { reset(); }
     ComPtr(const ComPtr&) = delete;
@@ -45,28 +45,29 @@ public:
     T* operator->() const { return p_; }
     explicit operator bool() const { return p_ != nullptr; }
     void reset() {
-        if (p_ != nullptr) p_->Release();
+        if (p_ != nullptr)
+            p_->Release();
         p_ = nullptr;
     }
 
-private:
+  private:
     T* p_ = nullptr;
 };
 
 class Bstr {
-public:
+  public:
     explicit Bstr(const std::wstring& text) : s_(SysAllocString(text.c_str())) {}
     ~Bstr() { SysFreeString(s_); }
     Bstr(const Bstr&) = delete;
     Bstr& operator=(const Bstr&) = delete;
     BSTR get() const { return s_; }
 
-private:
+  private:
     BSTR s_;
 };
 
 class Variant {
-public:
+  public:
     Variant() { VariantInit(&v_); }
     ~Variant() { VariantClear(&v_); }
     Variant(const Variant&) = delete;
@@ -78,13 +79,13 @@ public:
     // The value as text (64-bit integers arrive from WMI as strings); nullopt for NULL/empty.
     std::optional<std::string> text() const;
 
-private:
+  private:
     VARIANT v_;
 };
 
 // One connection to a WMI namespace, made once and reused for every query.
 class WmiSession {
-public:
+  public:
     explicit WmiSession(const std::wstring& wmi_namespace = L"ROOT\\CIMV2");
 
     // SELECT properties FROM cls. Forward-only, semi-synchronous, and never waits longer than
@@ -92,7 +93,7 @@ public:
     std::vector<WmiRow> query(const std::string& cls, const std::vector<std::string>& properties,
                               std::chrono::milliseconds timeout);
 
-private:
+  private:
     ComPtr<IWbemLocator> locator_;
     ComPtr<IWbemServices> services_;
 };

@@ -22,10 +22,13 @@ TEST(WmiMemory, FromWin32OperatingSystem) {
                        {"FreeVirtualMemory", "25000000"}};
     const auto points = memory_metrics(os);
     EXPECT_DOUBLE_EQ(value_of(points, "system.memory.limit", {}), 24684080.0 * 1024);
-    EXPECT_DOUBLE_EQ(value_of(points, "system.memory.usage", {{"state", "used"}}), (24684080.0 - 23596452.0) * 1024);
+    EXPECT_DOUBLE_EQ(value_of(points, "system.memory.usage", {{"state", "used"}}),
+                     (24684080.0 - 23596452.0) * 1024);
     EXPECT_DOUBLE_EQ(value_of(points, "system.memory.available", {}), 23596452.0 * 1024);
-    EXPECT_DOUBLE_EQ(value_of(points, "system.paging.usage", {{"state", "used"}}), (26781232.0 - 25000000.0) * 1024);
-    EXPECT_DOUBLE_EQ(value_of(points, "system.paging.usage", {{"state", "free"}}), 25000000.0 * 1024);
+    EXPECT_DOUBLE_EQ(value_of(points, "system.paging.usage", {{"state", "used"}}),
+                     (26781232.0 - 25000000.0) * 1024);
+    EXPECT_DOUBLE_EQ(value_of(points, "system.paging.usage", {{"state", "free"}}),
+                     25000000.0 * 1024);
 }
 
 TEST(WmiMemory, AMissingPropertyIsAnError) {
@@ -33,17 +36,26 @@ TEST(WmiMemory, AMissingPropertyIsAnError) {
 }
 
 std::vector<WmiRow> processors(uint64_t total_idle, uint64_t cpu0_idle, uint64_t timestamp) {
-    return {{{"Name", "_Total"}, {"PercentIdleTime", std::to_string(total_idle)}, {"PercentUserTime", "30000000"},
-             {"PercentPrivilegedTime", "10000000"}, {"PercentInterruptTime", "0"}, {"Timestamp_Sys100NS", std::to_string(timestamp)}},
-            {{"Name", "0"}, {"PercentIdleTime", std::to_string(cpu0_idle)}, {"PercentUserTime", "15000000"},
-             {"PercentPrivilegedTime", "5000000"}, {"PercentInterruptTime", "0"}, {"Timestamp_Sys100NS", std::to_string(timestamp)}}};
+    return {{{"Name", "_Total"},
+             {"PercentIdleTime", std::to_string(total_idle)},
+             {"PercentUserTime", "30000000"},
+             {"PercentPrivilegedTime", "10000000"},
+             {"PercentInterruptTime", "0"},
+             {"Timestamp_Sys100NS", std::to_string(timestamp)}},
+            {{"Name", "0"},
+             {"PercentIdleTime", std::to_string(cpu0_idle)},
+             {"PercentUserTime", "15000000"},
+             {"PercentPrivilegedTime", "5000000"},
+             {"PercentInterruptTime", "0"},
+             {"Timestamp_Sys100NS", std::to_string(timestamp)}}};
 }
 
 TEST(WmiCpu, FirstRoundHasTimesButNoUtilisation) {
     CpuMetrics metrics(true);
     const auto points = metrics.update(processors(100'000'000, 50'000'000, 1'000'000'000));
     EXPECT_EQ(find_point(points, "system.cpu.utilization", {{"cpu", "total"}}), nullptr);
-    EXPECT_DOUBLE_EQ(value_of(points, "system.cpu.time", {{"cpu", "total"}, {"state", "idle"}}), 10.0);
+    EXPECT_DOUBLE_EQ(value_of(points, "system.cpu.time", {{"cpu", "total"}, {"state", "idle"}}),
+                     10.0);
     EXPECT_DOUBLE_EQ(value_of(points, "system.cpu.time", {{"cpu", "0"}, {"state", "user"}}), 1.5);
 }
 
@@ -61,21 +73,31 @@ TEST(WmiCpu, ACounterGoingBackwardsGivesNoUtilisation) {
     metrics.update(processors(100'000'000, 50'000'000, 1'000'000'000));
     const auto points = metrics.update(processors(90'000'000, 40'000'000, 1'010'000'000));
     EXPECT_EQ(find_point(points, "system.cpu.utilization", {{"cpu", "total"}}), nullptr);
-    EXPECT_EQ(find_point(points, "system.cpu.time", {{"cpu", "0"}, {"state", "idle"}}), nullptr);  // per_cpu off
+    EXPECT_EQ(find_point(points, "system.cpu.time", {{"cpu", "0"}, {"state", "idle"}}),
+              nullptr);  // per_cpu off
 }
 
 WmiRow disk(const std::string& name, uint64_t reads, uint64_t read_bytes) {
-    return {{"Name", name}, {"DiskReadsPersec", std::to_string(reads)}, {"DiskWritesPersec", "7"},
-            {"DiskReadBytesPersec", std::to_string(read_bytes)}, {"DiskWriteBytesPersec", "4096"}};
+    return {{"Name", name},
+            {"DiskReadsPersec", std::to_string(reads)},
+            {"DiskWritesPersec", "7"},
+            {"DiskReadBytesPersec", std::to_string(read_bytes)},
+            {"DiskWriteBytesPersec", "4096"}};
 }
 
 TEST(WmiDisk, PerDiskCountersWithoutTheTotal) {
     DiskMetrics metrics({});
-    const auto points = metrics.update({disk("0 C:", 10, 40960), disk("1 D:", 3, 512), disk("_Total", 13, 41472)});
-    EXPECT_DOUBLE_EQ(value_of(points, "system.disk.operations", {{"device", "0 C:"}, {"direction", "read"}}), 10);
-    EXPECT_DOUBLE_EQ(value_of(points, "system.disk.io", {{"device", "1 D:"}, {"direction", "read"}}), 512);
-    EXPECT_DOUBLE_EQ(value_of(points, "system.disk.io", {{"device", "0 C:"}, {"direction", "write"}}), 4096);
-    EXPECT_EQ(find_point(points, "system.disk.io", {{"device", "_Total"}, {"direction", "read"}}), nullptr);
+    const auto points =
+        metrics.update({disk("0 C:", 10, 40960), disk("1 D:", 3, 512), disk("_Total", 13, 41472)});
+    EXPECT_DOUBLE_EQ(
+        value_of(points, "system.disk.operations", {{"device", "0 C:"}, {"direction", "read"}}),
+        10);
+    EXPECT_DOUBLE_EQ(
+        value_of(points, "system.disk.io", {{"device", "1 D:"}, {"direction", "read"}}), 512);
+    EXPECT_DOUBLE_EQ(
+        value_of(points, "system.disk.io", {{"device", "0 C:"}, {"direction", "write"}}), 4096);
+    EXPECT_EQ(find_point(points, "system.disk.io", {{"device", "_Total"}, {"direction", "read"}}),
+              nullptr);
     EXPECT_EQ(points.size(), 8u);
 }
 
@@ -83,30 +105,43 @@ TEST(WmiDisk, ADiskThatDisappearsAndComesBackStartsAfresh) {
     DiskMetrics metrics({});
     metrics.update({disk("0 C:", 10, 100), disk("1 E:", 500, 5000)});
     const auto without = metrics.update({disk("0 C:", 12, 200)});
-    EXPECT_EQ(find_point(without, "system.disk.io", {{"device", "1 E:"}, {"direction", "read"}}), nullptr);
+    EXPECT_EQ(find_point(without, "system.disk.io", {{"device", "1 E:"}, {"direction", "read"}}),
+              nullptr);
     const auto back = metrics.update({disk("0 C:", 13, 300), disk("1 E:", 2, 20)});
     // Re-plugged: its counters restarted, and so does its total (a reset that rates skip).
-    EXPECT_DOUBLE_EQ(value_of(back, "system.disk.operations", {{"device", "1 E:"}, {"direction", "read"}}), 2);
-    EXPECT_DOUBLE_EQ(value_of(back, "system.disk.operations", {{"device", "0 C:"}, {"direction", "read"}}), 13);
+    EXPECT_DOUBLE_EQ(
+        value_of(back, "system.disk.operations", {{"device", "1 E:"}, {"direction", "read"}}), 2);
+    EXPECT_DOUBLE_EQ(
+        value_of(back, "system.disk.operations", {{"device", "0 C:"}, {"direction", "read"}}), 13);
 }
 
 WmiRow nic(uint64_t bytes_received, uint64_t packets_received) {
-    return {{"Name", "Intel[R] Ethernet"}, {"BytesReceivedPersec", std::to_string(bytes_received)},
-            {"BytesSentPersec", "1000"}, {"PacketsReceivedPersec", std::to_string(packets_received)},
-            {"PacketsSentPersec", "10"}, {"PacketsReceivedErrors", "1"}, {"PacketsOutboundErrors", "2"},
-            {"PacketsReceivedDiscarded", "3"}, {"PacketsOutboundDiscarded", "4"}};
+    return {{"Name", "Intel[R] Ethernet"},
+            {"BytesReceivedPersec", std::to_string(bytes_received)},
+            {"BytesSentPersec", "1000"},
+            {"PacketsReceivedPersec", std::to_string(packets_received)},
+            {"PacketsSentPersec", "10"},
+            {"PacketsReceivedErrors", "1"},
+            {"PacketsOutboundErrors", "2"},
+            {"PacketsReceivedDiscarded", "3"},
+            {"PacketsOutboundDiscarded", "4"}};
 }
 
 TEST(WmiNetwork, A32BitCounterThatWrapsKeepsCounting) {
     NetworkMetrics metrics({});
-    const std::vector<std::pair<std::string, std::string>> rx = {{"device", "Intel[R] Ethernet"}, {"direction", "receive"}};
-    EXPECT_DOUBLE_EQ(value_of(metrics.update({nic(4'294'967'000, 100)}), "system.network.io", rx), 4'294'967'000.0);
+    const std::vector<std::pair<std::string, std::string>> rx = {{"device", "Intel[R] Ethernet"},
+                                                                 {"direction", "receive"}};
+    EXPECT_DOUBLE_EQ(value_of(metrics.update({nic(4'294'967'000, 100)}), "system.network.io", rx),
+                     4'294'967'000.0);
     // The 32-bit counter wrapped: 296 bytes to the top, then 704 more.
-    EXPECT_DOUBLE_EQ(value_of(metrics.update({nic(704, 150)}), "system.network.io", rx), 4'294'968'000.0);
+    EXPECT_DOUBLE_EQ(value_of(metrics.update({nic(704, 150)}), "system.network.io", rx),
+                     4'294'968'000.0);
     const auto points = metrics.update({nic(1704, 200)});
     EXPECT_DOUBLE_EQ(value_of(points, "system.network.io", rx), 4'294'969'000.0);
     EXPECT_DOUBLE_EQ(value_of(points, "system.network.packets", rx), 200);
-    EXPECT_DOUBLE_EQ(value_of(points, "system.network.errors", {{"device", "Intel[R] Ethernet"}, {"direction", "transmit"}}), 2);
+    EXPECT_DOUBLE_EQ(value_of(points, "system.network.errors",
+                              {{"device", "Intel[R] Ethernet"}, {"direction", "transmit"}}),
+                     2);
     EXPECT_DOUBLE_EQ(value_of(points, "system.network.dropped", rx), 3);
 }
 

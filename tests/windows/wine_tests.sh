@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Tests of the Windows build under Wine: the portable unit tests, WMI memory against the
+# machine's MemTotal, the "class not available" path of the performance classes (Wine's WMI
+# has none), and a Windows agent next to a Linux agent feeding one Linux controller.
+#
+# usage: tests/windows/wine_tests.sh [WINDOWS_BUILD_DIR] [LINUX_BUILD_DIR]
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+win=${1:-build-windows}
+linux=${2:-build}
+wine=/usr/lib/wine/wine64
+# Wine maps the Unix file system to drive Z:, and with a Unix working directory a path such as
+# /tmp/x.yaml reaches the Windows program as Z:\tmp\x.yaml: no path translation needed.
+work=$(mktemp -d /tmp/dmon-wine.XXXXXX)
+export WINEDEBUG=-all WINEPREFIX="$work/prefix"
+port=5697
+export DMON_BROKER_PORT=$port DMON_BROKER_DIR="$work/broker"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  /usr/lib/wine/wineserver -k 2>/dev/null || true
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  bash scripts/broker.sh stop >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); echo "[wine] ok: $1"; }
+fail() { failed=$((failed + 1)); echo "[wine] FAILED: $1"; }
+
+echo "[wine] preparing a Wine prefix in $WINEPREFIX"
+$wine wineboot --init >/dev/null 2>&1 || true
+
+# 1. The portable unit tests as a Windows executable.
+if $wine "$win/bin/dmon_unit_tests.exe" --gtest_brief=1 >"$work/unit.log" 2>&1; then
+  ok "portable unit tests ($(grep -o '[0-9]* tests' "$work/unit.log" | tail -n 1))"
+else
+  fail "portable unit tests"; tail -n 30 "$work/unit.log"
+fi
+
+# 2. wmi_mem reports the machine's memory (Wine's WMI answers Win32_OperatingSystem for real).
+cat >"$work/mem.yaml" <<YAML
+node: wine
+collectors:
+  - plugin: wmi_mem
+YAML
+$wine "$win/bin/dmon.exe" once --config ""$work/mem.yaml"" \
+  >"$work/mem.out" 2>"$work/mem.err"
+limit=$(awk '/^system.memory.limit,/ {split($2, f, "="); print f[2]}' "$work/mem.out")
+memtotal=$(awk '/^MemTotal:/ {print $2 * 1024}' /proc/meminfo)
+if [ -n "$limit" ] && awk -v a="$limit" -v b="$memtotal" 'BEGIN {d = (a - b) / b; if (d < 0) d = -d; exit !(d < 0.001)}'; then
+  ok "wmi_mem system.memory.limit $limit within 0.1% of MemTotal $memtotal"
+else
+  fail "wmi_mem system.memory.limit '$limit' vs MemTotal $memtotal"; cat "$work/mem.out" "$work/mem.err"
+fi
+
+# 3. The performance classes are missing under Wine: one clear error each, naming the class,
+#    and the host keeps running the other plugins.
+cat >"$work/all.yaml" <<YAML
+node: wine
+interval: 500ms
+self_metrics: false
+collectors:
+  - plugin: wmi_cpu
+  - plugin: wmi_mem
+  - plugin: wmi_disk
+  - plugin: wmi_net
+sinks:
+  - plugin: stdout
+    path: $work/all.lp
+    flush_interval: 200ms
+YAML
+$wine "$win/bin/dmon.exe" run --config "$work/all.yaml" >"$work/all.out" 2>"$work/all.err" &
+run_pid=$!
+sleep 6
+kill -TERM $run_pid 2>/dev/null; /usr/lib/wine/wineserver -k 2>/dev/null; wait $run_pid 2>/dev/null
+for cls in Win32_PerfRawData_PerfOS_Processor Win32_PerfRawData_PerfDisk_PhysicalDisk Win32_PerfRawData_Tcpip_NetworkInterface; do
+  if grep -q "collect failed (1 in a row): WMI class $cls is not available on this system" "$work/all.err"; then
+    ok "missing class $cls reported by name"
+  else
+    fail "no clear error for missing class $cls"; cat "$work/all.err"
+  fi
+done
+rounds=$(grep -c '^system.memory.limit,' "$work/all.lp" 2>/dev/null || echo 0)
+if [ "$rounds" -ge 4 ]; then ok "wmi_mem kept running beside the failing collectors ($rounds rounds)"; else
+  fail "wmi_mem stopped with the failing collectors ($rounds rounds)"; cat "$work/all.err"; fi
+
+# 4. A Windows agent and a Linux agent into one Linux controller, as in the 2015 set-up.
+if bash scripts/broker.sh start >"$work/broker.log" 2>&1; then
+  export DMON_AMQP_URL="amqp://guest:guest@127.0.0.1:$port/" DMON_DB="$work/mixed.db"
+  "$linux/bin/dmon" run --config config/controller.yaml >"$work/controller.log" 2>&1 &
+  pids+=($!)
+  "$linux/bin/dmon" run --config config/agent.yaml --node linux-agent >"$work/linux-agent.log" 2>&1 &
+  pids+=($!)
+  $wine "$win/bin/dmon.exe" run --config config/agent-windows.yaml --node windows-agent \
+    >"$work/windows-agent.log" 2>&1 &
+  pids+=($!)
+  both=""
+  for ((i = 0; i < 60; i++)); do
+    sleep 0.5
+    both=$(sqlite3 "$DMON_DB" "SELECT group_concat(host) FROM (SELECT DISTINCT host FROM series WHERE name = 'system.memory.limit' ORDER BY host)" 2>/dev/null || true)
+    [ "$both" = "linux-agent,windows-agent" ] && break
+  done
+  if [ "$both" = "linux-agent,windows-agent" ]; then
+    ok "a Windows agent (under Wine) and a Linux agent stored side by side by one controller"
+  else
+    fail "mixed agents: hosts with memory samples: '$both'"; tail -n 5 "$work/windows-agent.log" "$work/controller.log"
+  fi
+else
+  fail "could not start the broker"; cat "$work/broker.log"
+fi
+
+echo "wine tests: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
