@@ -6,6 +6,8 @@
 
 #include <boost/asio/signal_set.hpp>
 
+#include "windows_service.hpp"
+
 #include <csignal>
 #include <iostream>
 #include <map>
@@ -25,6 +27,8 @@ commands:
   run    --config FILE [--node NAME]   run until SIGINT/SIGTERM, then flush sinks and exit
   check  --config FILE                 parse the config, load every plugin, check every option
   once   --config FILE [--node NAME]   one round of every collector, printed as line protocol
+  service install --config FILE [--name NAME] | uninstall [--name NAME]
+                                       Windows: run as a service (auto start; stop = flush and exit)
   --version                            print the version
   --help                               print this text
 
@@ -149,6 +153,8 @@ int main(int argc, char** argv) {
         std::cout << kUsage;
         return kExitOk;
     }
+    if (argc >= 2 && std::string(argv[1]) == "service")
+        return dmon::host::service_command(argc, argv);
     std::string error;
     const auto args = parse_arguments(argc, argv, error);
     static const std::map<std::string, int (*)(const Arguments&)> commands = {

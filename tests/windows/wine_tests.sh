@@ -112,5 +112,36 @@ else
   fail "could not start the broker"; cat "$work/broker.log"
 fi
 
+# 5. The Windows service, as far as Wine's Service Control Manager goes: install, start (samples
+#    flow), stop (flush, clean exit), uninstall. Services start in C:\windows\system32, so the
+#    config names the output file by its Windows path.
+cat >"$work/service.yaml" <<YAML
+node: wine-service
+interval: 500ms
+self_metrics: false
+collectors:
+  - plugin: wmi_mem
+sinks:
+  - plugin: stdout
+    path: Z:$work/service.lp
+    flush_interval: 200ms
+YAML
+if $wine "$win/bin/dmon.exe" service install --name dmon-test --config "$work/service.yaml" >"$work/service.log" 2>&1 &&
+   timeout 60 $wine net start dmon-test >>"$work/service.log" 2>&1; then
+  for ((i = 0; i < 40; i++)); do
+    [ "$(grep -c '^system.memory.limit,host=wine-service' "$work/service.lp" 2>/dev/null || echo 0)" -ge 2 ] && break
+    sleep 0.5
+  done
+  stopped=0
+  timeout 60 $wine net stop dmon-test >>"$work/service.log" 2>&1 && stopped=1
+  rounds=$(grep -c '^system.memory.limit,host=wine-service' "$work/service.lp" 2>/dev/null || echo 0)
+  if [ "$rounds" -ge 2 ] && [ "$stopped" = 1 ]; then ok "service installed, started ($rounds rounds stored) and stopped by the SCM"; else
+    fail "service: $rounds rounds, stopped=$stopped"; cat "$work/service.log"; fi
+else
+  fail "service install/start"; cat "$work/service.log"
+fi
+if $wine "$win/bin/dmon.exe" service uninstall --name dmon-test >>"$work/service.log" 2>&1; then ok "service uninstalled"; else
+  fail "service uninstall"; cat "$work/service.log"; fi
+
 echo "wine tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
