@@ -41,27 +41,30 @@ struct ServiceArguments {
 std::string last_error_text() {
     const DWORD code = GetLastError();
     char* text = nullptr;
-    FormatMessageA(FORMAT_MESSAGE_ALLOCATE_BUFFER | FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS, nullptr,
-                   code, 0, reinterpret_cast<char*>(&text), 0, nullptr);
+    FormatMessageA(
+        FORMAT_MESSAGE_ALLOCATE_BUFFER | FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS,
+        nullptr, code, 0, reinterpret_cast<char*>(&text), 0, nullptr);
     std::string message = text != nullptr ? text : "";
     LocalFree(text);
-    while (!message.empty() && (message.back() == '\n' || message.back() == '\r')) message.pop_back();
+    while (!message.empty() && (message.back() == '\n' || message.back() == '\r'))
+        message.pop_back();
     return message + " (error " + std::to_string(code) + ")";
 }
 
 // Owns an SC_HANDLE.
 class ServiceHandle {
-public:
+  public:
     explicit ServiceHandle(SC_HANDLE handle) : handle_(handle) {}
     ~ServiceHandle() {
-        if (handle_ != nullptr) CloseServiceHandle(handle_);
+        if (handle_ != nullptr)
+            CloseServiceHandle(handle_);
     }
     ServiceHandle(const ServiceHandle&) = delete;
     ServiceHandle& operator=(const ServiceHandle&) = delete;
     SC_HANDLE get() const { return handle_; }
     explicit operator bool() const { return handle_ != nullptr; }
 
-private:
+  private:
     SC_HANDLE handle_;
 };
 
@@ -80,7 +83,10 @@ void report(DWORD state, DWORD exit_code = NO_ERROR, DWORD wait_hint = 0) {
     SERVICE_STATUS status{};
     status.dwServiceType = SERVICE_WIN32_OWN_PROCESS;
     status.dwCurrentState = state;
-    status.dwControlsAccepted = state == SERVICE_START_PENDING ? 0 : SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN | SERVICE_ACCEPT_PARAMCHANGE;
+    status.dwControlsAccepted =
+        state == SERVICE_START_PENDING
+            ? 0
+            : SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN | SERVICE_ACCEPT_PARAMCHANGE;
     status.dwWin32ExitCode = exit_code;
     status.dwWaitHint = wait_hint;
     status.dwCheckPoint = (state == SERVICE_RUNNING || state == SERVICE_STOPPED) ? 0 : checkpoint++;
@@ -95,23 +101,30 @@ DWORD WINAPI control_handler(DWORD control, DWORD, void*, void*) {
             SetEvent(g_service.stop_event);
             return NO_ERROR;
         case SERVICE_CONTROL_PARAMCHANGE:
-            dmon::core::logger().warn("[host] PARAMCHANGE received: configuration reload is not available yet; restart the service to apply a new config");
+            dmon::core::logger().warn(
+                "[host] PARAMCHANGE received: configuration reload is not available yet; restart "
+                "the service to apply a new config");
             return NO_ERROR;
-        case SERVICE_CONTROL_INTERROGATE: return NO_ERROR;
-        default: return ERROR_CALL_NOT_IMPLEMENTED;
+        case SERVICE_CONTROL_INTERROGATE:
+            return NO_ERROR;
+        default:
+            return ERROR_CALL_NOT_IMPLEMENTED;
     }
 }
 
 void WINAPI service_main(DWORD, LPSTR*) {
     // Register first: the SCM gives a service 30 s to call in before it gives up on it.
-    g_service.status_handle = RegisterServiceCtrlHandlerExA(g_service.name.c_str(), control_handler, nullptr);
-    if (g_service.status_handle == nullptr) return;
+    g_service.status_handle =
+        RegisterServiceCtrlHandlerExA(g_service.name.c_str(), control_handler, nullptr);
+    if (g_service.status_handle == nullptr)
+        return;
     g_service.stop_event = CreateEventA(nullptr, TRUE, FALSE, nullptr);
     report(SERVICE_START_PENDING, NO_ERROR, 30000);
     try {
         auto config = dmon::core::load_config(g_service.config);
         dmon::core::set_log_level(config.log_level);
-        auto catalog = std::make_shared<dmon::core::PluginCatalog>(dmon::core::plugin_folders(config));
+        auto catalog =
+            std::make_shared<dmon::core::PluginCatalog>(dmon::core::plugin_folders(config));
         dmon::core::Host host(std::move(config), catalog);
         host.start();
         report(SERVICE_RUNNING);
@@ -135,17 +148,21 @@ int install(const ServiceArguments& args) {
     GetModuleFileNameA(nullptr, exe, MAX_PATH);
     const std::string config = std::filesystem::absolute(args.config).string();
     dmon::core::load_config(config);  // refuse to install a service that cannot start
-    const std::string command = "\"" + std::string(exe) + "\" service run --name " + args.name + " --config \"" + config + "\"";
+    const std::string command = "\"" + std::string(exe) + "\" service run --name " + args.name +
+                                " --config \"" + config + "\"";
     ServiceHandle manager(OpenSCManagerA(nullptr, nullptr, SC_MANAGER_CREATE_SERVICE));
     if (!manager) {
-        std::cerr << "error: cannot open the Service Control Manager: " << last_error_text() << '\n';
+        std::cerr << "error: cannot open the Service Control Manager: " << last_error_text()
+                  << '\n';
         return 1;
     }
-    ServiceHandle service(CreateServiceA(manager.get(), args.name.c_str(), "dmon monitoring agent", SERVICE_ALL_ACCESS,
-                                         SERVICE_WIN32_OWN_PROCESS, SERVICE_AUTO_START, SERVICE_ERROR_NORMAL,
-                                         command.c_str(), nullptr, nullptr, nullptr, nullptr, nullptr));
+    ServiceHandle service(CreateServiceA(manager.get(), args.name.c_str(), "dmon monitoring agent",
+                                         SERVICE_ALL_ACCESS, SERVICE_WIN32_OWN_PROCESS,
+                                         SERVICE_AUTO_START, SERVICE_ERROR_NORMAL, command.c_str(),
+                                         nullptr, nullptr, nullptr, nullptr, nullptr));
     if (!service) {
-        std::cerr << "error: cannot create service '" << args.name << "': " << last_error_text() << '\n';
+        std::cerr << "error: cannot create service '" << args.name << "': " << last_error_text()
+                  << '\n';
         return 1;
     }
     std::cout << "service '" << args.name << "' installed: " << command << '\n';
@@ -155,18 +172,22 @@ int install(const ServiceArguments& args) {
 int uninstall(const ServiceArguments& args) {
     ServiceHandle manager(OpenSCManagerA(nullptr, nullptr, SC_MANAGER_CONNECT));
     if (!manager) {
-        std::cerr << "error: cannot open the Service Control Manager: " << last_error_text() << '\n';
+        std::cerr << "error: cannot open the Service Control Manager: " << last_error_text()
+                  << '\n';
         return 1;
     }
-    ServiceHandle service(OpenServiceA(manager.get(), args.name.c_str(), SERVICE_STOP | DELETE | SERVICE_QUERY_STATUS));
+    ServiceHandle service(OpenServiceA(manager.get(), args.name.c_str(),
+                                       SERVICE_STOP | DELETE | SERVICE_QUERY_STATUS));
     if (!service) {
         std::cerr << "error: no service '" << args.name << "': " << last_error_text() << '\n';
         return 1;
     }
     SERVICE_STATUS status{};
-    ControlService(service.get(), SERVICE_CONTROL_STOP, &status);  // stopping a stopped service fails: fine
+    ControlService(service.get(), SERVICE_CONTROL_STOP,
+                   &status);  // stopping a stopped service fails: fine
     if (!DeleteService(service.get())) {
-        std::cerr << "error: cannot delete service '" << args.name << "': " << last_error_text() << '\n';
+        std::cerr << "error: cannot delete service '" << args.name << "': " << last_error_text()
+                  << '\n';
         return 1;
     }
     std::cout << "service '" << args.name << "' uninstalled\n";
@@ -178,28 +199,35 @@ int uninstall(const ServiceArguments& args) {
 int service_command(int argc, char** argv) {
     ServiceArguments args;
     if (argc < 3) {
-        std::cerr << "usage: dmon service install --config FILE [--name NAME] | uninstall [--name NAME]\n";
+        std::cerr << "usage: dmon service install --config FILE [--name NAME] | uninstall [--name "
+                     "NAME]\n";
         return 2;
     }
     args.action = argv[2];
     for (int i = 3; i + 1 < argc; i += 2) {
         const std::string word = argv[i];
-        if (word == "--config") args.config = argv[i + 1];
-        else if (word == "--name") args.name = argv[i + 1];
+        if (word == "--config")
+            args.config = argv[i + 1];
+        else if (word == "--name")
+            args.name = argv[i + 1];
         else {
             std::cerr << "dmon: unknown option '" << word << "' for 'service'\n";
             return 2;
         }
     }
     try {
-        if (args.action == "install") return install(args);
-        if (args.action == "uninstall") return uninstall(args);
+        if (args.action == "install")
+            return install(args);
+        if (args.action == "uninstall")
+            return uninstall(args);
         if (args.action == "run") {
             g_service.name = args.name;
             g_service.config = args.config;
-            SERVICE_TABLE_ENTRYA table[] = {{g_service.name.data(), service_main}, {nullptr, nullptr}};
+            SERVICE_TABLE_ENTRYA table[] = {{g_service.name.data(), service_main},
+                                            {nullptr, nullptr}};
             if (!StartServiceCtrlDispatcherA(table)) {
-                std::cerr << "error: 'service run' is started by the Service Control Manager (" << last_error_text()
+                std::cerr << "error: 'service run' is started by the Service Control Manager ("
+                          << last_error_text()
                           << "); to run in a console use `dmon run --config FILE`\n";
                 return 1;
             }
