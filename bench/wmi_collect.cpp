@@ -40,30 +40,38 @@ int main() {
     try {
         PluginCatalog catalog({PluginCatalog::default_folder()});
         const auto config = parse_config(
-            "collectors:\n  - plugin: wmi_mem\n  - plugin: wmi_cpu\n  - plugin: wmi_disk\n  - plugin: wmi_net\n", "bench.yaml");
+            "collectors:\n  - plugin: wmi_mem\n  - plugin: wmi_cpu\n  - plugin: wmi_disk\n  - "
+            "plugin: wmi_net\n",
+            "bench.yaml");
         auto plan = plan_plugins(config, catalog);
         std::vector<std::unique_ptr<PluginInstance>> instances;
         for (auto& planned : plan.collectors) {
-            instances.push_back(std::make_unique<PluginInstance>(planned.library, planned.config, planned.options, "bench"));
+            instances.push_back(std::make_unique<PluginInstance>(planned.library, planned.config,
+                                                                 planned.options, "bench"));
         }
         PluginInstance& memory = *instances.front();
         size_t samples = 0;
         const auto kept = time_rounds(100, [&] {
             dmon_emitter emitter;
             std::string error;
-            if (memory.collect(emitter, error) != DMON_OK) throw std::runtime_error(error);
+            if (memory.collect(emitter, error) != DMON_OK)
+                throw std::runtime_error(error);
             samples = emitter.batches.empty() ? 0 : emitter.batches.front()->size();
         });
         const auto fresh = time_rounds(100, [&] {
             dmon::plugins::wmi::WmiSession session;
             session.query("Win32_OperatingSystem",
-                          {"TotalVisibleMemorySize", "FreePhysicalMemory", "TotalVirtualMemorySize", "FreeVirtualMemory"},
+                          {"TotalVisibleMemorySize", "FreePhysicalMemory", "TotalVirtualMemorySize",
+                           "FreeVirtualMemory"},
                           std::chrono::seconds(5));
         });
         PROCESS_MEMORY_COUNTERS counters{};
         GetProcessMemoryInfo(GetCurrentProcess(), &counters, sizeof(counters));
-        std::printf("wmi_mem collect(), one connection per instance: median %.0f us (%zu samples)\n", median_us(kept), samples);
-        std::printf("baseline, a new WMI connection every round:     median %.0f us\n", median_us(fresh));
+        std::printf(
+            "wmi_mem collect(), one connection per instance: median %.0f us (%zu samples)\n",
+            median_us(kept), samples);
+        std::printf("baseline, a new WMI connection every round:     median %.0f us\n",
+                    median_us(fresh));
         std::printf("ratio kept / fresh: %.2f\n", median_us(kept) / median_us(fresh));
         std::printf("working set with the 4 WMI plugins loaded: %.1f MB (peak %.1f MB)\n",
                     counters.WorkingSetSize / 1048576.0, counters.PeakWorkingSetSize / 1048576.0);

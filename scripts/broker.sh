@@ -34,6 +34,30 @@ ctl() { /usr/lib/rabbitmq/bin/rabbitmqctl -n "$node" "$@"; }
 
 answers() { ctl -q status >/dev/null 2>&1; }
 
+# The broker's processes (beam, and its helpers), found by the node name in their environment:
+# a broker whose state folder was deleted can no longer be reached by rabbitmqctl.
+node_pids() {
+  local p
+  for p in /proc/[0-9]*; do
+    if { tr '\0' '\n' <"$p/environ"; } 2>/dev/null | grep -qx "RABBITMQ_NODENAME=$node"; then echo "${p#/proc/}"; fi
+  done
+}
+
+port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; }
+
+kill_node() {
+  local pids
+  pids=$(node_pids)
+  [ -n "$pids" ] || return 0
+  kill -TERM $pids 2>/dev/null || true
+  for ((i = 0; i < 40; i++)); do
+    pids=$(node_pids)
+    [ -z "$pids" ] && return 0
+    sleep 0.25
+  done
+  kill -KILL $pids 2>/dev/null || true
+}
+
 start() {
   if [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then
     echo "[broker] rabbitmq-server is not installed: run scripts/setup.sh" >&2
@@ -43,6 +67,15 @@ start() {
   if answers; then
     echo "[broker] already running on 127.0.0.1:$port (state in $dir)"
     return
+  fi
+  if port_taken; then
+    if [ -n "$(node_pids)" ]; then
+      echo "[broker] a stale broker $node holds port $port (its state folder is gone): stopping it"
+      kill_node
+    else
+      echo "[broker] error: port $port on 127.0.0.1 is taken by another program; set DMON_BROKER_PORT" >&2
+      exit 1
+    fi
   fi
   echo "[broker] starting RabbitMQ on 127.0.0.1:$port (state in $dir)"
   # /usr/sbin/rabbitmq-server would switch to the rabbitmq user; this one runs as we are.
@@ -64,12 +97,11 @@ stop() {
   broker_env
   if answers; then
     echo "[broker] stopping the broker on 127.0.0.1:$port"
-    ctl -q stop >/dev/null 2>&1 || true
+    timeout 60 /usr/lib/rabbitmq/bin/rabbitmqctl -n "$node" -q stop >/dev/null 2>&1 || true
   fi
-  if [ -f "$dir/rabbitmq.pid" ]; then
-    kill "$(cat "$dir/rabbitmq.pid")" 2>/dev/null || true
-    rm -f "$dir/rabbitmq.pid"
-  fi
+  # Whatever rabbitmqctl could not reach (or left behind) is stopped by signal.
+  kill_node
+  rm -f "$dir/rabbitmq.pid"
 }
 
 case "${1:-}" in

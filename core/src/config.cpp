@@ -119,8 +119,9 @@ std::vector<std::string> host_keys(InstanceKind kind) {
 namespace {
 
 const std::vector<std::string> kTopLevelKeys = {
-    "node",         "interval",         "log_level",  "plugin_paths", "threads",
-    "self_metrics", "shutdown_timeout", "collectors", "sinks"};
+    "node",         "interval",         "log_level", "plugin_paths", "threads",
+    "self_metrics", "shutdown_timeout", "control",   "watch_config", "collectors",
+    "sinks"};
 const std::set<std::string> kLogLevels = {"trace", "debug", "info", "warn", "error", "off"};
 
 class Parser {
@@ -170,6 +171,10 @@ class Parser {
             } else if (key == "shutdown_timeout") {
                 config.shutdown_timeout =
                     duration(value, "shutdown_timeout", config.shutdown_timeout);
+            } else if (key == "control") {
+                config.control = scalar(value, "control");
+            } else if (key == "watch_config") {
+                config.watch_config = boolean(value, "watch_config", config.watch_config);
             } else if (key == "collectors") {
                 instances(value, InstanceKind::collector, config.collectors);
             } else if (key == "sinks") {

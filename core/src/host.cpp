@@ -84,79 +84,248 @@ Host::~Host() {
     stop();
 }
 
+std::string ReloadOutcome::summary() const {
+    auto list = [](const std::vector<std::string>& names) {
+        std::string text;
+        for (const auto& name : names)
+            text += (text.empty() ? "" : ", ") + name;
+        return text.empty() ? std::string("-") : text;
+    };
+    if (!ok) {
+        std::string text = "reload failed; generation " + std::to_string(generation) +
+                           " keeps running unchanged\n";
+        for (const auto& error : errors)
+            text += "error: " + error + "\n";
+        return text;
+    }
+    return "reload ok: generation " + std::to_string(generation) + "\nadded: " + list(added) +
+           "\nchanged: " + list(changed) + "\nremoved: " + list(removed) + "\nkept: " + list(kept) +
+           "\n";
+}
+
+std::string Host::fingerprint(const PlannedInstance& planned, const HostConfig& config) const {
+    const auto& instance = planned.config;
+    const auto interval = instance.interval.count() > 0 ? instance.interval : config.interval;
+    const auto flush =
+        instance.flush_interval.count() > 0 ? instance.flush_interval : config.interval;
+    return instance.options_fingerprint + "\n" + config.node + "\n" +
+           std::to_string(interval.count()) + "\n" + std::to_string(flush.count()) + "\n" +
+           planned.library->path() + "\n" + planned.library->stamp();
+}
+
 void Host::start() {
-    PluginSetPlan plan = plan_plugins(config_, *catalog_);
-    if (plan.sinks.empty()) {
-        throw ConfigError({config_.file +
-                           ": no sinks: samples would go nowhere; add one under 'sinks:' "
-                           "(e.g. '- plugin: stdout')"});
-    }
-    // Create everything before starting anything: a failing create leaves nothing running.
-    std::vector<std::shared_ptr<PluginInstance>> sink_instances, collector_instances;
-    for (auto& planned : plan.sinks) {
-        sink_instances.push_back(std::make_shared<PluginInstance>(
-            planned.library, planned.config, std::move(planned.options), config_.node));
-    }
-    for (auto& planned : plan.collectors) {
-        collector_instances.push_back(std::make_shared<PluginInstance>(
-            planned.library, planned.config, std::move(planned.options), config_.node));
-    }
-    for (auto& instance : sink_instances) {
-        const auto& settings = instance->config();
-        SinkSettings sink{
-            settings.batch_size,
-            settings.flush_interval.count() > 0 ? settings.flush_interval : config_.interval,
-            settings.queue_size};
-        sinks_.push_back(std::make_shared<SinkRunner>(io_, instance, sink));
-    }
-    router_->set_sinks(sinks_);
-    for (auto& instance : collector_instances) {
-        const auto interval = instance->config().interval.count() > 0 ? instance->config().interval
-                                                                      : config_.interval;
-        collectors_.push_back(
-            std::make_shared<CollectorRunner>(io_, instance, interval, router_, config_.node));
+    std::lock_guard serial(reload_mutex_);
+    work_.emplace(io_.get_executor());
+    for (int i = 0; i < config_.threads; ++i)
+        threads_.emplace_back([this] { io_.run(); });
+    running_ = true;
+    ReloadOutcome outcome;
+    try {
+        apply(config_, outcome);
+    } catch (...) {
+        stop();
+        throw;
     }
     if (config_.self_metrics) {
         self_metrics_ = std::make_shared<CollectorRunner>(
             io_, "dmon", config_.interval,
             [this](dmon_emitter& emitter, std::string&) { return collect_self_metrics(emitter); },
             router_, config_.node);
-    }
-
-    work_.emplace(io_.get_executor());
-    for (int i = 0; i < config_.threads; ++i)
-        threads_.emplace_back([this] { io_.run(); });
-    running_ = true;
-    for (auto& collector : collectors_) {
-        const auto& library = collector->instance()->library();
-        logger().info(
-            "[{}] collector started: plugin {} {} from {}, every {} ms", collector->name(),
-            library.name(), library.version(), library.path(),
-            std::chrono::duration_cast<std::chrono::milliseconds>(collector->interval()).count());
-        collector->start();
-    }
-    for (auto& sink : sinks_) {
-        const auto& library = sink->instance()->library();
-        logger().info("[{}] sink started: plugin {} {} from {}", sink->name(), library.name(),
-                      library.version(), library.path());
-    }
-    if (self_metrics_)
         self_metrics_->start();
+    }
     logger().info("[host] node '{}' running {} collector(s) and {} sink(s) from {}", config_.node,
-                  collectors_.size(), sinks_.size(), config_.file);
+                  collectors().size(), sinks().size(), config_.file);
+}
+
+// Plans and creates what is new or changed (throwing leaves everything as it was), then swaps.
+void Host::apply(HostConfig config, ReloadOutcome& outcome) {
+    if (!node_override_.empty())
+        config.node = node_override_;
+    if (config.node.empty())
+        config.node = machine_name();
+    PluginSetPlan plan = plan_plugins(config, *catalog_);
+    if (plan.sinks.empty()) {
+        throw ConfigError({config.file +
+                           ": no sinks: samples would go nowhere; add one under 'sinks:' "
+                           "(e.g. '- plugin: stdout')"});
+    }
+    std::map<std::string, std::shared_ptr<CollectorRunner>> old_collectors;
+    std::map<std::string, std::shared_ptr<SinkRunner>> old_sinks;
+    std::map<std::string, std::string> old_fingerprints;
+    {
+        std::lock_guard lock(state_mutex_);
+        for (const auto& runner : collectors_)
+            old_collectors[runner->name()] = runner;
+        for (const auto& runner : sinks_)
+            old_sinks[runner->name()] = runner;
+        old_fingerprints = fingerprints_;
+    }
+    std::map<std::string, std::string> new_fingerprints;
+    // Create every new or changed instance before touching anything that runs.
+    std::vector<std::shared_ptr<SinkRunner>> next_sinks;
+    std::vector<std::shared_ptr<CollectorRunner>> next_collectors, started;
+    std::vector<std::string> replaced;
+    auto plan_one = [&](PlannedInstance& planned, bool sink) {
+        const std::string key = std::string(sink ? "sink/" : "collector/") + planned.config.name;
+        const std::string print = fingerprint(planned, config);
+        new_fingerprints[key] = print;
+        auto previous = old_fingerprints.find(key);
+        const bool existed = previous != old_fingerprints.end();
+        if (existed && previous->second == print) {
+            outcome.kept.push_back(planned.config.name);
+            if (sink)
+                next_sinks.push_back(old_sinks.at(planned.config.name));
+            else
+                next_collectors.push_back(old_collectors.at(planned.config.name));
+            return;
+        }
+        (existed ? outcome.changed : outcome.added).push_back(planned.config.name);
+        if (existed)
+            replaced.push_back(key);
+        auto instance = std::make_shared<PluginInstance>(planned.library, planned.config,
+                                                         std::move(planned.options), config.node);
+        if (sink) {
+            const auto& settings = instance->config();
+            SinkSettings sink_settings{
+                settings.batch_size,
+                settings.flush_interval.count() > 0 ? settings.flush_interval : config.interval,
+                settings.queue_size};
+            next_sinks.push_back(std::make_shared<SinkRunner>(io_, instance, sink_settings));
+        } else {
+            const auto interval = instance->config().interval.count() > 0
+                                      ? instance->config().interval
+                                      : config.interval;
+            auto runner =
+                std::make_shared<CollectorRunner>(io_, instance, interval, router_, config.node);
+            next_collectors.push_back(runner);
+            started.push_back(runner);
+        }
+    };
+    for (auto& planned : plan.sinks)
+        plan_one(planned, true);
+    for (auto& planned : plan.collectors)
+        plan_one(planned, false);
+
+    // The swap. Nothing below can fail.
+    std::vector<std::shared_ptr<CollectorRunner>> to_stop;
+    std::vector<std::shared_ptr<SinkRunner>> to_drain;
+    for (const auto& [key, print] : old_fingerprints) {
+        if (new_fingerprints.contains(key) && new_fingerprints.at(key) == print)
+            continue;
+        const std::string name = key.substr(key.find('/') + 1);
+        if (key.rfind("sink/", 0) == 0)
+            to_drain.push_back(old_sinks.at(name));
+        else
+            to_stop.push_back(old_collectors.at(name));
+        if (!new_fingerprints.contains(key))
+            outcome.removed.push_back(name);
+    }
+    // Stop replaced collectors before their successors start: the same name never runs twice.
+    for (auto& runner : to_stop)
+        runner->stop();
+    router_->set_sinks(next_sinks);  // returns once no batch is on its way to the old set
+    {
+        std::lock_guard lock(state_mutex_);
+        collectors_ = next_collectors;
+        sinks_ = next_sinks;
+        fingerprints_ = std::move(new_fingerprints);
+        const std::string node = config.node;
+        config_ = std::move(config);
+        config_.node = node;
+    }
+    for (auto& runner : started) {
+        const auto& library = runner->instance()->library();
+        logger().info(
+            "[{}] collector started: plugin {} {} from {}, every {} ms", runner->name(),
+            library.name(), library.version(), library.path(),
+            std::chrono::duration_cast<std::chrono::milliseconds>(runner->interval()).count());
+        runner->start();
+    }
+    const auto deadline = std::chrono::steady_clock::now() + config_.shutdown_timeout;
+    for (auto& runner : to_drain)
+        runner->drain(deadline);  // their queued batches are delivered
+    outcome.ok = true;
+    outcome.generation = ++generation_;
+}
+
+ReloadOutcome Host::reload(HostConfig new_config) {
+    std::lock_guard serial(reload_mutex_);
+    ReloadOutcome outcome;
+    outcome.generation = generation_;
+    if (!running_) {
+        outcome.errors.push_back("the host is not running");
+        return outcome;
+    }
+    if (new_config.threads != config_.threads) {
+        logger().warn("[host] threads: {} -> {} takes effect at the next start", config_.threads,
+                      new_config.threads);
+    }
+    try {
+        apply(std::move(new_config), outcome);
+    } catch (const ConfigError& e) {
+        outcome = ReloadOutcome{false, generation_, {}, {}, {}, {}, e.messages()};
+    } catch (const std::exception& e) {
+        outcome = ReloadOutcome{false, generation_, {}, {}, {}, {}, {e.what()}};
+    }
+    if (outcome.ok) {
+        ++reloads_ok_;
+        logger().info("[host] reload: generation {}: added {}, changed {}, removed {}, kept {}",
+                      outcome.generation, outcome.added.size(), outcome.changed.size(),
+                      outcome.removed.size(), outcome.kept.size());
+    } else {
+        ++reloads_failed_;
+        for (const auto& error : outcome.errors)
+            logger().error("[host] reload refused: {}", error);
+    }
+    return outcome;
+}
+
+ReloadOutcome Host::reload_from_file() {
+    try {
+        return reload(load_config(config_.file));
+    } catch (const ConfigError& e) {
+        std::lock_guard serial(reload_mutex_);
+        ++reloads_failed_;
+        for (const auto& error : e.messages())
+            logger().error("[host] reload refused: {}", error);
+        return ReloadOutcome{false, generation_, {}, {}, {}, {}, e.messages()};
+    }
+}
+
+std::string Host::status_text() const {
+    std::string text = "node " + config_.node + ", generation " + std::to_string(generation_) +
+                       ", config " + config_.file + "\n";
+    text += "instance\tkind\tplugin\tversion\tlibrary\tstate\tsamples\terrors\tqueue\tlast error\n";
+    auto line = [&](const std::string& name, const char* kind, const PluginInstance& instance,
+                    const InstanceStats& stats) {
+        const std::string error = stats.last_error();
+        text += name + "\t" + kind + "\t" + instance.library().name() + "\t" +
+                instance.library().version() + "\t" + instance.library().path() + "\t" +
+                (stats.errors > 0 && !error.empty() ? "failing" : "running") + "\t" +
+                std::to_string(stats.samples.load()) + "\t" + std::to_string(stats.errors.load()) +
+                "\t" + std::to_string(stats.queue_depth.load()) + "\t" +
+                (error.empty() ? "-" : error) + "\n";
+    };
+    for (const auto& runner : collectors())
+        line(runner->name(), "collector", *runner->instance(), *runner->stats());
+    for (const auto& runner : sinks())
+        line(runner->name(), "sink", *runner->instance(), *runner->stats());
+    return text;
 }
 
 void Host::stop() {
     if (!running_)
         return;
     running_ = false;
+    const auto collectors_now = collectors();
+    const auto sinks_now = sinks();
     // Collectors first, so nothing new arrives; then every sink writes what it holds.
-    for (auto& collector : collectors_)
+    for (auto& collector : collectors_now)
         collector->stop();
     if (self_metrics_)
         self_metrics_->stop();
     const auto deadline = std::chrono::steady_clock::now() + config_.shutdown_timeout;
-    for (auto& sink : sinks_)
+    for (auto& sink : sinks_now)
         sink->drain(deadline);
     work_.reset();
     io_.stop();
@@ -164,20 +333,22 @@ void Host::stop() {
         thread.join();
     threads_.clear();
     uint64_t collected = 0, written = 0, dropped = 0;
-    for (auto& collector : collectors_)
+    for (auto& collector : collectors_now)
         collected += collector->stats()->samples;
     if (self_metrics_)
         collected += self_metrics_->stats()->samples;
-    for (auto& sink : sinks_) {
+    for (auto& sink : sinks_now) {
         written += sink->stats()->samples;
         dropped += sink->stats()->dropped;
     }
     logger().info("[host] stopped: {} samples collected, {} written, {} dropped", collected,
                   written, dropped);
     router_->set_sinks({});
+    std::lock_guard lock(state_mutex_);
     collectors_.clear();
     self_metrics_.reset();
     sinks_.clear();
+    fingerprints_.clear();
 }
 
 dmon_status Host::collect_self_metrics(dmon_emitter& emitter) {
@@ -185,7 +356,7 @@ dmon_status Host::collect_self_metrics(dmon_emitter& emitter) {
     const int64_t now = emitter.collected_at_ns;
     const std::string& host = config_.node;
     using P = std::pair<std::string_view, std::string_view>;
-    for (const auto& collector : collectors_) {
+    for (const auto& collector : collectors()) {
         const auto& stats = *collector->stats();
         const std::string_view name = collector->name();
         const std::string_view plugin = collector->instance()->config().plugin;
@@ -202,7 +373,7 @@ dmon_status Host::collect_self_metrics(dmon_emitter& emitter) {
             add("dmon.plugin." + counter, static_cast<double>(value), DMON_COUNTER);
         }
     }
-    for (const auto& sink : sinks_) {
+    for (const auto& sink : sinks()) {
         const auto& stats = *sink->stats();
         const std::string_view name = sink->name();
         const std::string_view plugin = sink->instance()->config().plugin;

@@ -6,16 +6,33 @@
 #include <cstring>
 #include <filesystem>
 
-#ifndef _WIN32
+#ifdef _WIN32
+#include <windows.h>
+#else
 #include <dlfcn.h>
+#include <unistd.h>
 #endif
+#include <cstdio>
 
 namespace dmon::core {
 namespace fs = std::filesystem;
 
+namespace {
+long getpid_portable() {
+#ifdef _WIN32
+    return static_cast<long>(GetCurrentProcessId());
+#else
+    return static_cast<long>(::getpid());
+#endif
+}
+}  // namespace
+
 PluginLibrary::PluginLibrary(std::string path, std::shared_ptr<void> handle,
-                             const dmon_plugin_descriptor& descriptor)
-    : path_(std::move(path)), handle_(std::move(handle)), descriptor_(descriptor) {}
+                             const dmon_plugin_descriptor& descriptor, std::string stamp)
+    : path_(std::move(path)),
+      stamp_(std::move(stamp)),
+      handle_(std::move(handle)),
+      descriptor_(descriptor) {}
 
 dmon_plugin_descriptor check_descriptor(const dmon_plugin_descriptor* descriptor,
                                         const std::string& where) {
@@ -132,25 +149,88 @@ std::string explain_load_failure(const std::string& path) {
 }
 }  // namespace
 
-std::shared_ptr<const PluginLibrary> PluginCatalog::load_file(const std::string& path) {
-    std::lock_guard lock(mutex_);
-    if (auto it = loaded_.find(path); it != loaded_.end()) {
-        if (auto alive = it->second.lock())
-            return alive;
+namespace {
+
+std::string file_stamp(const fs::path& path) {
+    std::error_code ec;
+    const auto size = fs::file_size(path, ec);
+    const auto time = fs::last_write_time(path, ec);
+    return std::to_string(size) + ":" + std::to_string(time.time_since_epoch().count());
+}
+
+// Only files no one else may change are loaded: a plugin runs with the host's rights.
+void check_not_writable_by_others(const fs::path& path, const char* what) {
+#ifndef _WIN32
+    std::error_code ec;
+    const auto permissions = fs::status(path, ec).permissions();
+    if (ec)
+        return;
+    if ((permissions & (fs::perms::group_write | fs::perms::others_write)) != fs::perms::none) {
+        char mode[8];
+        std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(permissions) & 07777);
+        throw PluginLoadError(
+            path.string() + ": refused: the " + what + " is writable by group or others (mode " +
+            mode +
+            "); a plugin runs with dmon's rights, so only its owner may change it (chmod go-w)");
     }
+#else
+    (void)path;
+    (void)what;
+#endif
+}
+
+int copy_counter = 0;
+
+}  // namespace
+
+std::shared_ptr<void> PluginCatalog::open_library(const std::string& path,
+                                                  const std::string& load_from) {
     auto library = std::make_shared<boost::dll::shared_library>();
     std::error_code ec;
-    library->load(fs::path(path), boost::dll::load_mode::default_mode, ec);
+    library->load(fs::path(load_from), boost::dll::load_mode::default_mode, ec);
     if (ec)
-        throw PluginLoadError(path + ": " + explain_load_failure(path));
+        throw PluginLoadError(path + ": " + explain_load_failure(load_from));
+    return library;
+}
+
+std::shared_ptr<const PluginLibrary> PluginCatalog::load_file(const std::string& path) {
+    std::lock_guard lock(mutex_);
+    check_not_writable_by_others(fs::path(path).parent_path(), "folder");
+    check_not_writable_by_others(path, "file");
+    const std::string stamp = file_stamp(path);
+    std::string load_from = path;
+    fs::path copy;
+    if (auto it = loaded_.find(path); it != loaded_.end()) {
+        if (auto alive = it->second.lock()) {
+            if (alive->stamp() == stamp)
+                return alive;
+            // The file was rebuilt while instances of the old one still run: the loader would
+            // hand back the old mapping for the same path, so load the new file from a copy.
+            copy = fs::temp_directory_path() /
+                   ("dmon-plugin-" + std::to_string(getpid_portable()) + "-" +
+                    std::to_string(++copy_counter) + "-" + fs::path(path).filename().string());
+            std::error_code ec;
+            fs::copy_file(path, copy, fs::copy_options::overwrite_existing, ec);
+            if (ec)
+                throw PluginLoadError(
+                    path + ": cannot copy the rebuilt file to load it beside the old one: " +
+                    ec.message());
+            load_from = copy.string();
+        }
+    }
+    auto handle = open_library(path, load_from);
+#ifndef _WIN32
+    if (!copy.empty())
+        fs::remove(copy);  // mapped already; nothing to clean up later
+#endif
+    auto* library = static_cast<boost::dll::shared_library*>(handle.get());
     if (!library->has(DMON_PLUGIN_ENTRY_SYMBOL)) {
         throw PluginLoadError(
             path + ": not a dmon plugin: it does not export '" DMON_PLUGIN_ENTRY_SYMBOL "'");
     }
     auto entry = library->get<const dmon_plugin_descriptor*()>(DMON_PLUGIN_ENTRY_SYMBOL);
     const dmon_plugin_descriptor descriptor = check_descriptor(entry(), path);
-    auto result = std::make_shared<const PluginLibrary>(
-        path, std::static_pointer_cast<void>(library), descriptor);
+    auto result = std::make_shared<const PluginLibrary>(path, handle, descriptor, stamp);
     loaded_[path] = result;
     return result;
 }

@@ -4,6 +4,7 @@ namespace dmon::core {
 
 void Router::set_sinks(SinkList sinks) {
     auto replacement = std::make_shared<const SinkList>(std::move(sinks));
+    std::unique_lock wait_for_routes(in_flight_);
     std::lock_guard lock(mutex_);
     sinks_ = std::move(replacement);
 }
@@ -14,6 +15,7 @@ std::shared_ptr<const Router::SinkList> Router::sinks() const {
 }
 
 void Router::route(std::shared_ptr<SampleBatch> batch) const {
+    std::shared_lock routing(in_flight_);
     const auto targets = sinks();
     SharedBatch frozen = std::move(batch);
     if (frozen->token())

@@ -1,6 +1,7 @@
 // dmon: the host. One program for agents and controllers; what it does is in its YAML file.
 #include <dmon/core/asio.hpp>
 #include <dmon/core/config.hpp>
+#include <dmon/core/control_server.hpp>
 #include <dmon/core/host.hpp>
 #include <dmon/core/logging.hpp>
 
@@ -8,7 +9,11 @@
 
 #include "windows_service.hpp"
 
+#include <atomic>
 #include <csignal>
+#include <filesystem>
+#include <functional>
+#include <thread>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -105,14 +110,71 @@ std::shared_ptr<dmon::core::PluginCatalog> catalog_for(const dmon::core::HostCon
 int run(const Arguments& args) {
     auto config = load(args);
     auto catalog = catalog_for(config);
+    const bool watch = config.watch_config;
     dmon::core::Host host(std::move(config), catalog);
+    if (args.node)
+        host.set_node_override(*args.node);
     host.start();
+    const auto& running = host.config();
+    const std::string control_path =
+        running.control.empty() ? dmon::core::default_control_path(running.node) : running.control;
+    // `dmonctl reload` and `dmonctl status` arrive here, on the control thread.
+    dmon::core::ControlServer control(
+        control_path, [&host](const std::string& request) -> std::string {
+            if (request == "reload")
+                return host.reload_from_file().summary();
+            if (request == "status")
+                return host.status_text();
+            return "error: unknown request '" + request + "' (reload, status)\n";
+        });
+    dmon::core::logger().info("[host] control socket {} (dmonctl reload / status)", control.path());
+
+    // Opt-in: reload when the file changes (checked every 2 s; a save that breaks it is refused).
+    std::atomic<bool> watching{watch};
+    std::thread watcher;
+    if (watch) {
+        watcher = std::thread([&] {
+            std::error_code ec;
+            auto last = std::filesystem::last_write_time(args.config, ec);
+            while (watching) {
+                std::this_thread::sleep_for(std::chrono::seconds(2));
+                const auto now = std::filesystem::last_write_time(args.config, ec);
+                if (!ec && now != last) {
+                    last = now;
+                    dmon::core::logger().info("[host] {} changed: reloading", args.config);
+                    host.reload_from_file();
+                }
+            }
+        });
+    }
+
     boost::asio::io_context signals_io;
+#ifdef SIGHUP
+    boost::asio::signal_set signals(signals_io, SIGINT, SIGTERM, SIGHUP);
+#else
     boost::asio::signal_set signals(signals_io, SIGINT, SIGTERM);
+#endif
     int received = 0;
-    signals.async_wait([&](const boost::system::error_code&, int signal) { received = signal; });
+    std::function<void(const boost::system::error_code&, int)> on_signal =
+        [&](const boost::system::error_code& ec, int signal) {
+            if (ec)
+                return;
+#ifdef SIGHUP
+            if (signal == SIGHUP) {
+                dmon::core::logger().info("[host] SIGHUP received: reloading {}", args.config);
+                host.reload_from_file();
+                signals.async_wait(on_signal);
+                return;
+            }
+#endif
+            received = signal;
+        };
+    signals.async_wait(on_signal);
     signals_io.run();
     dmon::core::logger().info("[host] signal {} received: stopping", received);
+    watching = false;
+    if (watcher.joinable())
+        watcher.join();
     host.stop();
     return kExitOk;
 }

@@ -1,7 +1,9 @@
 // dmonctl: reads what the controller stored. hosts, metrics, latest, query, top.
 #include "output.hpp"
 
+#include <dmon/core/control_server.hpp>
 #include <dmon/core/duration.hpp>
+#include <dmon/core/host.hpp>
 
 #include "sqlite_store/store.hpp"
 
@@ -28,11 +30,18 @@ commands:
   query   --metric NAME [--host H] [--since 10m] [--rate]
                              a metric's points since a moment (default: the last 10 minutes);
                              --rate turns counters into per-second rates
-  top     [--interval 1s] [--once]
+    top     [--interval 1s] [--once]
                              a live view of CPU, memory, disk and network per host
+  reload  [--control PATH | --node NAME]
+                             make a running dmon host reload its config; prints the outcome
+                             (generation, added, changed, removed, kept, or the errors)
+  status  [--control PATH | --node NAME]
+                             a running host's generation and instances
 
 options:
-  --db FILE                  the SQLite file written by sqlite_store (or $DMON_DB)
+    --db FILE                  the SQLite file written by sqlite_store (or $DMON_DB)
+  --control PATH             a host's control socket (default: the one of --node, or of this
+                             machine's host name, in $XDG_RUNTIME_DIR or /tmp)
   --format table|csv|json    output format (default: table); CSV columns host,name,labels,timestamp,value
 
 Exit status: 0 success, 1 the database cannot be read, 2 bad usage.
@@ -48,6 +57,8 @@ struct Arguments {
     std::chrono::nanoseconds interval{std::chrono::seconds(1)};
     bool rate = false;
     bool once = false;
+    std::string control;
+    std::string node;
 };
 
 class UsageError : public std::runtime_error {
@@ -100,11 +111,16 @@ Arguments parse(int argc, char** argv) {
             args.rate = true;
         } else if (word == "--once") {
             args.once = true;
+        } else if (word == "--control") {
+            args.control = value();
+        } else if (word == "--node") {
+            args.node = value();
         } else {
             throw UsageError("unknown option '" + word + "' for '" + args.command + "'");
         }
     }
-    if (args.db.empty())
+    const bool talks_to_host = args.command == "reload" || args.command == "status";
+    if (args.db.empty() && !talks_to_host)
         throw UsageError("'" + args.command + "' needs --db FILE (or $DMON_DB)");
     if (args.command == "query" && args.metric.empty())
         throw UsageError("'query' needs --metric NAME");
@@ -230,9 +246,22 @@ int top(const Arguments& args) {
     return 0;
 }
 
+int talk_to_host(const Arguments& args) {
+    const std::string path = !args.control.empty()
+                                 ? args.control
+                                 : dmon::core::default_control_path(
+                                       args.node.empty() ? dmon::core::machine_name() : args.node);
+    const std::string answer = dmon::core::control_request(path, args.command);
+    std::cout << answer;
+    // reload: the host says "reload ok" or "reload failed"; status always succeeds.
+    return answer.rfind("reload failed", 0) == 0 || answer.rfind("error:", 0) == 0 ? 1 : 0;
+}
+
 int run(const Arguments& args) {
     if (args.command == "top")
         return top(args);
+    if (args.command == "reload" || args.command == "status")
+        return talk_to_host(args);
     SampleReader reader(args.db);
     Table table;
     if (args.command == "hosts") {

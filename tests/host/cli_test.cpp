@@ -132,3 +132,80 @@ TEST(Cli, RunStopsCleanlyOnSigtermAndFlushes) {
 
 }  // namespace
 }  // namespace dmon::test
+
+#include "../integration/process.hpp"
+
+#include <thread>
+
+namespace dmon::test {
+namespace {
+
+TEST(Cli, DmonctlReloadAndStatusTalkToARunningHost) {
+    using namespace std::chrono_literals;
+    TempFolder folder;
+    const std::string control = folder.path("control.sock");
+    const std::string dmonctl = DMONCTL_BINARY;
+    auto config = [&](const std::string& extra) {
+        return "node: live\nself_metrics: false\ncontrol: " + control +
+               "\nplugin_paths: [" DMON_TEST_PLUGIN_DIR
+               "]\n"
+               "collectors:\n  - plugin: test_counter\n    interval: 100ms\n" +
+               extra + "sinks:\n  - plugin: stdout\n    path: " + folder.path("out.lp") + "\n";
+    };
+    const auto path = folder.file("live.yaml", config(""));
+    Process host(kDmon + " run --config " + path + " 2>" + folder.path("host.log"));
+    for (int i = 0; i < 50 && !std::filesystem::exists(control); ++i)
+        std::this_thread::sleep_for(100ms);
+
+    auto status = run_command(dmonctl + " status --control " + control);
+    EXPECT_EQ(status.exit_code, 0) << status.output;
+    EXPECT_EQ(status.output.rfind("node live, generation 1, config " + path + "\n", 0), 0u)
+        << status.output;
+    EXPECT_NE(
+        status.output.find("\ntest_counter\tcollector\ttest_counter\t1.0.0\t" DMON_TEST_PLUGIN_DIR
+                           "/test_counter.so\trunning\t"),
+        std::string::npos)
+        << status.output;
+
+    folder.file("live.yaml",
+                config("  - plugin: test_counter\n    name: second\n    metric: test.second\n"));
+    auto reloaded = run_command(dmonctl + " reload --control " + control);
+    EXPECT_EQ(reloaded.exit_code, 0);
+    EXPECT_EQ(reloaded.output,
+              "reload ok: generation 2\nadded: second\nchanged: -\nremoved: -\nkept: stdout, "
+              "test_counter\n");
+
+    folder.file("live.yaml", config("  - plugin: test_counter\n    name: second\n    metric: "
+                                    "test.second\n    colour: red\n"));
+    auto refused = run_command(dmonctl + " reload --control " + control);
+    EXPECT_EQ(refused.exit_code, 1);
+    EXPECT_EQ(
+        refused.output,
+        "reload failed; generation 2 keeps running unchanged\nerror: " + path +
+            ":11:5: collector 'second' (test_counter): unknown key 'colour'; valid keys: plugin, "
+            "name, interval, metric\n");
+
+    // SIGHUP reloads too.
+    folder.file("live.yaml", config(""));
+    host.signal(SIGHUP);
+    std::string after;
+    for (int i = 0; i < 50; ++i) {
+        after = run_command(dmonctl + " status --control " + control).output;
+        if (after.find("generation 3") != std::string::npos)
+            break;
+        std::this_thread::sleep_for(100ms);
+    }
+    EXPECT_NE(after.find("node live, generation 3"), std::string::npos) << after;
+    EXPECT_EQ(after.find("second\tcollector"), std::string::npos) << after;
+    EXPECT_EQ(host.stop(), 0);
+    EXPECT_FALSE(std::filesystem::exists(control));  // removed on exit
+
+    auto nobody = run_command(dmonctl + " status --control " + control);
+    EXPECT_EQ(nobody.exit_code, 1);
+    EXPECT_EQ(nobody.output, "error: " + control +
+                                 ": no dmon host answers there (No such file or directory); is it "
+                                 "running, and is this its 'control:' path?\n");
+}
+
+}  // namespace
+}  // namespace dmon::test

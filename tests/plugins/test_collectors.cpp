@@ -23,7 +23,11 @@ class Counter : public dmon::sdk::Collector {
     std::string metric_;
     uint64_t round_ = 0;
 };
-DMON_COLLECTOR_PLUGIN(Counter, "test_counter", "1.0.0", "counts its rounds", kOptions, 0)
+#ifndef TEST_COUNTER_VERSION
+#define TEST_COUNTER_VERSION "1.0.0"
+#endif
+DMON_COLLECTOR_PLUGIN(Counter, "test_counter", TEST_COUNTER_VERSION, "counts its rounds", kOptions,
+                      0)
 
 #elif defined(TEST_THROWING)
 class Throwing : public dmon::sdk::Collector {

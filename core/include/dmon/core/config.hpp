@@ -58,6 +58,8 @@ struct HostConfig {
     int threads = 2;
     bool self_metrics = true;
     std::chrono::nanoseconds shutdown_timeout{std::chrono::seconds(10)};
+    std::string control;  // the control socket (dmonctl reload/status); default: see control_path()
+    bool watch_config = false;  // reload when the config file changes
     std::vector<InstanceConfig> collectors;
     std::vector<InstanceConfig> sinks;
 };

@@ -22,15 +22,18 @@ class PluginLoadError : public std::runtime_error {
 class PluginLibrary {
   public:
     PluginLibrary(std::string path, std::shared_ptr<void> handle,
-                  const dmon_plugin_descriptor& descriptor);
+                  const dmon_plugin_descriptor& descriptor, std::string stamp = {});
     const std::string& path() const { return path_; }
     const dmon_plugin_descriptor& descriptor() const { return descriptor_; }
     std::string name() const { return descriptor_.name; }
     std::string version() const { return descriptor_.version ? descriptor_.version : "?"; }
     dmon_plugin_kind kind() const { return static_cast<dmon_plugin_kind>(descriptor_.kind); }
+    // The file's size and modification time when it was loaded: a rebuilt file has another.
+    const std::string& stamp() const { return stamp_; }
 
   private:
     std::string path_;
+    std::string stamp_;
     std::shared_ptr<void> handle_;       // the boost::dll::shared_library; null for built-ins
     dmon_plugin_descriptor descriptor_;  // the plugin's struct_size bytes, the rest zeroed
 };
@@ -61,6 +64,7 @@ class PluginCatalog {
 
   private:
     std::shared_ptr<const PluginLibrary> load_file(const std::string& path);
+    std::shared_ptr<void> open_library(const std::string& path, const std::string& load_from);
 
     std::vector<std::string> folders_;
     std::map<std::string, const dmon_plugin_descriptor*> builtins_;

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <vector>
 
 namespace dmon::core {
@@ -27,6 +28,9 @@ class Router {
   private:
     mutable std::mutex mutex_;
     std::shared_ptr<const SinkList> sinks_ = std::make_shared<const SinkList>();
+    // Held shared by route() while it enqueues, exclusively by set_sinks(): once set_sinks()
+    // returns, no batch is still on its way to a sink of the old set (which may then be drained).
+    mutable std::shared_mutex in_flight_;
 };
 
 }  // namespace dmon::core

@@ -1,0 +1,151 @@
+#include "dmon/core/control_server.hpp"
+
+#include "dmon/core/logging.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+
+#ifndef _WIN32
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#endif
+
+namespace dmon::core {
+
+#ifdef _WIN32
+
+std::string default_control_path(const std::string& node) {
+    return "\\\\.\\pipe\\dmon-" + node;
+}
+ControlServer::ControlServer(std::string path, Handler handler)
+    : path_(std::move(path)), handler_(std::move(handler)) {}
+ControlServer::~ControlServer() = default;
+void ControlServer::serve() {}
+std::string control_request(const std::string& path, const std::string&) {
+    throw std::runtime_error(path + ": the control endpoint is not available on Windows yet");
+}
+
+#else
+
+std::string default_control_path(const std::string& node) {
+    const char* runtime = std::getenv("XDG_RUNTIME_DIR");
+    const std::string base = runtime != nullptr && *runtime ? runtime : "/tmp";
+    return base + "/dmon-" + std::to_string(::getuid()) + "/" + node + ".sock";
+}
+
+namespace {
+sockaddr_un address_of(const std::string& path) {
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    if (path.size() >= sizeof(address.sun_path))
+        throw std::runtime_error(path + ": control socket path is too long");
+    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+    return address;
+}
+std::string os_error() {
+    return std::strerror(errno);
+}
+}  // namespace
+
+ControlServer::ControlServer(std::string path, Handler handler)
+    : path_(std::move(path)), handler_(std::move(handler)) {
+    const auto folder = std::filesystem::path(path_).parent_path();
+    std::error_code ec;
+    if (!folder.empty() && !std::filesystem::exists(folder)) {
+        std::filesystem::create_directories(folder, ec);
+        ::chmod(folder.c_str(), 0700);  // only the owner may reach the socket
+    }
+    const sockaddr_un address = address_of(path_);
+    // A socket left by a host that died is stale: if nobody answers on it, replace it.
+    try {
+        control_request(path_, "ping");
+        throw std::runtime_error(
+            path_ +
+            ": another dmon host already listens here; give this one another 'control:' path");
+    } catch (const std::runtime_error& e) {
+        if (std::string(e.what()).find("already listens") != std::string::npos)
+            throw;
+    }
+    ::unlink(path_.c_str());
+    listener_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (listener_ < 0)
+        throw std::runtime_error(path_ + ": cannot create the control socket: " + os_error());
+    if (::bind(listener_, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0 ||
+        ::chmod(path_.c_str(), 0600) != 0 || ::listen(listener_, 8) != 0) {
+        const std::string reason = os_error();
+        ::close(listener_);
+        throw std::runtime_error(path_ + ": cannot listen on the control socket: " + reason);
+    }
+    thread_ = std::thread([this] { serve(); });
+}
+
+ControlServer::~ControlServer() {
+    ::shutdown(listener_, SHUT_RDWR);  // wakes accept()
+    if (thread_.joinable())
+        thread_.join();
+    ::close(listener_);
+    ::unlink(path_.c_str());
+}
+
+void ControlServer::serve() {
+    for (;;) {
+        const int client = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (client < 0) {
+            if (errno == EINTR)
+                continue;
+            return;  // shut down
+        }
+        std::string request;
+        char c;
+        while (request.size() < 256 && ::read(client, &c, 1) == 1 && c != '\n')
+            request.push_back(c);
+        std::string answer;
+        try {
+            answer = request == "ping" ? std::string("pong\n") : handler_(request);
+        } catch (const std::exception& e) {
+            answer = std::string("error: ") + e.what() + "\n";
+        }
+        size_t sent = 0;
+        while (sent < answer.size()) {
+            const ssize_t n = ::write(client, answer.data() + sent, answer.size() - sent);
+            if (n <= 0)
+                break;
+            sent += static_cast<size_t>(n);
+        }
+        ::close(client);
+    }
+}
+
+std::string control_request(const std::string& path, const std::string& request) {
+    const sockaddr_un address = address_of(path);
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        throw std::runtime_error("cannot create a socket: " + os_error());
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
+        const std::string reason = os_error();
+        ::close(fd);
+        throw std::runtime_error(path + ": no dmon host answers there (" + reason +
+                                 "); is it running, and is this its 'control:' path?");
+    }
+    const std::string line = request + "\n";
+    if (::write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+        ::close(fd);
+        throw std::runtime_error(path + ": cannot send the request: " + os_error());
+    }
+    std::string answer;
+    char buffer[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buffer, sizeof(buffer))) > 0)
+        answer.append(buffer, static_cast<size_t>(n));
+    ::close(fd);
+    return answer;
+}
+
+#endif
+
+}  // namespace dmon::core
