@@ -201,7 +201,9 @@ TEST_F(AmqpTest, MalformedMessagesGoToTheDeadLetterQueueAndForeignOnesAreStored)
         messages.push_back({id, "metrics.tester.manual", body, 1, now_ns()});
     };
     message("good-1", "it.valid,host=tester gauge=1 " + ts + "\n");
-    message("bad-random", std::string("\x8f\x01\xfe garbage \x00\x02", 16));
+    static constexpr char kRandom[] = "\x8f\x01\xfe garbage \x00\x02";
+    message("bad-random",
+            std::string(kRandom, sizeof(kRandom) - 1));  // the NUL inside is part of it
     message("bad-truncated", "system.cpu.time,host=tester,cpu=tot");
     message("bad-number", "it.valid,host=tester gauge=12x " + ts + "\n");
     message("good-2",
