@@ -11,8 +11,10 @@ function(dmon_add_plugin name)
   endif()
   add_library(${name} MODULE ${PLUGIN_SOURCES})
   target_link_libraries(${name} PRIVATE dmon::sdk ${PLUGIN_LIBRARIES})
-  set_target_properties(${name} PROPERTIES
+    set_target_properties(${name} PROPERTIES
     PREFIX ""
+    CXX_STANDARD 20
+    CXX_STANDARD_REQUIRED ON
     C_VISIBILITY_PRESET hidden
     CXX_VISIBILITY_PRESET hidden
     VISIBILITY_INLINES_HIDDEN ON)
@@ -37,6 +39,6 @@ function(dmon_add_plugin name)
   if(PLUGIN_NO_INSTALL)
     return()
   endif()
-  install(TARGETS ${name} LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}/dmon
-                          RUNTIME DESTINATION ${CMAKE_INSTALL_LIBDIR}/dmon)
+  # <prefix>/lib/dmon, not the multiarch libdir: dmon looks for plugins in <its folder>/../lib/dmon.
+  install(TARGETS ${name} LIBRARY DESTINATION lib/dmon RUNTIME DESTINATION lib/dmon)
 endfunction()

@@ -92,3 +92,40 @@ TEST(Loader, ACreateThatFailsIsReportedWithTheInstance) {
 
 }  // namespace
 }  // namespace dmon::core
+
+namespace dmon::core {
+namespace {
+
+// Loads a plugin, creates an instance and returns the names of one round of samples.
+std::vector<std::string> one_round(const std::string& plugin) {
+    PluginCatalog catalog({kTestPlugins});
+    const auto config = parse_config("collectors:\n  - plugin: " + plugin + "\n", "abi.yaml");
+    auto plan = plan_plugins(config, catalog);
+    PluginInstance instance(plan.collectors[0].library, plan.collectors[0].config,
+                            plan.collectors[0].options, "n");
+    dmon_emitter emitter;
+    emitter.node = "n";
+    std::string error;
+    EXPECT_EQ(instance.collect(emitter, error), DMON_OK) << error;
+    std::vector<std::string> names;
+    for (const auto& batch : emitter.batches) {
+        std::vector<dmon_sample> samples;
+        std::vector<dmon_label> labels;
+        labels.reserve(batch->label_count());
+        batch->to_c(samples, labels);
+        for (const auto& s : samples)
+            names.emplace_back(s.name.data, s.name.size);
+    }
+    return names;
+}
+
+TEST(Abi, APluginBuiltAgainstTheFrozen10HeaderLoadsAndWorks) {
+    EXPECT_EQ(one_round("abi_frozen"), std::vector<std::string>{"abi.frozen"});
+}
+
+TEST(Abi, APluginFromANewerMinorLoadsAndItsExtraFieldsAreIgnored) {
+    EXPECT_EQ(one_round("abi_newer_minor"), std::vector<std::string>{"abi.newer"});
+}
+
+}  // namespace
+}  // namespace dmon::core
