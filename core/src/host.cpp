@@ -390,6 +390,12 @@ dmon_status Host::collect_self_metrics(dmon_emitter& emitter) {
             add("dmon.plugin." + counter, static_cast<double>(value), DMON_COUNTER);
         }
     }
+    batch->add("dmon.host.generation", {P{"host", host}}, static_cast<double>(generation_),
+               DMON_GAUGE, now);
+    batch->add("dmon.host.reloads", {P{"host", host}, P{"result", "ok"}},
+               static_cast<double>(reloads_ok_), DMON_COUNTER, now);
+    batch->add("dmon.host.reloads", {P{"host", host}, P{"result", "failed"}},
+               static_cast<double>(reloads_failed_), DMON_COUNTER, now);
     emitter.batches.push_back(std::move(batch));
     return DMON_OK;
 }
