@@ -12,7 +12,7 @@ samples=$((batches * 100))
 port=5698
 work=$(mktemp -d /tmp/dmon-ingest.XXXXXX)
 url="amqp://guest:guest@127.0.0.1:$port/"
-export DMON_BROKER_PORT=$port DMON_BROKER_DIR="$work/broker"
+export DMON_BROKER_PORT=$port DMON_BROKER_DIR="$work/broker" DMON_CONTROL="$work/control.sock"
 cleanup() {
   kill $(jobs -p) 2>/dev/null || true
   wait 2>/dev/null || true

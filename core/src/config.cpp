@@ -172,7 +172,8 @@ class Parser {
                 config.shutdown_timeout =
                     duration(value, "shutdown_timeout", config.shutdown_timeout);
             } else if (key == "control") {
-                config.control = scalar(value, "control");
+                if (!value.IsNull())
+                    config.control = scalar(value, "control");  // empty: the default
             } else if (key == "watch_config") {
                 config.watch_config = boolean(value, "watch_config", config.watch_config);
             } else if (key == "collectors") {

@@ -50,14 +50,16 @@ class AmqpTest : public ::testing::Test {
                "/ DMON_DB=" + queue_db + " ";
     }
     std::unique_ptr<Process> controller() {
-        return std::make_unique<Process>("env " + env(db_) + kDmon + " run --config " + kSource +
-                                         "/config/controller.yaml >>" +
-                                         folder_.path("controller.log") + " 2>&1");
+        return std::make_unique<Process>(
+            "env " + env(db_) + "DMON_CONTROL=" + folder_.path("controller.sock") + " " + kDmon +
+            " run --config " + kSource + "/config/controller.yaml >>" +
+            folder_.path("controller.log") + " 2>&1");
     }
     std::unique_ptr<Process> agent(const std::string& node) {
-        return std::make_unique<Process>("env " + env(db_) + kDmon + " run --config " + kSource +
-                                         "/config/agent.yaml --node " + node + " >>" +
-                                         folder_.path(node + ".log") + " 2>&1");
+        return std::make_unique<Process>(
+            "env " + env(db_) + "DMON_CONTROL=" + folder_.path(node + ".sock") + " " + kDmon +
+            " run --config " + kSource + "/config/agent.yaml --node " + node + " >>" +
+            folder_.path(node + ".log") + " 2>&1");
     }
 
     int64_t query_int(const std::string& sql) {

@@ -90,9 +90,10 @@ if [ "$rounds" -ge 4 ]; then ok "wmi_mem kept running beside the failing collect
 # 4. A Windows agent and a Linux agent into one Linux controller, as in the 2015 set-up.
 if bash scripts/broker.sh start >"$work/broker.log" 2>&1; then
   export DMON_AMQP_URL="amqp://guest:guest@127.0.0.1:$port/" DMON_DB="$work/mixed.db"
-  "$linux/bin/dmon" run --config config/controller.yaml >"$work/controller.log" 2>&1 &
+  DMON_CONTROL="$work/controller.sock" "$linux/bin/dmon" run --config config/controller.yaml >"$work/controller.log" 2>&1 &
   pids+=($!)
-  "$linux/bin/dmon" run --config config/agent.yaml --node linux-agent >"$work/linux-agent.log" 2>&1 &
+  DMON_CONTROL="$work/linux-agent.sock" "$linux/bin/dmon" run --config config/agent.yaml --node linux-agent \
+    >"$work/linux-agent.log" 2>&1 &
   pids+=($!)
   $wine "$win/bin/dmon.exe" run --config config/agent-windows.yaml --node windows-agent \
     >"$work/windows-agent.log" 2>&1 &
