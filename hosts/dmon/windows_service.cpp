@@ -16,6 +16,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <thread>
 #include <vector>
 #endif
 
@@ -75,6 +76,7 @@ struct ServiceState {
     SERVICE_STATUS_HANDLE status_handle = nullptr;
     HANDLE stop_event = nullptr;
     int exit_code = 0;
+    dmon::core::Host* host = nullptr;  // set while the host runs
 };
 ServiceState g_service;
 
@@ -101,9 +103,10 @@ DWORD WINAPI control_handler(DWORD control, DWORD, void*, void*) {
             SetEvent(g_service.stop_event);
             return NO_ERROR;
         case SERVICE_CONTROL_PARAMCHANGE:
-            dmon::core::logger().warn(
-                "[host] PARAMCHANGE received: configuration reload is not available yet; restart "
-                "the service to apply a new config");
+            // `sc control dmon paramchange`: reload the config, off the SCM's thread.
+            if (g_service.host != nullptr) {
+                std::thread([host = g_service.host] { host->reload_from_file(); }).detach();
+            }
             return NO_ERROR;
         case SERVICE_CONTROL_INTERROGATE:
             return NO_ERROR;
@@ -127,8 +130,10 @@ void WINAPI service_main(DWORD, LPSTR*) {
             std::make_shared<dmon::core::PluginCatalog>(dmon::core::plugin_folders(config));
         dmon::core::Host host(std::move(config), catalog);
         host.start();
+        g_service.host = &host;
         report(SERVICE_RUNNING);
         WaitForSingleObject(g_service.stop_event, INFINITE);
+        g_service.host = nullptr;
         dmon::core::logger().info("[host] service stop requested: stopping");
         host.stop();
         report(SERVICE_STOPPED);

@@ -209,3 +209,38 @@ TEST(Cli, DmonctlReloadAndStatusTalkToARunningHost) {
 
 }  // namespace
 }  // namespace dmon::test
+
+namespace dmon::test {
+namespace {
+
+TEST(Cli, WatchConfigReloadsWhenTheFileChanges) {
+    using namespace std::chrono_literals;
+    TempFolder folder;
+    const std::string control = folder.path("watch.sock");
+    auto config = [&](const std::string& interval) {
+        return "node: watched\nself_metrics: false\nwatch_config: true\ncontrol: " + control +
+               "\nplugin_paths: [" DMON_TEST_PLUGIN_DIR
+               "]\ncollectors:\n  - plugin: test_counter\n    interval: " +
+               interval + "\nsinks:\n  - plugin: stdout\n    path: " + folder.path("out.lp") + "\n";
+    };
+    const auto path = folder.file("watched.yaml", config("100ms"));
+    Process host(kDmon + " run --config " + path + " 2>" + folder.path("host.log"));
+    for (int i = 0; i < 50 && !std::filesystem::exists(control); ++i)
+        std::this_thread::sleep_for(100ms);
+    std::this_thread::sleep_for(1100ms);  // a modification time the watcher can tell apart
+    folder.file("watched.yaml", config("200ms"));
+    std::string status;
+    for (int i = 0; i < 80; ++i) {
+        status = run_command(std::string(DMONCTL_BINARY) + " status --control " + control).output;
+        if (status.find("generation 2") != std::string::npos)
+            break;
+        std::this_thread::sleep_for(100ms);
+    }
+    EXPECT_NE(status.find("node watched, generation 2"), std::string::npos)
+        << status << read_text(folder.path("host.log"));
+    EXPECT_EQ(host.stop(), 0);
+    EXPECT_NE(read_text(folder.path("host.log")).find("changed: reloading"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace dmon::test
