@@ -8,7 +8,9 @@
 #include <filesystem>
 #include <stdexcept>
 
-#ifndef _WIN32
+#ifdef _WIN32
+#include <windows.h>
+#else
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -19,15 +21,116 @@ namespace dmon::core {
 
 #ifdef _WIN32
 
+// Windows: a named pipe, \\.\pipe\dmon-<node>; one client at a time, one line each way.
 std::string default_control_path(const std::string& node) {
     return "\\\\.\\pipe\\dmon-" + node;
 }
+
+namespace {
+std::string last_error() {
+    return "Windows error " + std::to_string(GetLastError());
+}
+
+// Owns a HANDLE.
+class Handle {
+  public:
+    explicit Handle(HANDLE handle) : handle_(handle) {}
+    ~Handle() {
+        if (valid())
+            CloseHandle(handle_);
+    }
+    Handle(const Handle&) = delete;
+    Handle& operator=(const Handle&) = delete;
+    HANDLE get() const { return handle_; }
+    bool valid() const { return handle_ != nullptr && handle_ != INVALID_HANDLE_VALUE; }
+
+  private:
+    HANDLE handle_;
+};
+}  // namespace
+
 ControlServer::ControlServer(std::string path, Handler handler)
-    : path_(std::move(path)), handler_(std::move(handler)) {}
-ControlServer::~ControlServer() = default;
-void ControlServer::serve() {}
-std::string control_request(const std::string& path, const std::string&) {
-    throw std::runtime_error(path + ": the control endpoint is not available on Windows yet");
+    : path_(std::move(path)), handler_(std::move(handler)) {
+    // The first pipe instance is made here so that a name already taken is reported at start.
+    Handle probe(CreateNamedPipeA(
+        path_.c_str(), PIPE_ACCESS_DUPLEX | FILE_FLAG_FIRST_PIPE_INSTANCE,
+        PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS, 1, 4096, 4096,
+        0, nullptr));
+    if (!probe.valid()) {
+        throw std::runtime_error(
+            path_ + ": cannot create the control pipe (" + last_error() +
+            "); is another dmon host using this name? give this one another 'control:'");
+    }
+    // The probe instance closes here; serve() creates the instances clients connect to.
+    thread_ = std::thread([this] { serve(); });
+}
+
+ControlServer::~ControlServer() {
+    stopping_ = true;
+    // Wake ConnectNamedPipe with a client of our own.
+    Handle wake(CreateFileA(path_.c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr, OPEN_EXISTING,
+                            0, nullptr));
+    if (thread_.joinable())
+        thread_.join();
+}
+
+void ControlServer::serve() {
+    while (!stopping_) {
+        Handle pipe(CreateNamedPipeA(
+            path_.c_str(), PIPE_ACCESS_DUPLEX,
+            PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS,
+            PIPE_UNLIMITED_INSTANCES, 4096, 4096, 0, nullptr));
+        if (!pipe.valid())
+            return;
+        if (!ConnectNamedPipe(pipe.get(), nullptr) && GetLastError() != ERROR_PIPE_CONNECTED)
+            continue;
+        if (stopping_)
+            return;
+        std::string request;
+        char c;
+        DWORD n = 0;
+        while (request.size() < 256 && ReadFile(pipe.get(), &c, 1, &n, nullptr) && n == 1 &&
+               c != '\n')
+            request.push_back(c);
+        std::string answer;
+        try {
+            answer = request == "ping" ? std::string("pong\n") : handler_(request);
+        } catch (const std::exception& e) {
+            answer = std::string("error: ") + e.what() + "\n";
+        }
+        DWORD written = 0;
+        WriteFile(pipe.get(), answer.data(), static_cast<DWORD>(answer.size()), &written, nullptr);
+        FlushFileBuffers(pipe.get());
+        DisconnectNamedPipe(pipe.get());
+    }
+}
+
+std::string control_request(const std::string& path, const std::string& request) {
+    HANDLE raw = INVALID_HANDLE_VALUE;
+    for (int attempt = 0; attempt < 50; ++attempt) {
+        raw = CreateFileA(path.c_str(), GENERIC_READ | GENERIC_WRITE, 0, nullptr, OPEN_EXISTING, 0,
+                          nullptr);
+        if (raw != INVALID_HANDLE_VALUE)
+            break;
+        if (GetLastError() != ERROR_PIPE_BUSY) {
+            throw std::runtime_error(path + ": no dmon host answers there (" + last_error() +
+                                     "); is it running, and is this its 'control:' path?");
+        }
+        WaitNamedPipeA(path.c_str(), 100);
+    }
+    Handle pipe(raw);
+    if (!pipe.valid())
+        throw std::runtime_error(path + ": the dmon host is busy; try again");
+    const std::string line = request + "\n";
+    DWORD n = 0;
+    if (!WriteFile(pipe.get(), line.data(), static_cast<DWORD>(line.size()), &n, nullptr)) {
+        throw std::runtime_error(path + ": cannot send the request (" + last_error() + ")");
+    }
+    std::string answer;
+    char buffer[4096];
+    while (ReadFile(pipe.get(), buffer, sizeof(buffer), &n, nullptr) && n > 0)
+        answer.append(buffer, n);
+    return answer;
 }
 
 #else

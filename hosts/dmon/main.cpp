@@ -9,6 +9,10 @@
 
 #include "windows_service.hpp"
 
+#ifdef _WIN32
+#include <windows.h>
+#endif
+
 #include <atomic>
 #include <csignal>
 #include <filesystem>
@@ -148,6 +152,19 @@ int run(const Arguments& args) {
         });
     }
 
+#ifdef _WIN32
+    // Windows has no SIGHUP: setting the named event Local\dmon-reload-<node> asks for a reload.
+    const std::string event_name = "Local\\dmon-reload-" + running.node;
+    HANDLE reload_event = CreateEventA(nullptr, FALSE, FALSE, event_name.c_str());
+    HANDLE stop_event = CreateEventA(nullptr, TRUE, FALSE, nullptr);
+    std::thread event_waiter([&] {
+        const HANDLE events[] = {stop_event, reload_event};
+        while (WaitForMultipleObjects(2, events, FALSE, INFINITE) == WAIT_OBJECT_0 + 1) {
+            dmon::core::logger().info("[host] {} set: reloading", event_name);
+            host.reload_from_file();
+        }
+    });
+#endif
     boost::asio::io_context signals_io;
 #ifdef SIGHUP
     boost::asio::signal_set signals(signals_io, SIGINT, SIGTERM, SIGHUP);
@@ -175,6 +192,12 @@ int run(const Arguments& args) {
     watching = false;
     if (watcher.joinable())
         watcher.join();
+#ifdef _WIN32
+    SetEvent(stop_event);
+    event_waiter.join();
+    CloseHandle(reload_event);
+    CloseHandle(stop_event);
+#endif
     host.stop();
     return kExitOk;
 }

@@ -144,5 +144,37 @@ fi
 if $wine "$win/bin/dmon.exe" service uninstall --name dmon-test >>"$work/service.log" 2>&1; then ok "service uninstalled"; else
   fail "service uninstall"; cat "$work/service.log"; fi
 
+# 6. Hot reload on Windows: dmonctl.exe talks to dmon.exe through the named pipe.
+pipe='\\.\pipe\dmon-wine-test'
+write_reload_config() {
+  cat >"$work/reload.yaml" <<YAML
+node: wine-reload
+self_metrics: false
+control: '$pipe'
+collectors:
+  - plugin: wmi_mem
+    interval: $1
+sinks:
+  - plugin: stdout
+    path: $work/reload.lp
+YAML
+}
+write_reload_config 1s
+$wine "$win/bin/dmon.exe" run --config "$work/reload.yaml" >"$work/reload.out" 2>"$work/reload.err" &
+reload_pid=$!
+status=""
+for ((i = 0; i < 40; i++)); do
+  status=$($wine "$win/bin/dmonctl.exe" status --control "$pipe" 2>/dev/null | tr -d '\r' || true)
+  case "$status" in *"generation 1"*) break ;; esac
+  sleep 0.5
+done
+write_reload_config 2s
+answer=$($wine "$win/bin/dmonctl.exe" reload --control "$pipe" 2>&1 | tr -d '\r' || true)
+case "$status$answer" in
+  *"node wine-reload, generation 1"*"reload ok: generation 2"*"changed: wmi_mem"*) ok "dmonctl.exe reload and status through the named pipe" ;;
+  *) fail "reload on Windows: status '$status', reload '$answer'"; cat "$work/reload.err" ;;
+esac
+kill -TERM $reload_pid 2>/dev/null; /usr/lib/wine/wineserver -k 2>/dev/null; wait $reload_pid 2>/dev/null
+
 echo "wine tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

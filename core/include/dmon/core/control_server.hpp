@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <string>
 #include <thread>
@@ -11,8 +12,8 @@ namespace dmon::core {
 std::string default_control_path(const std::string& node);
 
 // A local control endpoint: one request line per connection ("reload", "status"), one answer,
-// then the connection closes. A Unix domain socket, mode 0600. (Windows: not yet; there the
-// service's PARAMCHANGE is the trigger.)
+// then the connection closes. Linux: a Unix domain socket, mode 0600, in a 0700 folder.
+// Windows: a named pipe that refuses remote clients.
 class ControlServer {
   public:
     using Handler = std::function<std::string(const std::string& request)>;
@@ -27,7 +28,8 @@ class ControlServer {
     void serve();
     std::string path_;
     Handler handler_;
-    int listener_ = -1;
+    int listener_ = -1;                  // the Unix socket
+    std::atomic<bool> stopping_{false};  // Windows: tells the pipe loop to end
     std::thread thread_;
 };
 
