@@ -19,6 +19,17 @@
 
 namespace dmon::core {
 
+// Both platforms: "ping" is answered here (a liveness probe), the rest by the handler.
+std::string ControlServer::answer_to(const std::string& request) const {
+    if (request == "ping")
+        return "pong\n";
+    try {
+        return handler_(request);
+    } catch (const std::exception& e) {
+        return std::string("error: ") + e.what() + "\n";
+    }
+}
+
 #ifdef _WIN32
 
 // Windows: a named pipe, \\.\pipe\dmon-<node>; one client at a time, one line each way.
@@ -92,12 +103,7 @@ void ControlServer::serve() {
         while (request.size() < 256 && ReadFile(pipe.get(), &c, 1, &n, nullptr) && n == 1 &&
                c != '\n')
             request.push_back(c);
-        std::string answer;
-        try {
-            answer = request == "ping" ? std::string("pong\n") : handler_(request);
-        } catch (const std::exception& e) {
-            answer = std::string("error: ") + e.what() + "\n";
-        }
+        const std::string answer = answer_to(request);
         DWORD written = 0;
         WriteFile(pipe.get(), answer.data(), static_cast<DWORD>(answer.size()), &written, nullptr);
         FlushFileBuffers(pipe.get());
@@ -207,12 +213,7 @@ void ControlServer::serve() {
         char c;
         while (request.size() < 256 && ::read(client, &c, 1) == 1 && c != '\n')
             request.push_back(c);
-        std::string answer;
-        try {
-            answer = request == "ping" ? std::string("pong\n") : handler_(request);
-        } catch (const std::exception& e) {
-            answer = std::string("error: ") + e.what() + "\n";
-        }
+        const std::string answer = answer_to(request);
         size_t sent = 0;
         while (sent < answer.size()) {
             const ssize_t n = ::write(client, answer.data() + sent, answer.size() - sent);

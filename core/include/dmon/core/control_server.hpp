@@ -26,6 +26,7 @@ class ControlServer {
 
   private:
     void serve();
+    std::string answer_to(const std::string& request) const;
     std::string path_;
     Handler handler_;
     int listener_ = -1;                  // the Unix socket
