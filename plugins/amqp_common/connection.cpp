@@ -93,7 +93,7 @@ Connection::Connection(const ConnectionSettings& settings) {
         url.password = value;
     }
 
-    state_ = amqp_new_connection();
+    state_.reset(amqp_new_connection());
     amqp_socket_t* socket = nullptr;
     if (url.ssl) {
 #ifdef DMON_AMQP_NO_TLS
@@ -101,7 +101,7 @@ Connection::Connection(const ConnectionSettings& settings) {
             where_ +
             ": this build of dmon has no TLS support (rabbitmq-c was built without OpenSSL)");
 #else
-        socket = amqp_ssl_socket_new(state_);
+        socket = amqp_ssl_socket_new(state());
         if (socket == nullptr)
             throw AmqpError(where_ + ": cannot create a TLS socket");
         amqp_ssl_socket_set_verify_peer(socket, 1);
@@ -118,7 +118,7 @@ Connection::Connection(const ConnectionSettings& settings) {
         }
 #endif
     } else {
-        socket = amqp_tcp_socket_new(state_);
+        socket = amqp_tcp_socket_new(state());
         if (socket == nullptr)
             throw AmqpError(where_ + ": cannot create a socket");
     }
@@ -130,30 +130,28 @@ Connection::Connection(const ConnectionSettings& settings) {
         throw AmqpError(where_ + ": cannot connect: " + amqp_error_string2(status) +
                         " (is the broker running there?)");
     }
-    amqp_set_handshake_timeout(state_, &timeout);
-    amqp_set_rpc_timeout(state_, &timeout);
+    amqp_set_handshake_timeout(state(), &timeout);
+    amqp_set_rpc_timeout(state(), &timeout);
     const amqp_rpc_reply_t login =
-        amqp_login(state_, url.vhost.c_str(), 0, 131072, 30, AMQP_SASL_METHOD_PLAIN,
+        amqp_login(state(), url.vhost.c_str(), 0, 131072, 30, AMQP_SASL_METHOD_PLAIN,
                    url.user.c_str(), url.password.c_str());
     if (login.reply_type != AMQP_RESPONSE_NORMAL)
         throw AmqpError(where_ + ": login refused: " + describe(login));
     open_ = true;
-    amqp_channel_open(state_, 1);
+    amqp_channel_open(state(), 1);
     check("opening channel 1");
 }
 
 Connection::~Connection() {
-    if (state_ == nullptr)
-        return;
     if (open_) {
-        amqp_channel_close(state_, 1, AMQP_REPLY_SUCCESS);
-        amqp_connection_close(state_, AMQP_REPLY_SUCCESS);
+        amqp_channel_close(state(), 1, AMQP_REPLY_SUCCESS);
+        amqp_connection_close(state(), AMQP_REPLY_SUCCESS);
     }
-    amqp_destroy_connection(state_);
+    // state_ releases the connection itself.
 }
 
 void Connection::check(const std::string& doing) {
-    const amqp_rpc_reply_t reply = amqp_get_rpc_reply(state_);
+    const amqp_rpc_reply_t reply = amqp_get_rpc_reply(state());
     if (reply.reply_type != AMQP_RESPONSE_NORMAL) {
         open_ = false;  // after a failed call the connection is not worth a polite close
         throw AmqpError(where_ + ": " + doing + ": " + describe(reply));

@@ -3,6 +3,7 @@
 #include <amqp.h>
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -35,7 +36,7 @@ class Connection {
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
 
-    amqp_connection_state_t state() const { return state_; }
+    amqp_connection_state_t state() const { return state_.get(); }
     const std::string& user() const { return user_; }
     const std::string& where() const { return where_; }  // amqp://user@host:port/vhost
 
@@ -43,7 +44,12 @@ class Connection {
     void check(const std::string& doing);
 
   private:
-    amqp_connection_state_t state_ = nullptr;
+    struct StateDeleter {
+        void operator()(amqp_connection_state_t state) const { amqp_destroy_connection(state); }
+    };
+    // Owned from the first line of the constructor, so a connect or login that throws still
+    // releases it (the destructor does not run for a half-built object).
+    std::unique_ptr<amqp_connection_state_t_, StateDeleter> state_;
     std::string user_;
     std::string where_;
     bool open_ = false;

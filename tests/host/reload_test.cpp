@@ -233,9 +233,16 @@ TEST_F(ReloadTest, TwoHundredReloadsUnderLoadKeepMemoryStable) {
     host->stop();
     expect_each_round_once(rounds_of("test\\.steady", test::read_text(out)),
                            "the unchanged collector through 200 reloads");
+#if defined(__SANITIZE_ADDRESS__)
+    // Under AddressSanitizer freed memory waits in its quarantine, so RSS grows by design; there
+    // LeakSanitizer checks for leaks at exit instead.
+    (void)after_warmup;
+    (void)at_end;
+#else
     // Growth from reload 20 to 200: a leak of one instance per reload would show as megabytes.
     EXPECT_LT(at_end - after_warmup, 4096)
         << "RSS grew from " << after_warmup << " kB to " << at_end << " kB";
+#endif
 }
 
 }  // namespace

@@ -92,19 +92,27 @@ class AmqpTest : public ::testing::Test {
         }
         return condition();
     }
-    // Waits until the stored count of a host's rounds stops growing (the queue is drained).
+    // Waits until the controller's queue is empty (nothing waiting, nothing unacknowledged) and
+    // the host's stored count has stopped growing. The controller may still be backing off
+    // after a broker outage, so an unchanged count alone does not mean it is done.
     void wait_until_settled(const std::string& host) {
         int64_t last = -2;
-        for (int i = 0; i < 60; ++i) {
+        for (int i = 0; i < 90; ++i) {
+            const auto queues =
+                run_command(
+                    broker("ctl -q list_queues name messages_ready messages_unacknowledged"))
+                    .output;
+            const bool drained = queues.find("dmon.controller\t0\t0") != std::string::npos;
             const int64_t now = query_int(
                 "SELECT count(*) FROM samples x JOIN series s ON s.id = x.series_id WHERE s.host = "
                 "'" +
                 host + "'");
-            if (now == last)
+            if (drained && now == last)
                 return;
             last = now;
             std::this_thread::sleep_for(1s);
         }
+        ADD_FAILURE() << "the controller did not drain its queue within 90 s";
     }
     // Every round between the first and the last stored one is there: agents collect each second
     // on the second, so consecutive rounds are about 1 s apart and never 2 s.
