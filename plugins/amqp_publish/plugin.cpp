@@ -24,7 +24,6 @@ class AmqpPublish : public sdk::Sink {
         : host_(context.host),
           publisher_(connection_settings(context.options), *context.options.string("exchange")),
           buffer_limit_(static_cast<size_t>(*context.options.integer("buffer_limit"))),
-          timeout_(connection_settings(context.options).timeout),
           routing_key_("metrics." + routing_word(context.node) + "." +
                        routing_word(context.instance_name)),
           id_prefix_(context.node + ":" + std::to_string(host_.now_ns()) + ":") {
@@ -51,7 +50,7 @@ class AmqpPublish : public sdk::Sink {
 
     void flush() override {
         // Stopping: keep trying for a while, then say plainly what is lost.
-        const auto deadline = std::chrono::steady_clock::now() + 2 * timeout_;
+        const auto deadline = std::chrono::steady_clock::now() + 2 * publisher_.timeout();
         while (!pending_.empty() && std::chrono::steady_clock::now() < deadline) {
             try_send(true);
             if (!pending_.empty())
@@ -119,7 +118,6 @@ class AmqpPublish : public sdk::Sink {
     sdk::Host host_;
     Publisher publisher_;
     size_t buffer_limit_;
-    std::chrono::milliseconds timeout_;
     std::string routing_key_;
     std::string id_prefix_;  // node:start_ns: so ids are unique across restarts and increasing
     uint64_t sequence_ = 0;

@@ -34,6 +34,7 @@ class Publisher {
     bool connected() const { return connection_ != nullptr; }
     void disconnect() { connection_.reset(); }
     std::string where() const { return safe_url(settings_.url); }
+    std::chrono::milliseconds timeout() const { return settings_.timeout; }
 
   private:
     void connect();
