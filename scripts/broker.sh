@@ -24,6 +24,9 @@ broker_env() {
   export RABBITMQ_LOG_BASE="$dir/log"
   export RABBITMQ_PID_FILE="$dir/rabbitmq.pid"
   export RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins"
+  # The Erlang VM writes erl_crash.dump into its working folder unless told otherwise: keep it
+  # with the broker state, never in the source tree.
+  export ERL_CRASH_DUMP="$dir/erl_crash.dump"
   export ERL_EPMD_ADDRESS=127.0.0.1
   export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
   export RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
