@@ -64,7 +64,7 @@ ingest=$(awk -v n="$samples" -v a="$start" -v b="$end" 'BEGIN {printf "%.0f", n 
 
 echo "[bench] agent traffic: one agent for 10 s"
 $tool declare "$url" bench.agent "metrics.bench-agent.#"
-DMON_AMQP_URL=$url build/bin/dmon run --config config/agent.yaml --node bench-agent 2>"$work/agent.log" &
+DMON_SPOOL="$work/spool" DMON_AMQP_URL=$url build/bin/dmon run --config config/agent.yaml --node bench-agent 2>"$work/agent.log" &
 agent=$!
 sleep 10
 kill -TERM $agent

@@ -35,7 +35,7 @@ build/bin/dmon run --config config/controller.yaml >"$state/controller.log" 2>&1
 pids+=($!)
 for node in web-1 web-2; do
   echo "[demo] agent $node: build/bin/dmon run --config config/agent.yaml --node $node   (log: $state/$node.log)"
-  build/bin/dmon run --config config/agent.yaml --node "$node" >"$state/$node.log" 2>&1 &
+  DMON_SPOOL="$state/spool-$node" build/bin/dmon run --config config/agent.yaml --node "$node" >"$state/$node.log" 2>&1 &
   pids+=($!)
 done
 sleep 2

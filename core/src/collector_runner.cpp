@@ -118,6 +118,7 @@ void CollectorRunner::run_round() {
                           consecutive_failures_);
         }
         consecutive_failures_ = 0;
+        stats_->backing_off = false;
         stats_->rounds++;
         auto next = next_tick(now, interval_);
         // Ticks that passed while collect() ran are skipped, not run back to back.
@@ -133,6 +134,7 @@ void CollectorRunner::run_round() {
         return;
     }
     ++consecutive_failures_;
+    stats_->backing_off = true;
     stats_->errors++;
     stats_->set_last_error(error);
     auto backoff = interval_ * (int64_t{1} << std::min(consecutive_failures_ - 1, 20));

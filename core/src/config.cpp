@@ -1,4 +1,5 @@
 #include "dmon/core/config.hpp"
+#include "dmon/core/spool.hpp"
 
 #include "dmon/core/duration.hpp"
 
@@ -113,7 +114,8 @@ std::string substitute_environment(const std::string& text, const std::string& f
 std::vector<std::string> host_keys(InstanceKind kind) {
     if (kind == InstanceKind::collector)
         return {"plugin", "name", "interval"};
-    return {"plugin", "name", "batch_size", "flush_interval", "queue_size"};
+    return {"plugin",     "name",     "batch_size", "flush_interval",
+            "queue_size", "overflow", "spool",      "spool_size"};
 }
 
 namespace {
@@ -315,6 +317,30 @@ class Parser {
                 } else if (key == "queue_size" && kind == InstanceKind::sink) {
                     instance.queue_size = static_cast<size_t>(
                         integer(value, key, 1, 100'000'000, instance.queue_size, context));
+                } else if (key == "overflow" && kind == InstanceKind::sink) {
+                    instance.overflow = scalar(value, key, context);
+                    if (value.IsScalar() && instance.overflow != "drop_oldest" &&
+                        instance.overflow != "drop_newest") {
+                        fail(value,
+                             "overflow must be drop_oldest or drop_newest; got '" +
+                                 instance.overflow + "'",
+                             context);
+                    }
+                } else if (key == "spool" && kind == InstanceKind::sink) {
+                    if (!value.IsNull())  // `spool:` left empty (e.g. ${DMON_SPOOL:-}): none
+                        instance.spool = scalar(value, key, context);
+                } else if (key == "spool_size" && kind == InstanceKind::sink) {
+                    const std::string text = scalar(value, key, context);
+                    const auto bytes = parse_byte_size(text);
+                    if (value.IsScalar() && (!bytes || *bytes < 65536)) {
+                        fail(value,
+                             "spool_size must be a size of at least 64KiB such as 512MiB or "
+                             "1GiB; got '" +
+                                 text + "'",
+                             context);
+                    } else if (bytes) {
+                        instance.spool_size = *bytes;
+                    }
                 } else {
                     instance.options[key_node] = value;  // checked against the plugin later
                 }
@@ -322,7 +348,9 @@ class Parser {
             std::ostringstream fingerprint;
             fingerprint << instance.plugin << '\n'
                         << instance.interval.count() << ' ' << instance.batch_size << ' '
-                        << instance.flush_interval.count() << ' ' << instance.queue_size << '\n'
+                        << instance.flush_interval.count() << ' ' << instance.queue_size << ' '
+                        << instance.overflow << ' ' << instance.spool << ' ' << instance.spool_size
+                        << '\n'
                         << YAML::Dump(instance.options);
             instance.options_fingerprint = fingerprint.str();
             out.push_back(std::move(instance));
@@ -364,6 +392,10 @@ HostConfig load_config(const std::string& path) {
     for (auto& folder : config.plugin_paths) {
         if (std::filesystem::path(folder).is_relative())
             folder = (base / folder).lexically_normal().string();
+    }
+    for (auto& sink : config.sinks) {
+        if (!sink.spool.empty() && std::filesystem::path(sink.spool).is_relative())
+            sink.spool = (base / sink.spool).lexically_normal().string();
     }
     return config;
 }

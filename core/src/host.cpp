@@ -6,7 +6,9 @@
 
 #include <boost/asio/ip/host_name.hpp>
 
+#include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <ostream>
 
 namespace dmon::core {
@@ -165,6 +167,7 @@ void Host::apply(HostConfig config, ReloadOutcome& outcome) {
     std::vector<std::shared_ptr<SinkRunner>> next_sinks;
     std::vector<std::shared_ptr<CollectorRunner>> next_collectors, started;
     std::vector<std::string> replaced;
+    std::vector<std::shared_ptr<SinkRunner>> started_sinks;
     auto plan_one = [&](PlannedInstance& planned, bool sink) {
         const std::string key = std::string(sink ? "sink/" : "collector/") + planned.config.name;
         const std::string print = fingerprint(planned, config);
@@ -186,11 +189,24 @@ void Host::apply(HostConfig config, ReloadOutcome& outcome) {
                                                          std::move(planned.options), config.node);
         if (sink) {
             const auto& settings = instance->config();
-            SinkSettings sink_settings{
-                settings.batch_size,
-                settings.flush_interval.count() > 0 ? settings.flush_interval : config.interval,
-                settings.queue_size};
-            next_sinks.push_back(std::make_shared<SinkRunner>(io_, instance, sink_settings));
+            SinkSettings sink_settings;
+            sink_settings.batch_size = settings.batch_size;
+            sink_settings.flush_interval =
+                settings.flush_interval.count() > 0 ? settings.flush_interval : config.interval;
+            sink_settings.queue_size = settings.queue_size;
+            sink_settings.overflow = settings.overflow == "drop_newest"
+                                         ? OverflowPolicy::drop_newest
+                                         : OverflowPolicy::drop_oldest;
+            sink_settings.spool = settings.spool;
+            sink_settings.spool_size = settings.spool_size;
+            sink_settings.id_prefix = config.node + ":" + settings.name;
+            try {
+                next_sinks.push_back(std::make_shared<SinkRunner>(io_, instance, sink_settings));
+            } catch (const SpoolError& e) {
+                throw ConfigError(
+                    {settings.location.to_string() + ": " + settings.describe() + ": " + e.what()});
+            }
+            started_sinks.push_back(next_sinks.back());
         } else {
             const auto interval = instance->config().interval.count() > 0
                                       ? instance->config().interval
@@ -233,6 +249,8 @@ void Host::apply(HostConfig config, ReloadOutcome& outcome) {
         config_ = std::move(config);
         config_.node = node;
     }
+    for (auto& runner : started_sinks)
+        runner->start();
     for (auto& runner : started) {
         const auto& library = runner->instance()->library();
         logger().info(
@@ -267,6 +285,7 @@ ReloadOutcome Host::reload(HostConfig new_config) {
     } catch (const std::exception& e) {
         outcome = ReloadOutcome{false, generation_, {}, {}, {}, {}, {e.what()}};
     }
+    remember_reload(outcome);
     if (outcome.ok) {
         ++reloads_ok_;
         logger().info("[host] reload: generation {}: added {}, changed {}, removed {}, kept {}",
@@ -288,29 +307,145 @@ ReloadOutcome Host::reload_from_file() {
         ++reloads_failed_;
         for (const auto& error : e.messages())
             logger().error("[host] reload refused: {}", error);
-        return ReloadOutcome{false, generation_, {}, {}, {}, {}, e.messages()};
+        ReloadOutcome outcome{false, generation_, {}, {}, {}, {}, e.messages()};
+        remember_reload(outcome);
+        return outcome;
     }
 }
 
+namespace {
+int64_t wall_now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// "2026-11-26T06:10:01Z", or "never" for 0.
+std::string utc_time(int64_t ns) {
+    if (ns <= 0)
+        return "never";
+    const std::time_t seconds = static_cast<std::time_t>(ns / 1'000'000'000);
+    std::tm tm{};
+#ifdef _WIN32
+    gmtime_s(&tm, &seconds);
+#else
+    gmtime_r(&seconds, &tm);
+#endif
+    char text[32];
+    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return text;
+}
+
+// A spool at least this full makes the host "degraded": it still keeps everything, but an
+// operator has (spool_size - used) / input rate left before the overflow policy applies.
+constexpr double kSpoolDegradedFraction = 0.5;
+// A drop this recent makes the host "failed": data is being lost now.
+constexpr int64_t kRecentDropNs = 60'000'000'000;
+}  // namespace
+
+void Host::remember_reload(const ReloadOutcome& outcome) {
+    std::string text = utc_time(wall_now_ns()) + " ";
+    text += outcome.ok ? "ok, generation " + std::to_string(outcome.generation)
+                       : "refused: " + (outcome.errors.empty() ? std::string("unknown error")
+                                                               : outcome.errors.front());
+    std::lock_guard lock(last_reload_mutex_);
+    last_reload_ = std::move(text);
+}
+
 std::string Host::status_text() const {
-    std::string text = "node " + config_.node + ", generation " + std::to_string(generation_) +
-                       ", config " + config_.file + "\n";
+    std::string last_reload;
+    {
+        std::lock_guard lock(last_reload_mutex_);
+        last_reload = last_reload_.empty() ? "never" : last_reload_;
+    }
+    std::string text = "node " + node() + ", generation " + std::to_string(generation_) +
+                       ", config " + config_.file + "\nlast reload: " + last_reload + "\n";
     text += "instance\tkind\tplugin\tversion\tlibrary\tstate\tsamples\terrors\tqueue\tlast error\n";
     auto line = [&](const std::string& name, const char* kind, const PluginInstance& instance,
-                    const InstanceStats& stats) {
+                    const InstanceStats& stats, bool sink) {
         const std::string error = stats.last_error();
+        const char* state = sink ? (stats.connected ? "running" : "failing")
+                                 : (stats.backing_off ? "backing off" : "running");
         text += name + "\t" + kind + "\t" + instance.library().name() + "\t" +
-                instance.library().version() + "\t" + instance.library().path() + "\t" +
-                (stats.errors > 0 && !error.empty() ? "failing" : "running") + "\t" +
-                std::to_string(stats.samples.load()) + "\t" + std::to_string(stats.errors.load()) +
-                "\t" + std::to_string(stats.queue_depth.load()) + "\t" +
-                (error.empty() ? "-" : error) + "\n";
+                instance.library().version() + "\t" + instance.library().path() + "\t" + state +
+                "\t" + std::to_string(stats.samples.load()) + "\t" +
+                std::to_string(stats.errors.load()) + "\t" +
+                std::to_string(stats.queue_depth.load()) + "\t" + (error.empty() ? "-" : error) +
+                "\n";
     };
+    const auto sink_runners = sinks();
     for (const auto& runner : collectors())
-        line(runner->name(), "collector", *runner->instance(), *runner->stats());
-    for (const auto& runner : sinks())
-        line(runner->name(), "sink", *runner->instance(), *runner->stats());
+        line(runner->name(), "collector", *runner->instance(), *runner->stats(), false);
+    for (const auto& runner : sink_runners)
+        line(runner->name(), "sink", *runner->instance(), *runner->stats(), true);
+    text +=
+        "\nsink\tconnected\tqueued\tspooled\tspool use\toldest unsent\tdropped\tlast "
+        "success\tlast error\n";
+    const int64_t now = wall_now_ns();
+    for (const auto& runner : sink_runners) {
+        const auto& stats = *runner->stats();
+        const uint64_t limit = stats.spool_limit_bytes;
+        char use[32] = "-";
+        if (limit > 0)
+            std::snprintf(use, sizeof use, "%.1f%%", 100.0 * stats.spooled_bytes / limit);
+        char age[32] = "-";
+        if (stats.oldest_unsent_ns > 0)
+            std::snprintf(age, sizeof age, "%.1f s", (now - stats.oldest_unsent_ns) / 1e9);
+        const std::string error = stats.last_error();
+        text += runner->name() + "\t" + (stats.connected ? "yes" : "no") + "\t" +
+                std::to_string(stats.queue_depth.load()) + " samples (" +
+                human_bytes(stats.queued_bytes) + ")\t" +
+                (limit > 0 ? std::to_string(stats.spooled_samples.load()) + " samples (" +
+                                 human_bytes(stats.spooled_bytes) + ")"
+                           : std::string("no spool")) +
+                "\t" + use + "\t" + age + "\t" + std::to_string(stats.dropped.load()) + "\t" +
+                utc_time(stats.last_success_ns) + "\t" +
+                (error.empty() ? "-" : utc_time(stats.last_error_ns) + " " + error) + "\n";
+    }
     return text;
+}
+
+std::string Host::health_text() const {
+    if (!running_)
+        return "failed: the host is not running\n";
+    std::vector<std::string> failed, degraded;
+    const int64_t now = wall_now_ns();
+    for (const auto& runner : sinks()) {
+        const auto& stats = *runner->stats();
+        const std::string name = "sink " + runner->name();
+        if (stats.last_drop_ns > 0 && now - stats.last_drop_ns < kRecentDropNs) {
+            failed.push_back(name + " dropped samples in the last minute (" +
+                             std::to_string(stats.dropped.load()) + " in all)");
+        }
+        if (!stats.connected) {
+            const std::string error = stats.last_error();
+            degraded.push_back(name + " cannot deliver: " + (error.empty() ? "-" : error));
+        }
+        const uint64_t limit = stats.spool_limit_bytes;
+        if (limit > 0 && stats.spooled_bytes >= kSpoolDegradedFraction * limit) {
+            char use[32];
+            std::snprintf(use, sizeof use, "%.0f%%", 100.0 * stats.spooled_bytes / limit);
+            degraded.push_back(name + " spool is " + use + " full");
+        }
+    }
+    for (const auto& runner : collectors()) {
+        if (runner->stats()->backing_off) {
+            degraded.push_back("collector " + runner->name() +
+                               " is backing off: " + runner->stats()->last_error());
+        }
+    }
+    auto join = [](const std::vector<std::string>& parts) {
+        std::string text;
+        for (const auto& part : parts)
+            text += (text.empty() ? "" : "; ") + part;
+        return text;
+    };
+    if (!failed.empty())
+        return "failed: " + join(failed) + (degraded.empty() ? "" : "; " + join(degraded)) + "\n";
+    if (!degraded.empty())
+        return "degraded: " + join(degraded) + "\n";
+    return "healthy: " + std::to_string(collectors().size()) + " collector(s) and " +
+           std::to_string(sinks().size()) + " sink(s) delivering\n";
 }
 
 void Host::stop() {
@@ -326,9 +461,18 @@ void Host::stop() {
         self_metrics_->stop();
     const auto deadline = std::chrono::steady_clock::now() + config_.shutdown_timeout;
     for (auto& sink : sinks_now)
-        sink->drain(deadline);
+        stopped_cleanly_ = sink->drain(deadline) && stopped_cleanly_;
     work_.reset();
     io_.stop();
+    if (!stopped_cleanly_) {
+        // A write() that ignores every deadline must not keep the process: leave its thread
+        // (the caller exits at once; spooled batches are on disk, the rest was logged).
+        for (auto& thread : threads_)
+            thread.detach();
+        threads_.clear();
+        logger().error("[host] stopped without waiting for a stuck sink");
+        return;
+    }
     for (auto& thread : threads_)
         thread.join();
     threads_.clear();
@@ -349,55 +493,6 @@ void Host::stop() {
     self_metrics_.reset();
     sinks_.clear();
     fingerprints_.clear();
-}
-
-dmon_status Host::collect_self_metrics(dmon_emitter& emitter) {
-    auto batch = std::make_shared<SampleBatch>("dmon");
-    const int64_t now = emitter.collected_at_ns;
-    const std::string& host = config_.node;
-    using P = std::pair<std::string_view, std::string_view>;
-    for (const auto& collector : collectors()) {
-        const auto& stats = *collector->stats();
-        const std::string_view name = collector->name();
-        const std::string_view plugin = collector->instance()->config().plugin;
-        auto add = [&](std::string_view metric, double value, dmon_sample_type type) {
-            batch->add(metric, {P{"host", host}, P{"instance", name}, P{"plugin", plugin}}, value,
-                       type, now);
-        };
-        add("dmon.collector.samples", static_cast<double>(stats.samples), DMON_COUNTER);
-        add("dmon.collector.errors", static_cast<double>(stats.errors), DMON_COUNTER);
-        add("dmon.collector.skipped", static_cast<double>(stats.skipped_rounds), DMON_COUNTER);
-        add("dmon.collector.duration", static_cast<double>(stats.last_duration_ns) / 1e9,
-            DMON_GAUGE);
-        for (const auto& [counter, value] : stats.plugin_counters()) {
-            add("dmon.plugin." + counter, static_cast<double>(value), DMON_COUNTER);
-        }
-    }
-    for (const auto& sink : sinks()) {
-        const auto& stats = *sink->stats();
-        const std::string_view name = sink->name();
-        const std::string_view plugin = sink->instance()->config().plugin;
-        auto add = [&](std::string_view metric, double value, dmon_sample_type type) {
-            batch->add(metric, {P{"host", host}, P{"instance", name}, P{"plugin", plugin}}, value,
-                       type, now);
-        };
-        add("dmon.sink.samples", static_cast<double>(stats.samples), DMON_COUNTER);
-        add("dmon.sink.errors", static_cast<double>(stats.errors), DMON_COUNTER);
-        add("dmon.sink.dropped", static_cast<double>(stats.dropped), DMON_COUNTER);
-        add("dmon.sink.queue_depth", static_cast<double>(stats.queue_depth), DMON_GAUGE);
-        add("dmon.sink.duration", static_cast<double>(stats.last_duration_ns) / 1e9, DMON_GAUGE);
-        for (const auto& [counter, value] : stats.plugin_counters()) {
-            add("dmon.plugin." + counter, static_cast<double>(value), DMON_COUNTER);
-        }
-    }
-    batch->add("dmon.host.generation", {P{"host", host}}, static_cast<double>(generation_),
-               DMON_GAUGE, now);
-    batch->add("dmon.host.reloads", {P{"host", host}, P{"result", "ok"}},
-               static_cast<double>(reloads_ok_), DMON_COUNTER, now);
-    batch->add("dmon.host.reloads", {P{"host", host}, P{"result", "failed"}},
-               static_cast<double>(reloads_failed_), DMON_COUNTER, now);
-    emitter.batches.push_back(std::move(batch));
-    return DMON_OK;
 }
 
 int collect_once(const HostConfig& config, PluginCatalog& catalog, std::ostream& out) {

@@ -8,35 +8,67 @@ namespace dmon::core {
 namespace {
 using Clock = std::chrono::steady_clock;
 
-std::chrono::milliseconds retry_delay(int failures) {
-    // 100 ms, 200 ms, ... capped at 30 s: quick recovery from a blip, no hammering of a dead sink.
-    const int shift = std::min(failures - 1, 9);
-    return std::min(std::chrono::milliseconds(100 << std::max(shift, 0)),
-                    std::chrono::milliseconds(30000));
+int64_t wall_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+void settle(const SealedBatch& batch, bool ok) {
+    for (const auto& part : batch.parts) {
+        if (part->token())
+            ok ? part->token()->sink_succeeded() : part->token()->sink_failed();
+    }
+}
+
+bool carries_token(const SealedBatch& batch) {
+    return std::any_of(batch.parts.begin(), batch.parts.end(),
+                       [](const SharedBatch& part) { return part->token() != nullptr; });
 }
 }  // namespace
 
 SinkRunner::SinkRunner(asio::io_context& io, std::shared_ptr<PluginInstance> instance,
                        SinkSettings settings)
-    : name_(instance->name()),
-      instance_(std::move(instance)),
-      settings_(settings),
-      strand_(asio::make_strand(io)),
-      flush_timer_(io),
-      retry_timer_(io) {
+    : SinkRunner(io, instance->name(), nullptr, std::move(settings)) {
+    instance_ = std::move(instance);
     stats_ = instance_->stats();
     write_ = [plugin = instance_.get()](const dmon_batch& batch, std::string& error) {
         return plugin->write(batch, error);
     };
+    if (spool_)
+        stats_->spool_limit_bytes = settings_.spool_size;
+    publish_backlog_stats();
 }
 
 SinkRunner::SinkRunner(asio::io_context& io, std::string name, WriteFn write, SinkSettings settings)
     : name_(std::move(name)),
       write_(std::move(write)),
-      settings_(settings),
+      settings_(std::move(settings)),
       strand_(asio::make_strand(io)),
       flush_timer_(io),
-      retry_timer_(io) {}
+      retry_timer_(io),
+      outage_(settings_.outage_summary_every) {
+    if (settings_.id_prefix.empty())
+        settings_.id_prefix = name_;
+    id_start_ = settings_.id_prefix + ":" + std::to_string(wall_ns()) + ":";
+    if (!settings_.spool.empty()) {
+        spool_ =
+            Spool::open(SpoolOptions{settings_.spool, settings_.spool_size, settings_.overflow});
+        stats_->spool_limit_bytes = settings_.spool_size;
+    }
+}
+
+void SinkRunner::start() {
+    if (spool_ && spool_->records() > 0) {
+        logger().info(
+            "[{}] spool {} holds {} samples in {} batches ({}) from before: sending "
+            "them first",
+            name_, spool_->folder().string(), spool_->samples(), spool_->records(),
+            human_bytes(spool_->bytes()));
+    }
+    publish_backlog_stats();
+    asio::post(strand_, [self = shared_from_this()] { self->kick(); });
+}
 
 bool SinkRunner::enqueue(SharedBatch batch) {
     if (!batch || batch->empty()) {
@@ -47,52 +79,95 @@ bool SinkRunner::enqueue(SharedBatch batch) {
     bool start = false;
     {
         std::lock_guard lock(mutex_);
-        const bool full = queued_samples_ + batch->size() > settings_.queue_size;
-        if (full && !batch->token()) {
-            stats_->dropped += batch->size();
-            dropped_since_log_ += batch->size();
-            // One line per 10 s at most: a stuck sink must not flood the log.
-            if (Clock::now() - last_drop_log_ > std::chrono::seconds(10)) {
-                logger().warn(
-                    "[{}] queue full ({} samples queued, queue_size {}): dropped {} samples "
-                    "from '{}' (counted in dmon.sink.dropped)",
-                    name_, queued_samples_, settings_.queue_size, dropped_since_log_,
-                    batch->source());
-                dropped_since_log_ = 0;
-                last_drop_log_ = Clock::now();
+        if (!batch->token()) {
+            const size_t held = open_samples_ + memory_samples_;
+            if (held + batch->size() > settings_.queue_size &&
+                settings_.overflow == OverflowPolicy::drop_oldest) {
+                drop_oldest_locked(held + batch->size() - settings_.queue_size);
             }
-            return false;
+            if (open_samples_ + memory_samples_ + batch->size() > settings_.queue_size) {
+                stats_->count_drop(DropReason::queue_full, batch->size());
+                dropped_since_log_ += batch->size();
+                if (Clock::now() - last_drop_log_ > std::chrono::seconds(10)) {
+                    logger().warn(
+                        "[{}] queue full ({} samples held, queue_size {}, overflow {}): "
+                        "dropped {} samples (dmon.sink.dropped{{reason=queue_full}})",
+                        name_, open_samples_ + memory_samples_, settings_.queue_size,
+                        to_string(settings_.overflow), dropped_since_log_);
+                    dropped_since_log_ = 0;
+                    last_drop_log_ = Clock::now();
+                }
+                return false;
+            }
         }
-        queued_samples_ += batch->size();
-        stats_->queue_depth = queued_samples_;
-        queue_.push_back(std::move(batch));
-        start = !busy_ && (queued_samples_ >= settings_.batch_size || !timer_armed_);
+        open_samples_ += batch->size();
+        stats_->queue_depth = open_samples_ + memory_samples_;
+        stats_->queued_bytes += batch->bytes();
+        open_.push_back(std::move(batch));
+        start = (!busy_ && open_samples_ >= settings_.batch_size) || !timer_armed_ ||
+                open_samples_ >= settings_.batch_size;
     }
     if (start)
         asio::post(strand_, [self = shared_from_this()] { self->kick(); });
     return true;
 }
 
+// Makes room for `needed` samples by dropping the oldest batches that carry no token (their
+// sources are periodic: the newest data matters most). The batch being written stays.
+void SinkRunner::drop_oldest_locked(size_t needed) {
+    size_t freed = 0;
+    for (auto it = memory_.begin() + (head_in_flight_ && !memory_.empty() ? 1 : 0);
+         it != memory_.end() && freed < needed;) {
+        if (carries_token(*it)) {
+            ++it;
+            continue;
+        }
+        freed += it->samples;
+        memory_samples_ -= it->samples;
+        for (const auto& part : it->parts)
+            stats_->queued_bytes -= std::min<uint64_t>(stats_->queued_bytes, part->bytes());
+        it = memory_.erase(it);
+    }
+    for (auto it = open_.begin(); it != open_.end() && freed < needed;) {
+        if ((*it)->token()) {
+            ++it;
+            continue;
+        }
+        freed += (*it)->size();
+        open_samples_ -= (*it)->size();
+        stats_->queued_bytes -= std::min<uint64_t>(stats_->queued_bytes, (*it)->bytes());
+        it = open_.erase(it);
+    }
+    if (freed > 0) {
+        stats_->count_drop(DropReason::queue_full, freed);
+        dropped_since_log_ += freed;
+    }
+}
+
 bool SinkRunner::congested() const {
     std::lock_guard lock(mutex_);
-    return queued_samples_ >= settings_.queue_size;
+    return open_samples_ + memory_samples_ >= settings_.queue_size;
 }
 
 void SinkRunner::kick() {
     std::unique_lock lock(mutex_);
-    if (busy_ || queue_.empty())
-        return;
-    if (queued_samples_ >= settings_.batch_size || draining_) {
+    const bool backlog = !memory_.empty() || (spool_ && spool_->records() > 0);
+    if (!busy_ && (open_samples_ >= settings_.batch_size || draining_ || backlog)) {
         busy_ = true;
-        timer_armed_ = false;
-        ++timer_generation_;
         lock.unlock();
-        flush_timer_.cancel();
         write_some();
         return;
     }
-    if (timer_armed_)
+    if (busy_ && open_samples_ >= settings_.batch_size) {
+        // A write is retrying: full batches go to the backlog (and the spool) meanwhile.
+        lock.unlock();
+        seal(false);
+        lock.lock();
+    }
+    if (timer_armed_ || open_.empty())
         return;
+    // The flush timer runs whether or not a write is busy: during an outage, rounds must still
+    // reach the spool within flush_interval, not wait for the next retry.
     timer_armed_ = true;
     const uint64_t generation = ++timer_generation_;
     lock.unlock();
@@ -101,134 +176,288 @@ void SinkRunner::kick() {
         asio::bind_executor(strand_, [self = shared_from_this(), generation](auto ec) {
             if (ec)
                 return;
+            bool start = false;
             {
                 std::lock_guard lock(self->mutex_);
-                if (generation != self->timer_generation_ || self->busy_)
+                if (generation != self->timer_generation_)
                     return;
                 self->timer_armed_ = false;
-                if (self->queue_.empty())
-                    return;
+                start = !self->busy_;
                 self->busy_ = true;
             }
-            self->write_some();
+            self->seal(true);
+            if (start) {
+                self->write_some();
+            } else {
+                self->publish_backlog_stats();
+                self->kick();  // re-arm for what arrives next
+            }
         }));
 }
 
-void SinkRunner::write_some() {
-    // Take whole routed batches up to batch_size samples (at least one).
-    std::vector<SharedBatch> taken;
-    size_t samples = 0;
-    {
-        std::lock_guard lock(mutex_);
-        for (const auto& batch : queue_) {
-            if (!taken.empty() && samples + batch->size() > settings_.batch_size)
-                break;
-            taken.push_back(batch);
-            samples += batch->size();
+// Freezes open batches into sealed ones: full ones, or with `everything` all that is open.
+void SinkRunner::seal(bool everything) {
+    for (;;) {
+        SealedBatch sealed;
+        {
+            std::lock_guard lock(mutex_);
+            if (open_.empty() || (!everything && open_samples_ < settings_.batch_size))
+                return;
+            size_t taken = 0;
+            while (taken < open_.size() &&
+                   (sealed.samples == 0 ||
+                    sealed.samples + open_[taken]->size() <= settings_.batch_size)) {
+                sealed.add(open_[taken]);
+                ++taken;
+            }
+            open_.erase(open_.begin(), open_.begin() + static_cast<ptrdiff_t>(taken));
+            open_samples_ -= sealed.samples;
+            sealed.id = id_start_ + std::to_string(++sequence_);
+            sealed.sealed_at_ns = wall_ns();
+            if (!spool_) {
+                memory_samples_ += sealed.samples;
+                memory_.push_back(std::move(sealed));
+                continue;
+            }
+            for (const auto& part : sealed.parts)
+                stats_->queued_bytes -= std::min<uint64_t>(stats_->queued_bytes, part->bytes());
         }
-        if (taken.empty()) {
-            busy_ = false;
-            finish_drain_if_done();
-            return;
+        // With a spool, the batch is handed over once it is on disk: tokens succeed now.
+        const auto result =
+            spool_->append(encode_sealed_batch(sealed), static_cast<uint32_t>(sealed.samples));
+        if (result.dropped_samples > 0) {
+            const DropReason reason = result.drop_reason == "disk_full"  ? DropReason::disk_full
+                                      : result.drop_reason == "io_error" ? DropReason::io_error
+                                                                         : DropReason::spool_full;
+            stats_->count_drop(reason, result.dropped_samples);
+            outage_.dropped(result.dropped_samples);
+            std::lock_guard lock(mutex_);
+            dropped_since_log_ += result.dropped_samples;
+            if (Clock::now() - last_drop_log_ > std::chrono::seconds(10)) {
+                logger().warn(
+                    "[{}] spool {}: {}; dropped {} samples "
+                    "(dmon.sink.dropped{{reason={}}})",
+                    name_, spool_->folder().string(),
+                    result.error.empty() ? "spool_size reached, oldest data dropped" : result.error,
+                    dropped_since_log_, result.drop_reason);
+                dropped_since_log_ = 0;
+                last_drop_log_ = Clock::now();
+            }
         }
+        settle(sealed, result.stored);
     }
+}
+
+std::optional<SealedBatch> SinkRunner::next_batch(std::optional<Spool::Record>& record) {
+    if (!spool_) {
+        std::lock_guard lock(mutex_);
+        if (memory_.empty())
+            return std::nullopt;
+        head_in_flight_ = true;
+        return memory_.front();
+    }
+    for (;;) {
+        record = spool_->front([this](const std::string& message) {
+            stats_->spool_corrupt_records++;
+            logger().error("[{}] {}", name_, message);
+        });
+        if (!record)
+            return std::nullopt;
+        if (auto batch = decode_sealed_batch(record->payload)) {
+            spool_front_sealed_at_ = batch->sealed_at_ns;
+            return batch;
+        }
+        // The checksum matched but the payload is not a batch this version can read.
+        stats_->spool_corrupt_records++;
+        logger().error("[{}] spool {}: a record of {} samples cannot be decoded; skipped", name_,
+                       spool_->folder().string(), record->samples);
+        spool_->pop(*record);
+    }
+}
+
+void SinkRunner::write_some() {
+    seal(draining_);
+    if (draining_ && spool_ && spool_.use_count() > 1) {
+        {  // a successor shares the spool (hot reload): it sends the rest
+            std::lock_guard lock(mutex_);
+            busy_ = false;
+        }
+        finish_drain_if_done();
+        return;
+    }
+    if (spool_ && !spool_->claim_reader(this)) {
+        // The instance this one replaced is still sending from the same spool: wait for it.
+        retry_timer_.expires_after(std::chrono::milliseconds(200));
+        retry_timer_.async_wait(asio::bind_executor(
+            strand_, [self = shared_from_this()](auto) { self->write_some(); }));
+        return;
+    }
+    std::optional<Spool::Record> record;
+    std::optional<SealedBatch> batch = next_batch(record);
+    publish_backlog_stats();
+    if (!batch) {
+        {
+            std::lock_guard lock(mutex_);
+            busy_ = false;
+        }
+        if (!draining_)
+            kick();  // arm the flush timer for what is open, if anything
+        finish_drain_if_done();
+        return;
+    }
+
     c_samples_.clear();
     c_labels_.clear();
-    size_t labels = 0;
-    for (const auto& batch : taken)
-        labels += batch->label_count();
-    c_samples_.reserve(samples);
-    c_labels_.reserve(labels);  // reserved once: label pointers must not move
     c_origins_.clear();
-    for (const auto& batch : taken) {
-        if (!batch->origin().empty()) {
-            c_origins_.push_back({dmon_str{batch->origin().data(), batch->origin().size()},
-                                  c_samples_.size(), batch->size()});
+    size_t labels = 0;
+    for (const auto& part : batch->parts)
+        labels += part->label_count();
+    c_samples_.reserve(batch->samples);
+    c_labels_.reserve(labels);  // reserved once: label pointers must not move
+    for (const auto& part : batch->parts) {
+        if (!part->origin().empty()) {
+            c_origins_.push_back({dmon_str{part->origin().data(), part->origin().size()},
+                                  c_samples_.size(), part->size()});
         }
-        batch->to_c(c_samples_, c_labels_);
+        part->to_c(c_samples_, c_labels_);
     }
-    dmon_batch batch{sizeof(dmon_batch),  c_samples_.data(), c_samples_.size(),
-                     sizeof(dmon_sample), c_origins_.data(), c_origins_.size()};
+    dmon_batch c_batch{sizeof(dmon_batch),
+                       c_samples_.data(),
+                       c_samples_.size(),
+                       sizeof(dmon_sample),
+                       c_origins_.data(),
+                       c_origins_.size(),
+                       dmon_str{batch->id.data(), batch->id.size()}};
 
     std::string error;
     const auto started = Clock::now();
-    const dmon_status status = write_(batch, error);
+    const dmon_status status = write_(c_batch, error);
     stats_->last_duration_ns =
         std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started).count();
-
     if (status == DMON_OK) {
-        if (consecutive_failures_ > 0) {
-            logger().info("[{}] writing again after {} failed attempt(s)", name_,
-                          consecutive_failures_);
-        }
-        consecutive_failures_ = 0;
-        stats_->rounds++;
-        stats_->samples += samples;
-        bool more = false;
-        {
-            std::lock_guard lock(mutex_);
-            for (size_t i = 0; i < taken.size(); ++i)
-                queue_.pop_front();
-            queued_samples_ -= samples;
-            stats_->queue_depth = queued_samples_;
-            more = !queue_.empty() && (queued_samples_ >= settings_.batch_size || draining_);
-            if (!more)
-                busy_ = false;
-        }
-        for (const auto& done : taken) {
-            if (done->token())
-                done->token()->sink_succeeded();
-        }
-        if (more) {
-            asio::post(strand_, [self = shared_from_this()] { self->write_some(); });
-        } else {
-            kick();  // arm the flush timer for a partial batch, if any
-            finish_drain_if_done();
-        }
+        delivered(*batch, record);
+        asio::post(strand_, [self = shared_from_this()] { self->write_some(); });
         return;
     }
+    failed(error.empty() ? "write() failed without saying why" : error, batch->samples);
+}
 
+void SinkRunner::delivered(const SealedBatch& batch, const std::optional<Spool::Record>& record) {
+    if (record) {
+        spool_->pop(*record);
+    } else {
+        std::lock_guard lock(mutex_);
+        head_in_flight_ = false;
+        memory_samples_ -= batch.samples;
+        for (const auto& part : batch.parts)
+            stats_->queued_bytes -= std::min<uint64_t>(stats_->queued_bytes, part->bytes());
+        memory_.pop_front();
+    }
+    settle(batch, true);
+    consecutive_failures_ = 0;
+    stats_->rounds++;
+    stats_->samples += batch.samples;
+    stats_->connected = true;
+    stats_->last_success_ns = wall_ns();
+    if (auto line = outage_.recovered(Clock::now()))
+        logger().info("[{}] {}", name_, *line);
+    publish_backlog_stats();
+}
+
+void SinkRunner::failed(const std::string& error, size_t samples) {
+    {
+        std::lock_guard lock(mutex_);
+        head_in_flight_ = false;
+    }
     ++consecutive_failures_;
     stats_->errors++;
     stats_->set_last_error(error);
-    const auto delay = retry_delay(consecutive_failures_);
+    stats_->last_error_ns = wall_ns();
+    stats_->connected = false;
+    const auto delay =
+        retry_delay(consecutive_failures_, std::uniform_real_distribution<double>(0, 1)(random_),
+                    settings_.retry_cap);
+    if (auto line = outage_.failed(Clock::now(), error, keeping()))
+        logger().error("[{}] {}", name_, *line);
     if (draining_ && Clock::now() + delay > drain_deadline_) {
-        logger().error("[{}] write failed: {}", name_, error);
+        logger().error("[{}] write of {} samples failed at shutdown: {}", name_, samples, error);
         give_up_remaining("the sink still fails at the shutdown deadline");
         return;
     }
-    // Log the first failure and then every tenth, so a long outage stays readable.
-    if (consecutive_failures_ == 1 || consecutive_failures_ % 10 == 0) {
-        logger().error("[{}] write of {} samples failed (attempt {}): {}; retrying in {} ms", name_,
-                       samples, consecutive_failures_, error, delay.count());
-    }
     retry_timer_.expires_after(delay);
     retry_timer_.async_wait(asio::bind_executor(strand_, [self = shared_from_this()](auto ec) {
-        if (!ec)
+        // Cancelled by drain(): try again now rather than after the back-off.
+        if (!ec || self->draining_)
             self->write_some();
     }));
 }
 
+std::string SinkRunner::keeping() const {
+    std::string text;
+    {
+        std::lock_guard lock(mutex_);
+        text = std::to_string(open_samples_ + memory_samples_) + " samples in memory";
+    }
+    if (spool_) {
+        text += ", " + std::to_string(spool_->samples()) + " samples (" +
+                human_bytes(spool_->bytes()) + ") in the spool " + spool_->folder().string();
+    }
+    return text;
+}
+
+void SinkRunner::publish_backlog_stats() {
+    int64_t oldest = 0;
+    {
+        std::lock_guard lock(mutex_);
+        stats_->queue_depth = open_samples_ + memory_samples_;
+        if (!memory_.empty())
+            oldest = memory_.front().sealed_at_ns;
+    }
+    if (spool_) {
+        stats_->spooled_samples = spool_->samples();
+        stats_->spooled_bytes = spool_->bytes();
+        // The spool's head is decoded by next_batch(); an empty spool has no age.
+        oldest = stats_->spooled_samples == 0 ? 0 : spool_front_sealed_at_.load();
+    }
+    stats_->oldest_unsent_ns = oldest;
+}
+
 void SinkRunner::give_up_remaining(const std::string& reason) {
-    std::deque<SharedBatch> lost;
+    std::vector<SharedBatch> open;
+    std::deque<SealedBatch> sealed;
     size_t samples = 0;
     {
         std::lock_guard lock(mutex_);
-        lost.swap(queue_);
-        samples = queued_samples_;
-        queued_samples_ = 0;
-        stats_->queue_depth = 0;
+        open.swap(open_);
+        sealed.swap(memory_);
+        samples = open_samples_ + memory_samples_;
+        open_samples_ = memory_samples_ = 0;
+        head_in_flight_ = false;
         busy_ = false;
+        stats_->queue_depth = 0;
+        stats_->queued_bytes = 0;
     }
     if (samples > 0) {
-        stats_->dropped += samples;
-        logger().error("[{}] {}: {} queued samples were not written (counted in dmon.sink.dropped)",
-                       name_, reason, samples);
+        stats_->count_drop(DropReason::shutdown, samples);
+        logger().error(
+            "[{}] {}: {} samples held in memory were not written "
+            "(dmon.sink.dropped{{reason=shutdown}})",
+            name_, reason, samples);
     }
-    for (const auto& batch : lost) {
-        if (batch->token())
-            batch->token()->sink_failed();
+    if (spool_ && spool_->records() > 0) {
+        logger().warn(
+            "[{}] {}: {} samples ({}) stay in the spool {} and are sent first at the "
+            "next start",
+            name_, reason, spool_->samples(), human_bytes(spool_->bytes()),
+            spool_->folder().string());
     }
+    for (const auto& part : open) {
+        if (part->token())
+            part->token()->sink_failed();
+    }
+    for (const auto& batch : sealed)
+        settle(batch, false);
+    gave_up_ = true;
     finish_drain_if_done();
 }
 
@@ -237,19 +466,28 @@ void SinkRunner::finish_drain_if_done() {
         return;
     {
         std::lock_guard lock(mutex_);
-        if (!queue_.empty() || busy_)
+        if (busy_)
+            return;
+        if (!gave_up_ && (!open_.empty() || !memory_.empty()))
             return;
     }
+    // A successor that shares the spool (hot reload) sends the rest: stop once what was open is
+    // sealed into it. Only sink runners hold a spool, so a second holder is that successor.
+    if (!gave_up_ && spool_ && spool_->records() > 0 && spool_.use_count() == 1)
+        return;
+    if (spool_)
+        spool_->release_reader(this);
     if (instance_) {
         std::string error;
         if (instance_->flush(error) != DMON_OK)
             logger().error("[{}] flush failed: {}", name_, error);
     }
+    publish_backlog_stats();
     drained_->set_value();
     drained_.reset();
 }
 
-void SinkRunner::drain(std::chrono::steady_clock::time_point deadline) {
+bool SinkRunner::drain(std::chrono::steady_clock::time_point deadline) {
     std::promise<void> done;
     auto finished = done.get_future();
     asio::post(strand_,
@@ -257,6 +495,7 @@ void SinkRunner::drain(std::chrono::steady_clock::time_point deadline) {
                    draining_ = true;
                    drain_deadline_ = deadline;
                    drained_.emplace(std::move(promise));
+                   bool waiting_to_retry = false;
                    {
                        std::lock_guard lock(mutex_);
                        if (timer_armed_) {
@@ -264,15 +503,24 @@ void SinkRunner::drain(std::chrono::steady_clock::time_point deadline) {
                            ++timer_generation_;
                            flush_timer_.cancel();
                        }
+                       waiting_to_retry = busy_;
                    }
-                   kick();
+                   if (waiting_to_retry)
+                       retry_timer_.cancel();  // its handler tries once more at once
+                   else
+                       kick();
                    finish_drain_if_done();
                });
-    // The strand enforces the deadline between retries; this wait only guards against a
-    // write() that never returns.
-    if (finished.wait_until(deadline + std::chrono::seconds(5)) != std::future_status::ready) {
-        logger().error("[{}] did not finish draining in time (a write() is stuck)", name_);
+    // The strand enforces the deadline between attempts; this wait only guards against a
+    // write() that does not return: the caller goes on a second after the deadline.
+    if (finished.wait_until(deadline + std::chrono::seconds(1)) != std::future_status::ready) {
+        logger().error(
+            "[{}] a write() was still running a second after the shutdown deadline; "
+            "not waiting for it{}",
+            name_, spool_ ? " (its batch stays in the spool)" : "");
+        return false;
     }
+    return true;
 }
 
 }  // namespace dmon::core

@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <thread>
@@ -129,9 +130,12 @@ int run(const Arguments& args) {
                 return host.reload_from_file().summary();
             if (request == "status")
                 return host.status_text();
-            return "error: unknown request '" + request + "' (reload, status)\n";
+            if (request == "health")
+                return host.health_text();
+            return "error: unknown request '" + request + "' (reload, status, health)\n";
         });
-    dmon::core::logger().info("[host] control socket {} (dmonctl reload / status)", control.path());
+    dmon::core::logger().info("[host] control socket {} (dmonctl reload / status / health)",
+                              control.path());
 
     // Opt-in: reload when the file changes (checked every 2 s; a save that breaks it is refused).
     std::atomic<bool> watching{watch};
@@ -199,6 +203,12 @@ int run(const Arguments& args) {
     CloseHandle(stop_event);
 #endif
     host.stop();
+    if (!host.stopped_cleanly()) {
+        // A sink's write() outlived the deadline: unloading its plugin under it would crash.
+        // Exit now; spooled batches are on disk and are sent first at the next start.
+        dmon::core::logger().flush();
+        std::_Exit(kExitFailure);
+    }
     return kExitOk;
 }
 

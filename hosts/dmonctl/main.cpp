@@ -36,7 +36,12 @@ commands:
                              make a running dmon host reload its config; prints the outcome
                              (generation, added, changed, removed, kept, or the errors)
   status  [--control PATH | --node NAME]
-                             a running host's generation and instances
+                             a running host's generation, last reload, instances, and per sink:
+                             connected, queued, spooled, oldest unsent, last success and error
+  health  [--control PATH | --node NAME]
+                             one line, for alerting; exit 0 healthy, 1 degraded (a sink cannot
+                             deliver, a spool half full, a collector backing off), 2 failed
+                             (samples dropped in the last minute, or the host does not answer)
 
 options:
     --db FILE                  the SQLite file written by sqlite_store (or $DMON_DB)
@@ -119,7 +124,8 @@ Arguments parse(int argc, char** argv) {
             throw UsageError("unknown option '" + word + "' for '" + args.command + "'");
         }
     }
-    const bool talks_to_host = args.command == "reload" || args.command == "status";
+    const bool talks_to_host =
+        args.command == "reload" || args.command == "status" || args.command == "health";
     if (args.db.empty() && !talks_to_host)
         throw UsageError("'" + args.command + "' needs --db FILE (or $DMON_DB)");
     if (args.command == "query" && args.metric.empty())
@@ -251,6 +257,19 @@ int talk_to_host(const Arguments& args) {
                                  ? args.control
                                  : dmon::core::default_control_path(
                                        args.node.empty() ? dmon::core::machine_name() : args.node);
+    if (args.command == "health") {
+        std::string answer;
+        try {
+            answer = dmon::core::control_request(path, "health");
+        } catch (const std::exception& e) {
+            std::cout << "failed: " << e.what() << "\n";
+            return 2;
+        }
+        std::cout << answer;
+        if (answer.rfind("healthy", 0) == 0)
+            return 0;
+        return answer.rfind("degraded", 0) == 0 ? 1 : 2;
+    }
     const std::string answer = dmon::core::control_request(path, args.command);
     std::cout << answer;
     // reload: the host says "reload ok" or "reload failed"; status always succeeds.
@@ -260,7 +279,7 @@ int talk_to_host(const Arguments& args) {
 int run(const Arguments& args) {
     if (args.command == "top")
         return top(args);
-    if (args.command == "reload" || args.command == "status")
+    if (args.command == "reload" || args.command == "status" || args.command == "health")
         return talk_to_host(args);
     SampleReader reader(args.db);
     Table table;

@@ -132,9 +132,20 @@ Connection::Connection(const ConnectionSettings& settings) {
     }
     amqp_set_handshake_timeout(state(), &timeout);
     amqp_set_rpc_timeout(state(), &timeout);
+    // Advertise connection.blocked: during a memory or disk alarm the broker then says so at
+    // once, instead of leaving a publisher to wait out its confirm timeout.
+    amqp_table_entry_t capability;
+    capability.key = amqp_cstring_bytes("connection.blocked");
+    capability.value.kind = AMQP_FIELD_KIND_BOOLEAN;
+    capability.value.value.boolean = 1;
+    amqp_table_entry_t property;
+    property.key = amqp_cstring_bytes("capabilities");
+    property.value.kind = AMQP_FIELD_KIND_TABLE;
+    property.value.value.table = amqp_table_t{1, &capability};
+    const amqp_table_t properties{1, &property};
     const amqp_rpc_reply_t login =
-        amqp_login(state(), url.vhost.c_str(), 0, 131072, 30, AMQP_SASL_METHOD_PLAIN,
-                   url.user.c_str(), url.password.c_str());
+        amqp_login_with_properties(state(), url.vhost.c_str(), 0, 131072, 30, &properties,
+                                   AMQP_SASL_METHOD_PLAIN, url.user.c_str(), url.password.c_str());
     if (login.reply_type != AMQP_RESPONSE_NORMAL)
         throw AmqpError(where_ + ": login refused: " + describe(login));
     open_ = true;

@@ -42,6 +42,9 @@ class Connection {
 
     // Throws if the last synchronous call on the connection failed.
     void check(const std::string& doing);
+    // After a failure: close without the polite close handshake, which a broker that blocks
+    // the connection (alarm) or has gone away would only make us wait for.
+    void abandon() { open_ = false; }
 
   private:
     struct StateDeleter {

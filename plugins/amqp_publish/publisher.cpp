@@ -20,9 +20,9 @@ void Publisher::connect() {
 void Publisher::send(std::deque<OutgoingMessage>& pending) {
     if (pending.empty())
         return;
+    if (!connection_)
+        connect();  // a failed connect leaves no connection behind
     try {
-        if (!connection_)
-            connect();
         const uint64_t first_tag = next_tag_;
         for (const auto& message : pending) {
             amqp_basic_properties_t props{};
@@ -48,9 +48,15 @@ void Publisher::send(std::deque<OutgoingMessage>& pending) {
         }
         wait_for_confirms(pending, first_tag);
     } catch (const AmqpError&) {
+        connection_->abandon();
         connection_.reset();
         throw;
     }
+}
+
+void Publisher::publish(const OutgoingMessage& message) {
+    std::deque<OutgoingMessage> one{message};
+    send(one);  // throws unless the broker confirmed it and a queue took it
 }
 
 void Publisher::wait_for_confirms(std::deque<OutgoingMessage>& pending, uint64_t first_tag) {
@@ -114,6 +120,12 @@ void Publisher::wait_for_confirms(std::deque<OutgoingMessage>& pending, uint64_t
                 returned.insert(text(message.properties.message_id));
             }
             amqp_destroy_message(&message);
+        } else if (id == AMQP_CONNECTION_BLOCKED_METHOD) {
+            const auto* blocked =
+                static_cast<amqp_connection_blocked_t*>(frame.payload.method.decoded);
+            throw AmqpError(connection_->where() + ": the broker blocks publishers (" +
+                            text(blocked->reason) +
+                            "): a memory or disk alarm; the batch is kept and sent again later");
         } else if (id == AMQP_CHANNEL_CLOSE_METHOD || id == AMQP_CONNECTION_CLOSE_METHOD) {
             throw AmqpError(connection_->where() +
                             ": the broker closed the channel while confirming");

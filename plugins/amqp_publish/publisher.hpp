@@ -30,6 +30,8 @@ class Publisher {
     // connection timeout) for their confirms. Confirmed messages leave `pending`. Throws
     // AmqpError (and drops the connection) on any failure; what is left stays pending.
     void send(std::deque<OutgoingMessage>& pending);
+    // One message: returns once the broker confirmed it and a queue took it; throws otherwise.
+    void publish(const OutgoingMessage& message);
 
     bool connected() const { return connection_ != nullptr; }
     void disconnect() { connection_.reset(); }

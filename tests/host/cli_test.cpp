@@ -15,7 +15,7 @@ const std::string kSource = DMON_SOURCE_DIR;
 TEST(Cli, VersionAndHelp) {
     auto version = run_command(kDmon + " --version");
     EXPECT_EQ(version.exit_code, 0);
-    EXPECT_EQ(version.output, "dmon 0.1.0 (plugin ABI 1.0)\n");
+    EXPECT_EQ(version.output, "dmon 0.1.0 (plugin ABI 1.1)\n");
     auto help = run_command(kDmon + " --help");
     EXPECT_EQ(help.exit_code, 0);
     EXPECT_NE(help.output.find("run    --config FILE"), std::string::npos);
@@ -57,7 +57,7 @@ TEST(Cli, CheckReportsEveryErrorWithFileLineAndColumn) {
             "error: " +
             path +
             ":7:5: sink 'stdout': unknown key 'colour'; valid keys: plugin, name, batch_size, "
-            "flush_interval, queue_size, path\n");
+            "flush_interval, queue_size, overflow, spool, spool_size, path\n");
 }
 
 TEST(Cli, CheckAcceptsTheShippedStandaloneConfig) {

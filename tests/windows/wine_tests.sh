@@ -92,10 +92,10 @@ if bash scripts/broker.sh start >"$work/broker.log" 2>&1; then
   export DMON_AMQP_URL="amqp://guest:guest@127.0.0.1:$port/" DMON_DB="$work/mixed.db"
   DMON_CONTROL="$work/controller.sock" "$linux/bin/dmon" run --config config/controller.yaml >"$work/controller.log" 2>&1 &
   pids+=($!)
-  DMON_CONTROL="$work/linux-agent.sock" "$linux/bin/dmon" run --config config/agent.yaml --node linux-agent \
+  DMON_SPOOL="$work/linux-spool" DMON_CONTROL="$work/linux-agent.sock" "$linux/bin/dmon" run --config config/agent.yaml --node linux-agent \
     >"$work/linux-agent.log" 2>&1 &
   pids+=($!)
-  $wine "$win/bin/dmon.exe" run --config config/agent-windows.yaml --node windows-agent \
+  DMON_SPOOL="Z:$work/windows-spool" $wine "$win/bin/dmon.exe" run --config config/agent-windows.yaml --node windows-agent \
     >"$work/windows-agent.log" 2>&1 &
   pids+=($!)
   both=""

@@ -24,7 +24,7 @@ extern "C" {
 /* The major version changes only when an existing field changes meaning or is removed. */
 #define DMON_ABI_MAJOR 1
 /* The minor version grows when fields are appended; older plugins keep loading. */
-#define DMON_ABI_MINOR 0
+#define DMON_ABI_MINOR 1
 
 #if defined(_WIN32)
 #define DMON_EXPORT __declspec(dllexport)
@@ -186,6 +186,11 @@ typedef struct dmon_batch {
      * stores exactly once skips the runs whose id it has already stored. */
     const dmon_origin* origins;
     size_t origin_count;
+    /* Since 1.1. The batch's id, e.g. "web-1:amqp:1732468800000000000:42": the host seals a batch
+     * once and every retry, and with a spool every restart, hands the same samples under the same
+     * id. A sink that stores or forwards exactly once keys on it (amqp_publish sends it as the
+     * message_id). Unique per host and sink instance across restarts. Borrowed for write(). */
+    dmon_str id;
 } dmon_batch;
 
 /* Descriptor flags. */
@@ -217,8 +222,12 @@ typedef struct dmon_plugin_descriptor {
     void (*destroy)(void* instance);
     /* Required for collectors: take one reading and emit samples through args->api->emit. */
     dmon_status (*collect)(void* instance, dmon_emitter* emitter, dmon_error* error);
-    /* Required for sinks: write the batch. Return DMON_OK only once it is durable (for a
-     * broker: confirmed; for a database: committed). The host retries a failed batch. */
+    /* Required for sinks: write the batch. Return DMON_OK only once it is durable: the next
+     * owner has it and a crash of this process cannot lose it (for a broker: the publisher
+     * confirm arrived; for a database: the transaction committed; for a file: fsync returned;
+     * stdout: written to the descriptor). Otherwise return DMON_ERROR: the host keeps the batch
+     * (in its queue or spool) and calls write() again later with the same batch and id. Buffer
+     * nothing of your own between calls: queueing, retry and dropping belong to the host. */
     dmon_status (*write)(void* instance, const dmon_batch* batch, dmon_error* error);
     /* Optional for sinks: flush buffered output; called before the host stops the instance. */
     dmon_status (*flush)(void* instance, dmon_error* error);

@@ -270,6 +270,14 @@ class Batch {
         }
         return {batch_->origins, batch_->origin_count};
     }
+    // The host's id of this batch (same on every retry); empty from a host older than ABI 1.1.
+    std::string_view id() const {
+        if (batch_->struct_size < offsetof(dmon_batch, id) + sizeof(dmon_str) ||
+            batch_->id.data == nullptr) {
+            return {};
+        }
+        return {batch_->id.data, batch_->id.size};
+    }
 
   private:
     const dmon_batch* batch_;

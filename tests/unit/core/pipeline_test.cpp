@@ -25,10 +25,11 @@ class Pipeline : public ::testing::Test {
         for (auto& t : threads_)
             t.join();
     }
-    std::shared_ptr<SampleBatch> batch_of(size_t samples, const std::string& source = "src") {
+    std::shared_ptr<SampleBatch> batch_of(size_t samples, const std::string& source = "src",
+                                          double first = 0) {
         auto batch = std::make_shared<SampleBatch>(source);
         for (size_t i = 0; i < samples; ++i)
-            batch->add("test.value", {{"i", std::to_string(i)}}, double(i), DMON_GAUGE, 1);
+            batch->add("test.value", {{"i", std::to_string(i)}}, first + double(i), DMON_GAUGE, 1);
         return batch;
     }
     asio::io_context io_;
@@ -42,6 +43,8 @@ struct RecordingWriter {
     std::mutex mutex;
     std::condition_variable changed;
     std::vector<size_t> writes;
+    std::vector<std::string> attempted_ids;  // every attempt, failed ones too
+    std::vector<double> first_values;        // of each successful write
     int fail_next = 0;
     bool blocked = false;
     size_t total() {
@@ -64,12 +67,14 @@ struct RecordingWriter {
         return [this](const dmon_batch& batch, std::string& error) {
             std::unique_lock lock(mutex);
             changed.wait(lock, [&] { return !blocked; });
+            attempted_ids.emplace_back(batch.id.data, batch.id.size);
             if (fail_next > 0) {
                 --fail_next;
                 error = "injected failure";
                 return DMON_ERROR;
             }
             writes.push_back(batch.sample_count);
+            first_values.push_back(batch.sample_count > 0 ? batch.samples[0].value : -1);
             changed.notify_all();
             return DMON_OK;
         };
@@ -105,7 +110,11 @@ TEST_F(Pipeline, APartialBatchIsWrittenAfterTheFlushInterval) {
 TEST_F(Pipeline, AFullQueueDropsPeriodicBatchesAndCountsThem) {
     RecordingWriter writer;
     writer.blocked = true;
-    auto sink = std::make_shared<SinkRunner>(io_, "sink", writer.fn(), SinkSettings{5, 1h, 10});
+    auto sink = std::make_shared<SinkRunner>(io_, "sink", writer.fn(),
+                                             SinkSettings{.batch_size = 5,
+                                                          .flush_interval = 1h,
+                                                          .queue_size = 10,
+                                                          .overflow = OverflowPolicy::drop_newest});
     EXPECT_TRUE(sink->enqueue(batch_of(5)));  // taken by a write that blocks
     EXPECT_TRUE(sink->enqueue(batch_of(5)));
     EXPECT_FALSE(sink->enqueue(batch_of(5)));  // 15 > 10: dropped
@@ -136,6 +145,106 @@ TEST_F(Pipeline, AFailedWriteIsRetriedAndNothingIsLostOrDoubled) {
     EXPECT_EQ(writer.writes, (std::vector<size_t>{7}));
     EXPECT_EQ(sink->stats()->errors, 2u);
     EXPECT_EQ(sink->stats()->last_error(), "injected failure");
+}
+
+TEST_F(Pipeline, ARetriedBatchKeepsItsIdAndItsSamples) {
+    RecordingWriter writer;
+    writer.fail_next = 3;
+    auto sink = std::make_shared<SinkRunner>(
+        io_, "sink", writer.fn(),
+        SinkSettings{.batch_size = 100, .flush_interval = 10ms, .id_prefix = "web-1:amqp"});
+    sink->enqueue(batch_of(4, "a", 10));
+    ASSERT_TRUE(writer.wait_for_total(4));
+    sink->enqueue(batch_of(2, "b", 20));  // arrives after the retries: a batch of its own
+    ASSERT_TRUE(writer.wait_for_total(6));
+    sink->drain(std::chrono::steady_clock::now() + 5s);
+    ASSERT_EQ(writer.attempted_ids.size(), 5u);
+    for (int i = 1; i < 4; ++i)
+        EXPECT_EQ(writer.attempted_ids[i], writer.attempted_ids[0]);
+    EXPECT_NE(writer.attempted_ids[4], writer.attempted_ids[0]);
+    EXPECT_EQ(writer.attempted_ids[0].rfind("web-1:amqp:", 0), 0u) << writer.attempted_ids[0];
+    EXPECT_EQ(writer.writes, (std::vector<size_t>{4, 2}));
+    EXPECT_EQ(writer.first_values, (std::vector<double>{10, 20}));
+    EXPECT_TRUE(sink->stats()->connected);
+    EXPECT_EQ(sink->stats()->errors, 3u);
+}
+
+TEST_F(Pipeline, DropOldestKeepsTheNewestBatches) {
+    RecordingWriter writer;
+    writer.blocked = true;
+    auto sink = std::make_shared<SinkRunner>(io_, "sink", writer.fn(),
+                                             SinkSettings{.batch_size = 5,
+                                                          .flush_interval = 1h,
+                                                          .queue_size = 10,
+                                                          .overflow = OverflowPolicy::drop_oldest});
+    EXPECT_TRUE(sink->enqueue(batch_of(5, "a", 100)));  // in flight: the write blocks
+    std::this_thread::sleep_for(50ms);
+    EXPECT_TRUE(sink->enqueue(batch_of(5, "b", 200)));
+    EXPECT_TRUE(sink->enqueue(batch_of(5, "c", 300)));  // b, the oldest waiting, makes room
+    EXPECT_TRUE(sink->enqueue(batch_of(5, "d", 400)));  // and then c
+    EXPECT_EQ(sink->stats()->dropped, 10u);
+    EXPECT_EQ(sink->stats()->dropped_by_reason[static_cast<size_t>(DropReason::queue_full)], 10u);
+    writer.unblock();
+    sink->drain(std::chrono::steady_clock::now() + 5s);
+    EXPECT_EQ(writer.first_values, (std::vector<double>{100, 400}));
+    EXPECT_EQ(writer.total(), 10u);
+}
+
+TEST_F(Pipeline, AnUnwrittenMemoryQueueIsCountedAsDroppedAtShutdown) {
+    RecordingWriter writer;
+    writer.fail_next = 1000;
+    auto sink = std::make_shared<SinkRunner>(io_, "sink", writer.fn(),
+                                             SinkSettings{.batch_size = 3, .flush_interval = 10ms});
+    sink->enqueue(batch_of(3));
+    sink->enqueue(batch_of(2));
+    std::this_thread::sleep_for(100ms);
+    EXPECT_FALSE(sink->stats()->connected);
+    EXPECT_TRUE(sink->drain(std::chrono::steady_clock::now() + 300ms));
+    EXPECT_EQ(sink->stats()->dropped_by_reason[static_cast<size_t>(DropReason::shutdown)], 5u);
+    EXPECT_EQ(sink->stats()->samples, 0u);
+}
+
+TEST(RetryDelay, DoublesUpToTheCapWithJitterInTheUpperHalf) {
+    using std::chrono::milliseconds;
+    EXPECT_EQ(retry_delay(1, 0.0), milliseconds(50));
+    EXPECT_EQ(retry_delay(1, 1.0), milliseconds(100));
+    EXPECT_EQ(retry_delay(2, 0.0), milliseconds(100));
+    EXPECT_EQ(retry_delay(4, 0.5), milliseconds(600));  // 800 ms: 400 + 200
+    for (int failures = 1; failures < 40; ++failures) {
+        for (double r : {0.0, 0.3, 0.999}) {
+            const auto delay = retry_delay(failures, r, milliseconds(30000));
+            EXPECT_GE(delay, milliseconds(50));
+            EXPECT_LE(delay, milliseconds(30000));
+        }
+    }
+    EXPECT_EQ(retry_delay(30, 0.0, milliseconds(30000)), milliseconds(15000));
+    EXPECT_EQ(retry_delay(30, 1.0, milliseconds(30000)), milliseconds(30000));
+}
+
+TEST(OutageLog, OneOutageIsAFirstLineSummariesAndOneRecoveryLine) {
+    OutageLog log(std::chrono::seconds(30));
+    const auto t0 = OutageLog::Clock::time_point{} + std::chrono::hours(1);
+    EXPECT_FALSE(log.recovered(t0).has_value());  // no outage, nothing to say
+    auto first = log.failed(t0, "connection refused", "5 samples in memory");
+    ASSERT_TRUE(first.has_value());
+    EXPECT_EQ(*first, "write failed: connection refused; keeping 5 samples in memory and retrying");
+    int lines = 0;
+    for (int s = 1; s < 30; ++s)  // one attempt a second: quiet until the summary is due
+        lines += log.failed(t0 + std::chrono::seconds(s), "connection refused", "x").has_value();
+    EXPECT_EQ(lines, 0);
+    log.dropped(7);
+    auto summary = log.failed(t0 + std::chrono::seconds(30), "connection refused", "40 samples");
+    ASSERT_TRUE(summary.has_value());
+    EXPECT_EQ(*summary,
+              "still failing after 30.0 s (31 attempts): connection refused; keeping 40 samples; "
+              "dropped so far 7 samples");
+    auto done = log.recovered(t0 + std::chrono::seconds(45));
+    ASSERT_TRUE(done.has_value());
+    EXPECT_EQ(*done,
+              "writing again after 45.0 s and 31 failed attempt(s); 7 samples dropped "
+              "during the outage");
+    EXPECT_FALSE(log.recovered(t0 + std::chrono::seconds(46)).has_value());
+    EXPECT_FALSE(log.in_outage());
 }
 
 TEST_F(Pipeline, CompletionWaitsForEverySink) {

@@ -41,7 +41,10 @@ struct InstanceConfig {
     std::chrono::nanoseconds interval{0};        // collectors; 0 = the host's interval
     size_t batch_size = 1000;                    // sinks: samples per write
     std::chrono::nanoseconds flush_interval{0};  // sinks; 0 = the host's interval
-    size_t queue_size = 100000;                  // sinks: samples queued before dropping
+    size_t queue_size = 100000;                  // sinks: samples held in memory
+    std::string overflow = "drop_oldest";        // sinks: drop_oldest or drop_newest
+    std::string spool;                           // sinks: a folder; empty = memory only
+    uint64_t spool_size = uint64_t{1} << 30;     // sinks: bytes on disk
     YAML::Node options;                          // the plugin's own keys (a map)
     std::string options_fingerprint;             // canonical text, to tell changed from same
 

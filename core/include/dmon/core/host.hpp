@@ -68,7 +68,11 @@ class Host {
     // nothing keeps running after a throw.
     void start();
     // Stops collectors, drains and flushes sinks (up to shutdown_timeout), joins the threads.
+    // Returns within shutdown_timeout plus a second, whatever a sink does; see stopped_cleanly().
     void stop();
+    // False when a sink's write() was still running at the deadline: its thread was left
+    // behind, and the process should exit at once (std::_Exit) rather than unload plugins.
+    bool stopped_cleanly() const { return stopped_cleanly_; }
 
     // Applies a new config to the running host. Thread-safe; never call it from an io thread.
     ReloadOutcome reload(HostConfig new_config);
@@ -77,6 +81,8 @@ class Host {
     uint64_t generation() const { return generation_; }
     // One line per instance: what `dmonctl status` prints.
     std::string status_text() const;
+    // What `dmonctl health` prints: "healthy|degraded|failed: why" on one line; see Health.
+    std::string health_text() const;
 
     asio::io_context& io() { return io_; }
     std::vector<std::shared_ptr<CollectorRunner>> collectors() const {
@@ -104,6 +110,9 @@ class Host {
     std::map<std::string, std::string> fingerprints_;  // by "kind/name"
     std::atomic<uint64_t> generation_{0};
     std::atomic<uint64_t> reloads_ok_{0}, reloads_failed_{0};
+    mutable std::mutex last_reload_mutex_;
+    std::string last_reload_;  // "2026-11-26 06:10:01 ok, generation 3" or "... refused: <error>"
+    void remember_reload(const ReloadOutcome& outcome);
     std::shared_ptr<PluginCatalog> catalog_;
     asio::io_context io_;
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
@@ -113,6 +122,8 @@ class Host {
     std::vector<std::shared_ptr<SinkRunner>> sinks_;
     std::shared_ptr<CollectorRunner> self_metrics_;
     bool running_ = false;
+    bool stopped_cleanly_ = true;
+    std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
 };
 
 // `dmon once`: one round of every collector, printed as line protocol. Collectors that need

@@ -64,6 +64,11 @@ class SampleBatch {
     // reserved with label_count() more entries so that its storage does not move.
     void to_c(std::vector<dmon_sample>& samples, std::vector<dmon_label>& labels) const;
     size_t label_count() const { return labels_.size(); }
+    // Memory the batch's samples take, roughly: for dmon.sink.queued{unit=bytes}.
+    size_t bytes() const {
+        return arena_.size() + samples_.size() * sizeof(Record) +
+               labels_.size() * sizeof(labels_[0]);
+    }
 
     // The input this batch came from (e.g. an AMQP message_id), for sinks that store once.
     void set_origin(std::string origin) { origin_ = std::move(origin); }

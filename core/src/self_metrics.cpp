@@ -1,0 +1,89 @@
+// The host's own samples (dmon.*, process.*): what each instance did, where undelivered data
+// is, and what the process costs. Every series is reported from the first round, at 0, so an
+// alert on it works before the first failure.
+#include "dmon/core/host.hpp"
+#include "dmon/core/process_usage.hpp"
+
+namespace dmon::core {
+
+dmon_status Host::collect_self_metrics(dmon_emitter& emitter) {
+    auto batch = std::make_shared<SampleBatch>("dmon");
+    const int64_t now = emitter.collected_at_ns;
+    const std::string host = node();
+    using P = std::pair<std::string_view, std::string_view>;
+    for (const auto& collector : collectors()) {
+        const auto& stats = *collector->stats();
+        const std::string_view name = collector->name();
+        const std::string_view plugin = collector->instance()->config().plugin;
+        auto add = [&](std::string_view metric, double value, dmon_sample_type type) {
+            batch->add(metric, {P{"host", host}, P{"instance", name}, P{"plugin", plugin}}, value,
+                       type, now);
+        };
+        add("dmon.collector.samples", static_cast<double>(stats.samples), DMON_COUNTER);
+        add("dmon.collector.errors", static_cast<double>(stats.errors), DMON_COUNTER);
+        add("dmon.collector.skipped", static_cast<double>(stats.skipped_rounds), DMON_COUNTER);
+        add("dmon.collector.duration", static_cast<double>(stats.last_duration_ns) / 1e9,
+            DMON_GAUGE);
+        for (const auto& [counter, value] : stats.plugin_counters())
+            add("dmon.plugin." + counter, static_cast<double>(value), DMON_COUNTER);
+    }
+    for (const auto& sink : sinks()) {
+        const auto& stats = *sink->stats();
+        const std::string_view name = sink->name();
+        const std::string_view plugin = sink->instance()->config().plugin;
+        auto add = [&](std::string_view metric, double value, dmon_sample_type type, P extra = {}) {
+            if (extra.first.empty()) {
+                batch->add(metric, {P{"host", host}, P{"instance", name}, P{"plugin", plugin}},
+                           value, type, now);
+            } else {
+                batch->add(metric,
+                           {P{"host", host}, P{"instance", name}, P{"plugin", plugin}, extra},
+                           value, type, now);
+            }
+        };
+        add("dmon.sink.samples", static_cast<double>(stats.samples), DMON_COUNTER);
+        add("dmon.sink.errors", static_cast<double>(stats.errors), DMON_COUNTER);
+        for (size_t i = 0; i < kDropReasons.size(); ++i) {
+            add("dmon.sink.dropped", static_cast<double>(stats.dropped_by_reason[i]), DMON_COUNTER,
+                P{"reason", kDropReasons[i]});
+        }
+        add("dmon.sink.queued", static_cast<double>(stats.queue_depth), DMON_GAUGE,
+            P{"unit", "samples"});
+        add("dmon.sink.queued", static_cast<double>(stats.queued_bytes), DMON_GAUGE,
+            P{"unit", "bytes"});
+        add("dmon.sink.spooled", static_cast<double>(stats.spooled_samples), DMON_GAUGE,
+            P{"unit", "samples"});
+        add("dmon.sink.spooled", static_cast<double>(stats.spooled_bytes), DMON_GAUGE,
+            P{"unit", "bytes"});
+        add("dmon.sink.spool_corrupt_records", static_cast<double>(stats.spool_corrupt_records),
+            DMON_COUNTER);
+        add("dmon.sink.connected", stats.connected ? 1.0 : 0.0, DMON_GAUGE);
+        const int64_t oldest = stats.oldest_unsent_ns;
+        add("dmon.sink.oldest_unsent_age",
+            oldest > 0 && now > oldest ? static_cast<double>(now - oldest) / 1e9 : 0.0, DMON_GAUGE);
+        add("dmon.sink.duration", static_cast<double>(stats.last_duration_ns) / 1e9, DMON_GAUGE);
+        for (const auto& [counter, value] : stats.plugin_counters())
+            add("dmon.plugin." + counter, static_cast<double>(value), DMON_COUNTER);
+    }
+    batch->add("dmon.host.generation", {P{"host", host}}, static_cast<double>(generation_),
+               DMON_GAUGE, now);
+    batch->add("dmon.host.reloads", {P{"host", host}, P{"result", "ok"}},
+               static_cast<double>(reloads_ok_), DMON_COUNTER, now);
+    batch->add("dmon.host.reloads", {P{"host", host}, P{"result", "failed"}},
+               static_cast<double>(reloads_failed_), DMON_COUNTER, now);
+    const ProcessUsage usage = process_usage();
+    batch->add("process.cpu.time", {P{"host", host}, P{"state", "user"}}, usage.user_cpu_seconds,
+               DMON_COUNTER, now);
+    batch->add("process.cpu.time", {P{"host", host}, P{"state", "system"}},
+               usage.system_cpu_seconds, DMON_COUNTER, now);
+    batch->add("process.memory.usage", {P{"host", host}}, static_cast<double>(usage.resident_bytes),
+               DMON_GAUGE, now);
+    batch->add(
+        "process.uptime", {P{"host", host}},
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count(),
+        DMON_GAUGE, now);
+    emitter.batches.push_back(std::move(batch));
+    return DMON_OK;
+}
+
+}  // namespace dmon::core
