@@ -2,7 +2,7 @@
 # Starts and stops a private RabbitMQ on 127.0.0.1 for the demo and the tests: Debian's
 # rabbitmq-server, no systemd, state in a folder of its own, every port on loopback.
 #
-# usage: scripts/broker.sh start|stop|status|ctl [ARGS...]
+# usage: scripts/broker.sh start|stop|kill|status|ctl [ARGS...]
 #   DMON_BROKER_PORT  AMQP port (default 5672); the Erlang distribution port is this + 20000
 #   DMON_BROKER_DIR   state folder (default /tmp/dmon-broker-PORT)
 set -euo pipefail
@@ -107,10 +107,25 @@ stop() {
   rm -f "$dir/rabbitmq.pid"
 }
 
+# As a crash or the OOM killer would: no clean shutdown, nothing flushed that was not already.
+crash() {
+  broker_env
+  local pids
+  pids=$(node_pids)
+  [ -n "$pids" ] && kill -KILL $pids 2>/dev/null
+  for ((i = 0; i < 40; i++)); do
+    [ -z "$(node_pids)" ] && break
+    sleep 0.25
+  done
+  rm -f "$dir/rabbitmq.pid"
+  echo "[broker] killed (SIGKILL) the broker on 127.0.0.1:$port"
+}
+
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
+  kill) crash ;;
   status) broker_env; if answers; then echo "running on 127.0.0.1:$port"; else echo "not running"; exit 1; fi ;;
   ctl) shift; broker_env; ctl "$@" ;;
-  *) echo "usage: scripts/broker.sh start|stop|status|ctl [ARGS...]" >&2; exit 2 ;;
+  *) echo "usage: scripts/broker.sh start|stop|kill|status|ctl [ARGS...]" >&2; exit 2 ;;
 esac

@@ -26,6 +26,9 @@ namespace {
 constexpr uint32_t kMagic = 0x31505344;  // "DSP1" in the file
 constexpr size_t kHeaderSize = 16;
 constexpr uint64_t kMaxRecord = uint64_t{256} << 20;  // a length beyond this is corruption
+// A segment that has been read to its end is deleted once it is this large, and the next
+// record starts a new one: delivered data does not sit on disk until a segment is full.
+constexpr uint64_t kRecycleBytes = 64 * 1024;
 
 struct Header {
     uint32_t magic = kMagic;
@@ -263,6 +266,9 @@ void Spool::recover() {
         }
         file::close(fd);
     }
+    for (const uint64_t number : numbers)
+        next_segment_ = std::max(next_segment_, number + 1);
+    next_segment_ = std::max(next_segment_, head_segment + 1);
     for (const uint64_t number : numbers) {
         if (number < head_segment) {  // delivered before the last stop
             fs::remove(segment_path(number));
@@ -391,7 +397,7 @@ void Spool::release_reader(const void* owner) {
 }
 
 void Spool::start_segment() {
-    const uint64_t number = segments_.empty() ? 1 : segments_.back().number + 1;
+    const uint64_t number = next_segment_;
     const int fd = file::open_rw(segment_path(number), true);
     if (fd < 0)
         throw SpoolError(failure_reason(errno) + ": cannot create " +
@@ -399,6 +405,7 @@ void Spool::start_segment() {
     file::sync_folder(options_.folder);
     file::close(write_fd_);
     write_fd_ = fd;
+    ++next_segment_;
     if (segments_.empty())
         head_offset_ = 0;
     segments_.push_back(Segment{number, 0, 0, 0});
@@ -564,6 +571,19 @@ void Spool::pop(const Record& record) {
     head.samples -= std::min<uint64_t>(head.samples, record.samples);
     head.records -= std::min<uint64_t>(head.records, 1);
     advance_head_past_empty_segments();
+    if (segments_.size() == 1 && head_offset_ >= segments_.front().size &&
+        segments_.front().size >= kRecycleBytes) {
+        // Everything is delivered: drop the file rather than let it grow to segment_bytes.
+        if (read_fd_ >= 0) {
+            file::close(read_fd_);
+            read_fd_ = -1;
+        }
+        file::close(write_fd_);
+        write_fd_ = -1;
+        fs::remove(segment_path(segments_.front().number));
+        segments_.clear();
+        head_offset_ = 0;
+    }
     save_head();
 }
 

@@ -103,6 +103,7 @@ class Spool {
     mutable std::mutex mutex_;
     std::vector<Segment> segments_;  // oldest first; the last one takes appends
     uint64_t head_offset_ = 0;       // in segments_.front()
+    uint64_t next_segment_ = 1;      // numbers only grow, so the order of files is the order
     uint64_t corrupt_records_ = 0;
     int lock_fd_ = -1;
     int write_fd_ = -1;
