@@ -3,9 +3,11 @@
 #include <dmon/line_protocol.hpp>
 
 #include "dmon/core/logging.hpp"
+#include "dmon/core/reload_plan.hpp"
 
 #include <boost/asio/ip/host_name.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -163,18 +165,24 @@ void Host::apply(HostConfig config, ReloadOutcome& outcome) {
         old_fingerprints = fingerprints_;
     }
     std::map<std::string, std::string> new_fingerprints;
+    auto key_of = [](const PlannedInstance& planned, bool sink) {
+        return std::string(sink ? "sink/" : "collector/") + planned.config.name;
+    };
+    for (const auto& planned : plan.sinks)
+        new_fingerprints[key_of(planned, true)] = fingerprint(planned, config);
+    for (const auto& planned : plan.collectors)
+        new_fingerprints[key_of(planned, false)] = fingerprint(planned, config);
+    const ReloadPlan diff = plan_reload(old_fingerprints, new_fingerprints);
+    auto listed = [](const std::vector<std::string>& keys, const std::string& key) {
+        return std::binary_search(keys.begin(), keys.end(), key);
+    };
     // Create every new or changed instance before touching anything that runs.
     std::vector<std::shared_ptr<SinkRunner>> next_sinks;
     std::vector<std::shared_ptr<CollectorRunner>> next_collectors, started;
-    std::vector<std::string> replaced;
     std::vector<std::shared_ptr<SinkRunner>> started_sinks;
     auto plan_one = [&](PlannedInstance& planned, bool sink) {
-        const std::string key = std::string(sink ? "sink/" : "collector/") + planned.config.name;
-        const std::string print = fingerprint(planned, config);
-        new_fingerprints[key] = print;
-        auto previous = old_fingerprints.find(key);
-        const bool existed = previous != old_fingerprints.end();
-        if (existed && previous->second == print) {
+        const std::string key = key_of(planned, sink);
+        if (listed(diff.keep, key)) {
             outcome.kept.push_back(planned.config.name);
             if (sink)
                 next_sinks.push_back(old_sinks.at(planned.config.name));
@@ -182,9 +190,8 @@ void Host::apply(HostConfig config, ReloadOutcome& outcome) {
                 next_collectors.push_back(old_collectors.at(planned.config.name));
             return;
         }
-        (existed ? outcome.changed : outcome.added).push_back(planned.config.name);
-        if (existed)
-            replaced.push_back(key);
+        (listed(diff.replace, key) ? outcome.changed : outcome.added)
+            .push_back(planned.config.name);
         auto instance = std::make_shared<PluginInstance>(planned.library, planned.config,
                                                          std::move(planned.options), config.node);
         if (sink) {
@@ -225,17 +232,17 @@ void Host::apply(HostConfig config, ReloadOutcome& outcome) {
     // The swap. Nothing below can fail.
     std::vector<std::shared_ptr<CollectorRunner>> to_stop;
     std::vector<std::shared_ptr<SinkRunner>> to_drain;
-    for (const auto& [key, print] : old_fingerprints) {
-        if (new_fingerprints.contains(key) && new_fingerprints.at(key) == print)
-            continue;
-        const std::string name = key.substr(key.find('/') + 1);
-        if (key.rfind("sink/", 0) == 0)
-            to_drain.push_back(old_sinks.at(name));
-        else
-            to_stop.push_back(old_collectors.at(name));
-        if (!new_fingerprints.contains(key))
-            outcome.removed.push_back(name);
+    for (const auto* keys : {&diff.replace, &diff.remove}) {
+        for (const auto& key : *keys) {
+            const std::string name = key.substr(key.find('/') + 1);
+            if (key.rfind("sink/", 0) == 0)
+                to_drain.push_back(old_sinks.at(name));
+            else
+                to_stop.push_back(old_collectors.at(name));
+        }
     }
+    for (const auto& key : diff.remove)
+        outcome.removed.push_back(key.substr(key.find('/') + 1));
     // Stop replaced collectors before their successors start: the same name never runs twice.
     for (auto& runner : to_stop)
         runner->stop();
@@ -313,141 +320,6 @@ ReloadOutcome Host::reload_from_file() {
     }
 }
 
-namespace {
-int64_t wall_now_ns() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
-// "2026-11-26T06:10:01Z", or "never" for 0.
-std::string utc_time(int64_t ns) {
-    if (ns <= 0)
-        return "never";
-    const std::time_t seconds = static_cast<std::time_t>(ns / 1'000'000'000);
-    std::tm tm{};
-#ifdef _WIN32
-    gmtime_s(&tm, &seconds);
-#else
-    gmtime_r(&seconds, &tm);
-#endif
-    char text[32];
-    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return text;
-}
-
-// A spool at least this full makes the host "degraded": it still keeps everything, but an
-// operator has (spool_size - used) / input rate left before the overflow policy applies.
-constexpr double kSpoolDegradedFraction = 0.5;
-// A drop this recent makes the host "failed": data is being lost now.
-constexpr int64_t kRecentDropNs = 60'000'000'000;
-}  // namespace
-
-void Host::remember_reload(const ReloadOutcome& outcome) {
-    std::string text = utc_time(wall_now_ns()) + " ";
-    text += outcome.ok ? "ok, generation " + std::to_string(outcome.generation)
-                       : "refused: " + (outcome.errors.empty() ? std::string("unknown error")
-                                                               : outcome.errors.front());
-    std::lock_guard lock(last_reload_mutex_);
-    last_reload_ = std::move(text);
-}
-
-std::string Host::status_text() const {
-    std::string last_reload;
-    {
-        std::lock_guard lock(last_reload_mutex_);
-        last_reload = last_reload_.empty() ? "never" : last_reload_;
-    }
-    std::string text = "node " + node() + ", generation " + std::to_string(generation_) +
-                       ", config " + config_.file + "\nlast reload: " + last_reload + "\n";
-    text += "instance\tkind\tplugin\tversion\tlibrary\tstate\tsamples\terrors\tqueue\tlast error\n";
-    auto line = [&](const std::string& name, const char* kind, const PluginInstance& instance,
-                    const InstanceStats& stats, bool sink) {
-        const std::string error = stats.last_error();
-        const char* state = sink ? (stats.connected ? "running" : "failing")
-                                 : (stats.backing_off ? "backing off" : "running");
-        text += name + "\t" + kind + "\t" + instance.library().name() + "\t" +
-                instance.library().version() + "\t" + instance.library().path() + "\t" + state +
-                "\t" + std::to_string(stats.samples.load()) + "\t" +
-                std::to_string(stats.errors.load()) + "\t" +
-                std::to_string(stats.queue_depth.load()) + "\t" + (error.empty() ? "-" : error) +
-                "\n";
-    };
-    const auto sink_runners = sinks();
-    for (const auto& runner : collectors())
-        line(runner->name(), "collector", *runner->instance(), *runner->stats(), false);
-    for (const auto& runner : sink_runners)
-        line(runner->name(), "sink", *runner->instance(), *runner->stats(), true);
-    text +=
-        "\nsink\tconnected\tqueued\tspooled\tspool use\toldest unsent\tdropped\tlast "
-        "success\tlast error\n";
-    const int64_t now = wall_now_ns();
-    for (const auto& runner : sink_runners) {
-        const auto& stats = *runner->stats();
-        const uint64_t limit = stats.spool_limit_bytes;
-        char use[32] = "-";
-        if (limit > 0)
-            std::snprintf(use, sizeof use, "%.1f%%", 100.0 * stats.spooled_bytes / limit);
-        char age[32] = "-";
-        if (stats.oldest_unsent_ns > 0)
-            std::snprintf(age, sizeof age, "%.1f s", (now - stats.oldest_unsent_ns) / 1e9);
-        const std::string error = stats.last_error();
-        text += runner->name() + "\t" + (stats.connected ? "yes" : "no") + "\t" +
-                std::to_string(stats.queue_depth.load()) + " samples (" +
-                human_bytes(stats.queued_bytes) + ")\t" +
-                (limit > 0 ? std::to_string(stats.spooled_samples.load()) + " samples (" +
-                                 human_bytes(stats.spooled_bytes) + ")"
-                           : std::string("no spool")) +
-                "\t" + use + "\t" + age + "\t" + std::to_string(stats.dropped.load()) + "\t" +
-                utc_time(stats.last_success_ns) + "\t" +
-                (error.empty() ? "-" : utc_time(stats.last_error_ns) + " " + error) + "\n";
-    }
-    return text;
-}
-
-std::string Host::health_text() const {
-    if (!running_)
-        return "failed: the host is not running\n";
-    std::vector<std::string> failed, degraded;
-    const int64_t now = wall_now_ns();
-    for (const auto& runner : sinks()) {
-        const auto& stats = *runner->stats();
-        const std::string name = "sink " + runner->name();
-        if (stats.last_drop_ns > 0 && now - stats.last_drop_ns < kRecentDropNs) {
-            failed.push_back(name + " dropped samples in the last minute (" +
-                             std::to_string(stats.dropped.load()) + " in all)");
-        }
-        if (!stats.connected) {
-            const std::string error = stats.last_error();
-            degraded.push_back(name + " cannot deliver: " + (error.empty() ? "-" : error));
-        }
-        const uint64_t limit = stats.spool_limit_bytes;
-        if (limit > 0 && stats.spooled_bytes >= kSpoolDegradedFraction * limit) {
-            char use[32];
-            std::snprintf(use, sizeof use, "%.0f%%", 100.0 * stats.spooled_bytes / limit);
-            degraded.push_back(name + " spool is " + use + " full");
-        }
-    }
-    for (const auto& runner : collectors()) {
-        if (runner->stats()->backing_off) {
-            degraded.push_back("collector " + runner->name() +
-                               " is backing off: " + runner->stats()->last_error());
-        }
-    }
-    auto join = [](const std::vector<std::string>& parts) {
-        std::string text;
-        for (const auto& part : parts)
-            text += (text.empty() ? "" : "; ") + part;
-        return text;
-    };
-    if (!failed.empty())
-        return "failed: " + join(failed) + (degraded.empty() ? "" : "; " + join(degraded)) + "\n";
-    if (!degraded.empty())
-        return "degraded: " + join(degraded) + "\n";
-    return "healthy: " + std::to_string(collectors().size()) + " collector(s) and " +
-           std::to_string(sinks().size()) + " sink(s) delivering\n";
-}
-
 void Host::stop() {
     if (!running_)
         return;
@@ -493,57 +365,6 @@ void Host::stop() {
     self_metrics_.reset();
     sinks_.clear();
     fingerprints_.clear();
-}
-
-int collect_once(const HostConfig& config, PluginCatalog& catalog, std::ostream& out) {
-    PluginSetPlan plan = plan_plugins(config, catalog);
-    const std::string node = config.node.empty() ? machine_name() : config.node;
-    std::vector<std::unique_ptr<PluginInstance>> instances;
-    for (auto& planned : plan.collectors) {
-        instances.push_back(std::make_unique<PluginInstance>(planned.library, planned.config,
-                                                             std::move(planned.options), node));
-    }
-    auto round = [&](PluginInstance& instance, dmon_emitter& emitter) {
-        emitter.node = node;
-        emitter.source = instance.name();
-        emitter.collected_at_ns = now_ns();
-        std::string error;
-        if (instance.collect(emitter, error) != DMON_OK) {
-            logger().error("[{}] collect failed: {}", instance.name(), error);
-            return false;
-        }
-        return true;
-    };
-    bool primed = false;
-    for (auto& instance : instances) {
-        if (!instance->needs_two_readings())
-            continue;
-        dmon_emitter discarded;
-        round(*instance, discarded);
-        primed = true;
-    }
-    // Long enough for CPU counters (10 ms ticks) to move, short enough for an interactive command.
-    if (primed)
-        std::this_thread::sleep_for(std::chrono::milliseconds(250));
-    int failures = 0;
-    std::string text;
-    std::vector<dmon_sample> samples;
-    std::vector<dmon_label> labels;
-    for (auto& instance : instances) {
-        dmon_emitter emitter;
-        if (!round(*instance, emitter))
-            ++failures;
-        for (const auto& batch : emitter.batches) {
-            samples.clear();
-            labels.clear();
-            labels.reserve(batch->label_count());
-            batch->to_c(samples, labels);
-            for (const auto& sample : samples)
-                line_protocol::append_sample(text, sample);
-        }
-    }
-    out << text << std::flush;
-    return failures;
 }
 
 }  // namespace dmon::core
