@@ -1,5 +1,6 @@
 #include "dmon/core/config.hpp"
 #include "dmon/core/spool.hpp"
+#include "dmon/core/text.hpp"
 
 #include "dmon/core/duration.hpp"
 
@@ -28,15 +29,6 @@ std::string join_lines(const std::vector<std::string>& messages) {
     return text;
 }
 
-std::string join(const std::vector<std::string>& items, const char* separator = ", ") {
-    std::string text;
-    for (const auto& item : items) {
-        if (!text.empty())
-            text += separator;
-        text += item;
-    }
-    return text;
-}
 }  // namespace
 
 ConfigError::ConfigError(std::vector<std::string> messages)

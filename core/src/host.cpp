@@ -4,6 +4,7 @@
 
 #include "dmon/core/logging.hpp"
 #include "dmon/core/reload_plan.hpp"
+#include "dmon/core/text.hpp"
 
 #include <boost/asio/ip/host_name.hpp>
 
@@ -90,10 +91,7 @@ Host::~Host() {
 
 std::string ReloadOutcome::summary() const {
     auto list = [](const std::vector<std::string>& names) {
-        std::string text;
-        for (const auto& name : names)
-            text += (text.empty() ? "" : ", ") + name;
-        return text.empty() ? std::string("-") : text;
+        return names.empty() ? std::string("-") : join(names);
     };
     if (!ok) {
         std::string text = "reload failed; generation " + std::to_string(generation) +

@@ -2,6 +2,7 @@
 // instance, and where each sink's undelivered data is) and `dmonctl health` (one line, an exit
 // code for alerting), and the outcome of the last reload.
 #include "dmon/core/host.hpp"
+#include "dmon/core/text.hpp"
 
 #include <cstdio>
 #include <ctime>
@@ -129,16 +130,12 @@ std::string Host::health_text() const {
                                " is backing off: " + runner->stats()->last_error());
         }
     }
-    auto join = [](const std::vector<std::string>& parts) {
-        std::string text;
-        for (const auto& part : parts)
-            text += (text.empty() ? "" : "; ") + part;
-        return text;
-    };
-    if (!failed.empty())
-        return "failed: " + join(failed) + (degraded.empty() ? "" : "; " + join(degraded)) + "\n";
+    if (!failed.empty()) {
+        return "failed: " + join(failed, "; ") +
+               (degraded.empty() ? "" : "; " + join(degraded, "; ")) + "\n";
+    }
     if (!degraded.empty())
-        return "degraded: " + join(degraded) + "\n";
+        return "degraded: " + join(degraded, "; ") + "\n";
     return "healthy: " + std::to_string(collectors().size()) + " collector(s) and " +
            std::to_string(sinks().size()) + " sink(s) delivering\n";
 }

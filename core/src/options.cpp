@@ -1,4 +1,5 @@
 #include "dmon/core/options.hpp"
+#include "dmon/core/text.hpp"
 
 #include "dmon/core/duration.hpp"
 
@@ -94,13 +95,11 @@ OptionSet validate_options(const InstanceConfig& instance, std::span<const dmon_
                 decl = &candidate;
         }
         if (decl == nullptr) {
-            std::string valid;
-            for (const auto& host_key : host_keys(instance.kind))
-                valid += (valid.empty() ? "" : ", ") + host_key;
+            std::vector<std::string> valid = host_keys(instance.kind);
             for (const auto& candidate : decls)
-                valid += std::string(", ") + candidate.name;
+                valid.emplace_back(candidate.name);
             report(location_of(key_node, instance.location.file),
-                   "unknown key '" + key + "'; valid keys: " + valid);
+                   "unknown key '" + key + "'; valid keys: " + join(valid));
             continue;
         }
         const YAML::Node node = option_pair.second;

@@ -1,5 +1,7 @@
 #include "dmon/core/plugin_instance.hpp"
 
+#include <dmon/str.hpp>
+
 #include "dmon/core/logging.hpp"
 
 #include <algorithm>
@@ -16,17 +18,13 @@ int64_t now_ns() {
 
 namespace {
 
-std::string_view view(dmon_str text) {
-    return text.size == 0 || text.data == nullptr ? std::string_view{}
-                                                  : std::string_view{text.data, text.size};
-}
-
+using dmon::to_view;
 void api_log(dmon_host* host, dmon_log_level level, dmon_str message) {
     const std::string_view name = host != nullptr ? std::string_view(host->instance_name) : "?";
     // dmon_log_level and spdlog's levels share their order: trace, debug, info, warn, error.
     const auto spd_level = static_cast<spdlog::level::level_enum>(
         std::clamp<int>(level, DMON_LOG_TRACE, DMON_LOG_ERROR));
-    logger().log(spd_level, "[{}] {}", name, view(message));
+    logger().log(spd_level, "[{}] {}", name, to_view(message));
 }
 
 int64_t api_now_ns() {
@@ -75,7 +73,7 @@ dmon_status api_emit_with_completion(dmon_emitter* emitter, const dmon_sample* s
     const dmon_status status = add_samples(emitter, samples, count, sample_size, *batch);
     if (status != DMON_OK)
         return status;
-    batch->set_origin(std::string(view(origin)));
+    batch->set_origin(std::string(to_view(origin)));
     batch->set_token(std::make_shared<CompletionToken>(emitter->bind_completion(done, user_data)));
     emitter->batches.push_back(std::move(batch));
     return DMON_OK;
@@ -83,7 +81,7 @@ dmon_status api_emit_with_completion(dmon_emitter* emitter, const dmon_sample* s
 
 void api_count(dmon_host* host, dmon_str counter, uint64_t delta) {
     if (host != nullptr && host->stats && counter.size > 0)
-        host->stats->add_to_counter(view(counter), delta);
+        host->stats->add_to_counter(to_view(counter), delta);
 }
 
 const dmon_host_api kHostApi = {

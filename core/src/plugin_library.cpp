@@ -1,4 +1,5 @@
 #include "dmon/core/plugin_library.hpp"
+#include "dmon/core/text.hpp"
 
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/dll/shared_library.hpp>
@@ -70,10 +71,8 @@ dmon_plugin_descriptor check_descriptor(const dmon_plugin_descriptor* descriptor
                ", which this host does not know (1 = collector, 2 = sink)");
     }
     if (!missing.empty()) {
-        std::string list;
-        for (const auto& name : missing)
-            list += (list.empty() ? "" : ", ") + name;
-        refuse("plugin '" + std::string(copy.name) + "' lacks required callback(s): " + list);
+        refuse("plugin '" + std::string(copy.name) +
+               "' lacks required callback(s): " + join(missing));
     }
     for (size_t i = 0; i < copy.option_count; ++i) {
         if (copy.options == nullptr || copy.options[i].name == nullptr) {

@@ -1,11 +1,8 @@
 #include "dmon/core/sample_batch.hpp"
 
+#include <dmon/str.hpp>
+
 namespace dmon::core {
-namespace {
-std::string_view to_view(dmon_str text) {
-    return text.size == 0 ? std::string_view{} : std::string_view{text.data, text.size};
-}
-}  // namespace
 
 SampleBatch::Span SampleBatch::store(std::string_view text) {
     Span span{static_cast<uint32_t>(arena_.size()), static_cast<uint32_t>(text.size())};

@@ -1,5 +1,7 @@
 #include "dmon/core/sealed_batch.hpp"
 
+#include <dmon/str.hpp>
+
 #include <cstring>
 
 namespace dmon::core {
@@ -22,7 +24,7 @@ class Writer {
         number(static_cast<uint32_t>(value.size()));
         out_.append(value);
     }
-    void text(dmon_str value) { text(std::string_view(value.data ? value.data : "", value.size)); }
+    void text(dmon_str value) { text(to_view(value)); }
 
   private:
     std::string& out_;
@@ -52,10 +54,6 @@ class Reader {
   private:
     std::string_view in_;
 };
-
-dmon_str as_c(std::string_view text) {
-    return dmon_str{text.data(), text.size()};
-}
 
 }  // namespace
 
@@ -124,7 +122,7 @@ std::optional<SealedBatch> decode_sealed_batch(std::string_view payload) {
                 std::string_view key, value;
                 if (!reader.text(key) || !reader.text(value))
                     return std::nullopt;
-                label = dmon_label{as_c(key), as_c(value)};
+                label = dmon_label{to_str(key), to_str(value)};
             }
             dmon_sample sample{};
             uint8_t type = 0;
@@ -132,7 +130,7 @@ std::optional<SealedBatch> decode_sealed_batch(std::string_view payload) {
                 !reader.number(type) || type > DMON_COUNTER) {
                 return std::nullopt;
             }
-            sample.name = as_c(name);
+            sample.name = to_str(name);
             sample.labels = labels.data();
             sample.label_count = labels.size();
             sample.type = type;

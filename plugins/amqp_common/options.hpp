@@ -26,14 +26,15 @@ namespace dmon::plugins::amqp {
 
 inline ConnectionSettings connection_settings(const sdk::Options& options) {
     ConnectionSettings settings;
-    settings.url = options.string("url").value_or(settings.url);
+    settings.url = options.string_value("url");
+    // Options declared without a default: unset means "not used".
     settings.password_file = options.string("password_file").value_or("");
     settings.password_env = options.string("password_env").value_or("");
     settings.tls_ca = options.string("tls_ca").value_or("");
     settings.tls_cert = options.string("tls_cert").value_or("");
     settings.tls_key = options.string("tls_key").value_or("");
     settings.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::chrono::nanoseconds(options.duration_ns("timeout").value_or(5'000'000'000)));
+        std::chrono::nanoseconds(options.duration_value_ns("timeout")));
     safe_url(settings.url);  // a malformed URL is refused at create, not at the first send
     return settings;
 }

@@ -29,12 +29,13 @@ class AmqpConsume : public sdk::Collector {
     explicit AmqpConsume(const sdk::Context& context)
         : host_(context.host),
           settings_(connection_settings(context.options)),
-          exchange_(*context.options.string("exchange")),
-          queue_(*context.options.string("queue")),
-          binding_key_(*context.options.string("binding_key")),
+          exchange_(context.options.string_value("exchange")),
+          queue_(context.options.string_value("queue")),
+          binding_key_(context.options.string_value("binding_key")),
           prefetch_(static_cast<uint16_t>(
-              std::clamp<int64_t>(*context.options.integer("prefetch"), 1, 65535))),
-          collect_time_(std::chrono::nanoseconds(*context.options.duration_ns("collect_time"))) {}
+              std::clamp<int64_t>(context.options.integer_value("prefetch"), 1, 65535))),
+          collect_time_(
+              std::chrono::nanoseconds(context.options.duration_value_ns("collect_time"))) {}
 
     void collect(sdk::Emitter& out) override {
         if (!connection_ && !connect())

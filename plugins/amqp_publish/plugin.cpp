@@ -20,7 +20,8 @@ class AmqpPublish : public sdk::Sink {
   public:
     explicit AmqpPublish(const sdk::Context& context)
         : host_(context.host),
-          publisher_(connection_settings(context.options), *context.options.string("exchange")),
+          publisher_(connection_settings(context.options),
+                     context.options.string_value("exchange")),
           routing_key_("metrics." + routing_word(context.node) + "." +
                        routing_word(context.instance_name)),
           fallback_id_prefix_(context.node + ":" + std::to_string(host_.now_ns()) + ":") {

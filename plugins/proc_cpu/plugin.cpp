@@ -16,9 +16,9 @@ constexpr dmon_option_decl kOptions[] = {
 class ProcCpu : public sdk::Collector {
   public:
     explicit ProcCpu(const sdk::Context& context)
-        : path_(context.options.string("proc_root").value_or("/proc") + "/stat"),
+        : path_(context.options.string_value("proc_root") + "/stat"),
           metrics_(static_cast<double>(::sysconf(_SC_CLK_TCK)),
-                   context.options.boolean("per_cpu").value_or(true)) {}
+                   context.options.bool_value("per_cpu")) {}
 
     void collect(sdk::Emitter& out) override {
         const auto reading = parse_proc_stat(read_file(path_));

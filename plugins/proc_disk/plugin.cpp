@@ -19,10 +19,10 @@ constexpr dmon_option_decl kOptions[] = {
 class ProcDisk : public sdk::Collector {
   public:
     explicit ProcDisk(const sdk::Context& context)
-        : path_(context.options.string("proc_root").value_or("/proc") + "/diskstats"),
-          block_folder_(context.options.string("sys_root").value_or("/sys") + "/block"),
+        : path_(context.options.string_value("proc_root") + "/diskstats"),
+          block_folder_(context.options.string_value("sys_root") + "/block"),
           filter_(context.options.list("devices"), context.options.list("exclude")),
-          partitions_(context.options.boolean("partitions").value_or(false)) {}
+          partitions_(context.options.bool_value("partitions")) {}
 
     void collect(sdk::Emitter& out) override {
         const auto disks = parse_diskstats(read_file(path_));

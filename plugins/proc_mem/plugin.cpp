@@ -12,7 +12,7 @@ constexpr dmon_option_decl kOptions[] = {
 class ProcMem : public sdk::Collector {
   public:
     explicit ProcMem(const sdk::Context& context)
-        : path_(context.options.string("proc_root").value_or("/proc") + "/meminfo") {}
+        : path_(context.options.string_value("proc_root") + "/meminfo") {}
 
     void collect(sdk::Emitter& out) override {
         emit_all(memory_metrics(parse_meminfo(read_file(path_))), out);

@@ -14,7 +14,7 @@ constexpr dmon_option_decl kOptions[] = {
 class ProcNet : public sdk::Collector {
   public:
     explicit ProcNet(const sdk::Context& context)
-        : path_(context.options.string("proc_root").value_or("/proc") + "/net/dev"),
+        : path_(context.options.string_value("proc_root") + "/net/dev"),
           filter_(context.options.list("interfaces"), context.options.list("exclude")) {}
 
     void collect(sdk::Emitter& out) override {

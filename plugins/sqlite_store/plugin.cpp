@@ -38,10 +38,10 @@ class SqliteStore : public sdk::Sink {
   private:
     static SampleWriter::Settings settings(const sdk::Context& context) {
         SampleWriter::Settings settings;
-        settings.path = *context.options.string("path");
+        settings.path = context.options.string_value("path");
         settings.retention =
-            std::chrono::nanoseconds(context.options.duration_ns("retention").value_or(0));
-        const std::string sync = context.options.string("synchronous").value_or("full");
+            std::chrono::nanoseconds(context.options.duration_value_ns("retention"));
+        const std::string sync = context.options.string_value("synchronous");
         if (sync != "full" && sync != "normal")
             throw sdk::InvalidInput("synchronous must be full or normal, not '" + sync + "'");
         settings.synchronous_full = sync == "full";

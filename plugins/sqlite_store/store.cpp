@@ -26,9 +26,7 @@ CREATE TABLE IF NOT EXISTS batches(
     received_at INTEGER NOT NULL) WITHOUT ROWID;
 )";
 
-std::string_view view(dmon_str text) {
-    return text.size == 0 ? std::string_view{} : std::string_view(text.data, text.size);
-}
+using dmon::to_view;
 
 const dmon_sample& sample_at(const dmon_batch& batch, size_t i) {
     return *reinterpret_cast<const dmon_sample*>(
@@ -67,8 +65,8 @@ void canonical_labels(const dmon_sample& sample, std::string& labels, std::strin
     labels.clear();
     host = {};
     for (size_t i = 0; i < sample.label_count; ++i) {
-        const std::string_view key = view(sample.labels[i].key);
-        const std::string_view value = view(sample.labels[i].value);
+        const std::string_view key = to_view(sample.labels[i].key);
+        const std::string_view value = to_view(sample.labels[i].value);
         if (key == "host") {
             host = value;
             continue;
@@ -160,7 +158,7 @@ SampleWriter::Result SampleWriter::write(const dmon_batch& batch) {
     try {
         Transaction transaction(db_);
         for (size_t i = 0; i < origin_count; ++i) {
-            const std::string_view id = view(origins[i].id);
+            const std::string_view id = to_view(origins[i].id);
             find_batch_.reset();
             find_batch_.bind(0, id);
             if (find_batch_.step()) {
@@ -180,8 +178,8 @@ SampleWriter::Result SampleWriter::write(const dmon_batch& batch) {
                 continue;
             const dmon_sample& sample = sample_at(batch, i);
             canonical_labels(sample, labels_, host);
-            const int64_t id =
-                series_id(host, view(sample.name), labels_, line_protocol::type_field(sample.type));
+            const int64_t id = series_id(host, to_view(sample.name), labels_,
+                                         line_protocol::type_field(sample.type));
             insert_sample_.reset();
             insert_sample_.bind(0, id).bind(1, sample.timestamp_ns).bind(2, sample.value).step();
             if (sqlite3_changes(db_.handle()) > 0)

@@ -16,8 +16,8 @@ class WmiCollector : public sdk::Collector {
     WmiCollector(const sdk::Context& context, std::string cls, std::vector<std::string> properties)
         : cls_(std::move(cls)),
           properties_(std::move(properties)),
-          timeout_(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::nanoseconds(
-              context.options.duration_ns("timeout").value_or(5'000'000'000)))) {}
+          timeout_(std::chrono::duration_cast<std::chrono::milliseconds>(
+              std::chrono::nanoseconds(context.options.duration_value_ns("timeout")))) {}
     std::vector<WmiRow> rows() { return session_.query(cls_, properties_, timeout_); }
 
   private:

@@ -15,7 +15,7 @@ class WmiCpu : public WmiCollector {
         : WmiCollector(context, "Win32_PerfRawData_PerfOS_Processor",
                        {"Name", "PercentIdleTime", "PercentUserTime", "PercentPrivilegedTime",
                         "PercentInterruptTime", "Timestamp_Sys100NS"}),
-          metrics_(context.options.boolean("per_cpu").value_or(true)) {}
+          metrics_(context.options.bool_value("per_cpu")) {}
     void collect(sdk::Emitter& out) override { emit_all(metrics_.update(rows()), out); }
 
   private:

@@ -12,7 +12,7 @@ constexpr dmon_option_decl kOptions[] = {
 class HelloCollector : public dmon::sdk::Collector {
   public:
     explicit HelloCollector(const dmon::sdk::Context& context)
-        : greeting_(context.options.string("greeting").value_or("hello")) {
+        : greeting_(context.options.string_value("greeting")) {
         context.host.info("ready to greet with '" + greeting_ + "'");
     }
     void collect(dmon::sdk::Emitter& out) override {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <dmon/plugin.h>
+#include <dmon/str.hpp>
 
 #include <charconv>
 #include <cmath>
@@ -53,15 +54,15 @@ inline const char* type_field(uint32_t type) {
 inline bool append_sample(std::string& out, const dmon_sample& sample) {
     if (!std::isfinite(sample.value) || sample.name.size == 0)
         return false;
-    append_escaped(out, std::string_view(sample.name.data, sample.name.size), false);
+    append_escaped(out, to_view(sample.name), false);
     for (size_t i = 0; i < sample.label_count; ++i) {
         const dmon_label& label = sample.labels[i];
         if (label.key.size == 0 || label.value.size == 0)
             continue;
         out.push_back(',');
-        append_escaped(out, std::string_view(label.key.data, label.key.size), true);
+        append_escaped(out, to_view(label.key), true);
         out.push_back('=');
-        append_escaped(out, std::string_view(label.value.data, label.value.size), true);
+        append_escaped(out, to_view(label.value), true);
     }
     out.push_back(' ');
     out.append(type_field(sample.type));

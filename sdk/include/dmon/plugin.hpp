@@ -15,6 +15,7 @@
 #pragma once
 
 #include <dmon/plugin.h>
+#include <dmon/str.hpp>
 
 #include <algorithm>
 #include <cstring>
@@ -37,12 +38,8 @@ class InvalidInput : public std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-inline dmon_str to_str(std::string_view text) {
-    return dmon_str{text.data(), text.size()};
-}
-inline std::string_view to_view(dmon_str text) {
-    return text.size == 0 ? std::string_view{} : std::string_view{text.data, text.size};
-}
+using dmon::to_str;
+using dmon::to_view;
 
 // Option declarations, usable in a constexpr array.
 constexpr dmon_option_decl option(const char* name, dmon_option_type type,
@@ -103,6 +100,15 @@ class Options {
         int64_t out = 0;
         return api_->option_duration_ns(options_, name, &out) ? std::optional(out) : std::nullopt;
     }
+    // The value of an option whose declaration has a default: the YAML's, else that default.
+    // The host resolves defaults from the declaration, so a plugin never writes one twice.
+    // Throws InvalidInput naming the option if it has no value (declared without a default).
+    std::string string_value(const char* name) const { return must(string(name), name); }
+    int64_t integer_value(const char* name) const { return must(integer(name), name); }
+    double number_value(const char* name) const { return must(number(name), name); }
+    bool bool_value(const char* name) const { return must(boolean(name), name); }
+    int64_t duration_value_ns(const char* name) const { return must(duration_ns(name), name); }
+
     std::vector<std::string> list(const char* name) const {
         std::vector<std::string> items;
         const size_t count = api_->option_list_size(options_, name);
@@ -115,6 +121,12 @@ class Options {
     }
 
   private:
+    template <typename T>
+    static T must(std::optional<T> value, const char* name) {
+        if (!value)
+            throw InvalidInput(std::string("option '") + name + "' has no value and no default");
+        return *std::move(value);
+    }
     const dmon_host_api* api_;
     const dmon_options* options_;
 };
