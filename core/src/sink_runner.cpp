@@ -223,8 +223,13 @@ void SinkRunner::seal(bool everything) {
                 stats_->queued_bytes -= std::min<uint64_t>(stats_->queued_bytes, part->bytes());
         }
         // With a spool, the batch is handed over once it is on disk: tokens succeed now.
-        const auto result =
-            spool_->append(encode_sealed_batch(sealed), static_cast<uint32_t>(sealed.samples));
+        std::string payload = encode_sealed_batch(sealed);
+        const auto result = spool_->append(payload, static_cast<uint32_t>(sealed.samples));
+        if (result.stored) {
+            Spool::Record record{std::move(payload), static_cast<uint32_t>(sealed.samples),
+                                 result.segment, result.offset};
+            last_appended_.emplace(Appended{sealed, std::move(record)});
+        }
         if (result.dropped_samples > 0) {
             const DropReason reason = result.drop_reason == "disk_full"  ? DropReason::disk_full
                                       : result.drop_reason == "io_error" ? DropReason::io_error
@@ -255,6 +260,12 @@ std::optional<SealedBatch> SinkRunner::next_batch(std::optional<Spool::Record>& 
             return std::nullopt;
         head_in_flight_ = true;
         return memory_.front();
+    }
+    if (last_appended_ &&
+        spool_->head_is(last_appended_->record.segment, last_appended_->record.offset)) {
+        record = last_appended_->record;
+        spool_front_sealed_at_ = last_appended_->batch.sealed_at_ns;
+        return last_appended_->batch;
     }
     for (;;) {
         record = spool_->front([this](const std::string& message) {

@@ -232,6 +232,7 @@ Spool::Spool(SpoolOptions options) : options_(std::move(options)) {
 }
 
 Spool::~Spool() {
+    file::close(head_fd_);
     file::close(read_fd_);
     file::close(write_fd_);
     file::close(lock_fd_);
@@ -480,6 +481,8 @@ Spool::AppendResult Spool::append(const std::string& payload, uint32_t samples) 
         return refuse(failure_reason(error), "writing " + segment_path(tail.number).string() +
                                                  ": " + std::strerror(error));
     }
+    result.segment = tail.number;
+    result.offset = tail.size;
     tail.size += record.size();
     tail.samples += samples;
     tail.records++;
@@ -587,6 +590,13 @@ void Spool::pop(const Record& record) {
     save_head();
 }
 
+bool Spool::head_is(uint64_t segment, uint64_t offset) {
+    std::lock_guard lock(mutex_);
+    advance_head_past_empty_segments();
+    return !segments_.empty() && segments_.front().number == segment && head_offset_ == offset &&
+           head_offset_ < segments_.front().size;
+}
+
 void Spool::save_head() {
     // Not synced: a head that is a little behind after power loss re-sends records whose ids
     // the receiver already has. Written in place so that it is one small write per delivery.
@@ -594,10 +604,10 @@ void Spool::save_head() {
     const uint64_t segment = segments_.empty() ? 0 : segments_.front().number;
     std::snprintf(text, sizeof text, "%020llu %020llu\n", static_cast<unsigned long long>(segment),
                   static_cast<unsigned long long>(head_offset_));
-    const int fd = file::open_rw(options_.folder / "head", false);
-    if (fd >= 0)
-        file::write_at(fd, 0, text, 42);
-    file::close(fd);
+    if (head_fd_ < 0)
+        head_fd_ = file::open_rw(options_.folder / "head", false);
+    if (head_fd_ >= 0)
+        file::write_at(head_fd_, 0, text, 42);
 }
 
 uint64_t Spool::bytes() const {

@@ -115,6 +115,13 @@ class SinkRunner : public std::enable_shared_from_this<SinkRunner> {
     bool draining_ = false;
     bool gave_up_ = false;  // drain: the deadline passed; what is left is dropped or spooled
     std::atomic<int64_t> spool_front_sealed_at_{0};  // of the spool's oldest batch, once read
+    // The batch this runner appended last, with where it lies: when it is the spool's oldest
+    // (the usual case: the sink keeps up), it is written without reading it back from disk.
+    struct Appended {
+        SealedBatch batch;
+        Spool::Record record;
+    };
+    std::optional<Appended> last_appended_;  // strand-only
     std::chrono::steady_clock::time_point drain_deadline_{};
     std::optional<std::promise<void>> drained_;
     std::vector<dmon_sample> c_samples_;  // reused between writes

@@ -51,9 +51,10 @@ class Spool {
     };
     struct AppendResult {
         bool stored = false;
-        uint64_t dropped_samples = 0;  // older records dropped (drop_oldest) or this one
-        std::string drop_reason;       // "spool_full", "disk_full", "io_error"
-        std::string error;             // for the log
+        uint64_t dropped_samples = 0;      // older records dropped (drop_oldest) or this one
+        std::string drop_reason;           // "spool_full", "disk_full", "io_error"
+        std::string error;                 // for the log
+        uint64_t segment = 0, offset = 0;  // where it was stored
     };
     // Called (without the spool's lock) for each corrupt stretch found while reading.
     using CorruptionReport = std::function<void(const std::string& message)>;
@@ -68,6 +69,9 @@ class Spool {
     std::optional<Record> front(const CorruptionReport& report = {});
     // Removes `record` if it is still the oldest (overflow may have dropped it meanwhile).
     void pop(const Record& record);
+    // True when the oldest record is the one stored at (segment, offset): lets a reader that
+    // still holds what it appended skip reading it back.
+    bool head_is(uint64_t segment, uint64_t offset);
 
     uint64_t bytes() const;
     uint64_t samples() const;
@@ -106,6 +110,7 @@ class Spool {
     uint64_t next_segment_ = 1;      // numbers only grow, so the order of files is the order
     uint64_t corrupt_records_ = 0;
     int lock_fd_ = -1;
+    int head_fd_ = -1;
     int write_fd_ = -1;
     int read_fd_ = -1;
     uint64_t read_segment_ = 0;
