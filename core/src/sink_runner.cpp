@@ -214,52 +214,75 @@ void SinkRunner::seal(bool everything) {
             open_samples_ -= sealed.samples;
             sealed.id = id_start_ + std::to_string(++sequence_);
             sealed.sealed_at_ns = wall_ns();
-            if (!spool_) {
+            // While the sink keeps up, a batch goes to it straight from memory: the spool is
+            // for what waits. It takes over at the first failure (spill), and keeps the order:
+            // nothing goes around it while it holds anything.
+            if (!spool_ || (consecutive_failures_ == 0 && !gave_up_ && spool_->records() == 0)) {
                 memory_samples_ += sealed.samples;
                 memory_.push_back(std::move(sealed));
                 continue;
             }
-            for (const auto& part : sealed.parts)
-                stats_->queued_bytes -= std::min<uint64_t>(stats_->queued_bytes, part->bytes());
         }
-        // With a spool, the batch is handed over once it is on disk: tokens succeed now.
-        std::string payload = encode_sealed_batch(sealed);
-        const auto result = spool_->append(payload, static_cast<uint32_t>(sealed.samples));
-        if (result.stored) {
-            Spool::Record record{std::move(payload), static_cast<uint32_t>(sealed.samples),
-                                 result.segment, result.offset};
-            last_appended_.emplace(Appended{sealed, std::move(record)});
-        }
-        if (result.dropped_samples > 0) {
-            const DropReason reason = result.drop_reason == "disk_full"  ? DropReason::disk_full
-                                      : result.drop_reason == "io_error" ? DropReason::io_error
-                                                                         : DropReason::spool_full;
-            stats_->count_drop(reason, result.dropped_samples);
-            outage_.dropped(result.dropped_samples);
-            std::lock_guard lock(mutex_);
-            dropped_since_log_ += result.dropped_samples;
-            if (Clock::now() - last_drop_log_ > std::chrono::seconds(10)) {
-                logger().warn(
-                    "[{}] spool {}: {}; dropped {} samples "
-                    "(dmon.sink.dropped{{reason={}}})",
-                    name_, spool_->folder().string(),
-                    result.error.empty() ? "spool_size reached, oldest data dropped" : result.error,
-                    dropped_since_log_, result.drop_reason);
-                dropped_since_log_ = 0;
-                last_drop_log_ = Clock::now();
-            }
-        }
-        settle(sealed, result.stored);
+        to_spool(std::move(sealed));
     }
 }
 
-std::optional<SealedBatch> SinkRunner::next_batch(std::optional<Spool::Record>& record) {
-    if (!spool_) {
+// With a spool, a batch is handed over once it is on disk: tokens succeed now.
+void SinkRunner::to_spool(SealedBatch sealed) {
+    for (const auto& part : sealed.parts)
+        stats_->queued_bytes -= std::min<uint64_t>(stats_->queued_bytes, part->bytes());
+    std::string payload = encode_sealed_batch(sealed);
+    const auto result = spool_->append(payload, static_cast<uint32_t>(sealed.samples));
+    if (result.stored) {
+        Spool::Record record{std::move(payload), static_cast<uint32_t>(sealed.samples),
+                             result.segment, result.offset};
+        last_appended_.emplace(Appended{sealed, std::move(record)});
+    }
+    if (result.dropped_samples > 0) {
+        const DropReason reason = result.drop_reason == "disk_full"  ? DropReason::disk_full
+                                  : result.drop_reason == "io_error" ? DropReason::io_error
+                                                                     : DropReason::spool_full;
+        stats_->count_drop(reason, result.dropped_samples);
+        outage_.dropped(result.dropped_samples);
         std::lock_guard lock(mutex_);
-        if (memory_.empty())
+        dropped_since_log_ += result.dropped_samples;
+        if (Clock::now() - last_drop_log_ > std::chrono::seconds(10)) {
+            logger().warn(
+                "[{}] spool {}: {}; dropped {} samples "
+                "(dmon.sink.dropped{{reason={}}})",
+                name_, spool_->folder().string(),
+                result.error.empty() ? "spool_size reached, oldest data dropped" : result.error,
+                dropped_since_log_, result.drop_reason);
+            dropped_since_log_ = 0;
+            last_drop_log_ = Clock::now();
+        }
+    }
+    settle(sealed, result.stored);
+}
+
+// Moves the batches waiting in memory (oldest first, the one that just failed included) to
+// the spool, where they survive a crash while the sink is away.
+void SinkRunner::spill() {
+    std::deque<SealedBatch> waiting;
+    {
+        std::lock_guard lock(mutex_);
+        waiting.swap(memory_);
+        memory_samples_ = 0;
+        head_in_flight_ = false;
+    }
+    for (auto& batch : waiting)
+        to_spool(std::move(batch));
+}
+
+std::optional<SealedBatch> SinkRunner::next_batch(std::optional<Spool::Record>& record) {
+    {
+        std::lock_guard lock(mutex_);
+        if (!memory_.empty()) {
+            head_in_flight_ = true;
+            return memory_.front();
+        }
+        if (!spool_)
             return std::nullopt;
-        head_in_flight_ = true;
-        return memory_.front();
     }
     if (last_appended_ &&
         spool_->head_is(last_appended_->record.segment, last_appended_->record.offset)) {
@@ -381,6 +404,8 @@ void SinkRunner::failed(const std::string& error, size_t samples) {
         head_in_flight_ = false;
     }
     ++consecutive_failures_;
+    if (spool_)
+        spill();
     stats_->errors++;
     stats_->set_last_error(error);
     stats_->last_error_ns = wall_ns();
@@ -434,6 +459,11 @@ void SinkRunner::publish_backlog_stats() {
 }
 
 void SinkRunner::give_up_remaining(const std::string& reason) {
+    gave_up_ = true;
+    if (spool_) {  // what is left waits on disk for the next start
+        seal(true);
+        spill();
+    }
     std::vector<SharedBatch> open;
     std::deque<SealedBatch> sealed;
     size_t samples = 0;

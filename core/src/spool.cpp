@@ -28,7 +28,7 @@ constexpr size_t kHeaderSize = 16;
 constexpr uint64_t kMaxRecord = uint64_t{256} << 20;  // a length beyond this is corruption
 // A segment that has been read to its end is deleted once it is this large, and the next
 // record starts a new one: delivered data does not sit on disk until a segment is full.
-constexpr uint64_t kRecycleBytes = 64 * 1024;
+constexpr uint64_t kRecycleBytes = 1024 * 1024;
 
 struct Header {
     uint32_t magic = kMagic;

@@ -38,12 +38,13 @@ struct SinkSettings {
 //
 // Routed batches gather in an open batch; when it holds batch_size samples or flush_interval
 // has passed, it is sealed under an id (SealedBatch) and joins the backlog: a bounded deque in
-// memory, or with `spool` the on-disk Spool (fsynced before the batch counts as handed over,
-// so completion tokens succeed then). The oldest sealed batch is written until the sink takes
-// it; a failure keeps it at the head and retries it, same samples and id, after retry_delay().
-// All of this runs on the instance's strand, so the plugin is never called concurrently with
-// itself. Sources with completion tokens are never dropped by the overflow policy: they are
-// slowed down through congested() instead.
+// memory while the sink keeps up; with `spool`, from the first failed write until the spool is
+// empty again, the on-disk Spool (fsynced before the batch counts as handed over, so completion
+// tokens succeed then; what waited in memory is spilled into it first, so order is kept). The
+// oldest sealed batch is written until the sink takes it; a failure keeps it at the head and
+// retries it, same samples and id, after retry_delay(). All of this runs on the instance's strand,
+// so the plugin is never called concurrently with itself. Sources with completion tokens are never
+// dropped by the overflow policy: they are slowed down through congested() instead.
 class SinkRunner : public std::enable_shared_from_this<SinkRunner> {
   public:
     // `instance` may be null in tests that drive the runner with `write` below.
@@ -75,6 +76,8 @@ class SinkRunner : public std::enable_shared_from_this<SinkRunner> {
     void kick();        // on the strand: start a write chain or arm the flush timer
     void write_some();  // on the strand
     void seal(bool everything);
+    void to_spool(SealedBatch sealed);
+    void spill();
     std::optional<SealedBatch> next_batch(std::optional<Spool::Record>& record);
     void delivered(const SealedBatch& batch, const std::optional<Spool::Record>& record);
     void failed(const std::string& error, size_t samples);
