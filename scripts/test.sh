@@ -8,7 +8,15 @@ cd "$(dirname "$0")/.."
 
 failures=0
 passed=0
-step() { echo; echo "==== $*"; }
+run_started=$SECONDS
+step_started=$SECONDS
+step_name=""
+# Each step says how long it took, so a slow one is seen before CI's 90 minutes are.
+step_done() {
+  [ -n "$step_name" ] && echo "[test] step '$step_name' took $((SECONDS - step_started)) s"
+  step_name=""
+}
+step() { step_done; echo; echo "==== $*"; step_name="$*"; step_started=$SECONDS; }
 record() {  # record NAME EXIT_CODE
   if [ "$2" -eq 0 ]; then passed=$((passed + 1)); echo "[test] $1: ok"; else
     failures=$((failures + 1)); echo "[test] $1: FAILED (exit $2)"; fi
@@ -47,6 +55,8 @@ else
   record "sanitizer build" 1
 fi
 
+step_done
 echo
+echo "[test] all steps took $((SECONDS - run_started)) s"
 echo "test steps: $passed passed, $failures failed"
 [ "$failures" -eq 0 ]

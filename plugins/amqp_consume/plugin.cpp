@@ -52,7 +52,7 @@ class AmqpConsume : public sdk::Collector {
                     reply.library_error == AMQP_STATUS_TIMEOUT)
                     break;
                 if (reply.reply_type != AMQP_RESPONSE_NORMAL)
-                    throw AmqpError(connection_->where() + ": consuming: " + describe(reply));
+                    throw AmqpError(connection_->where() + ": consuming: " + why_not(reply));
                 std::unique_ptr<amqp_envelope_t, void (*)(amqp_envelope_t*)> owned(
                     &envelope, amqp_destroy_envelope);
                 handle(envelope, out);
@@ -114,10 +114,39 @@ class AmqpConsume : public sdk::Collector {
         }
     }
 
+    // rabbitmq-c says "unexpected protocol state" when something other than a delivery
+    // arrives: read that frame and say what it was (the broker closing the connection, and why).
+    std::string why_not(const amqp_rpc_reply_t& reply) {
+        if (reply.reply_type != AMQP_RESPONSE_LIBRARY_EXCEPTION ||
+            reply.library_error != AMQP_STATUS_UNEXPECTED_STATE) {
+            return describe(reply);
+        }
+        amqp_frame_t frame;
+        timeval wait{0, 100'000};
+        const int status = amqp_simple_wait_frame_noblock(connection_->state(), &frame, &wait);
+        if (status != AMQP_STATUS_OK)
+            return std::string("the connection was lost (") + amqp_error_string2(status) + ")";
+        if (frame.frame_type == AMQP_FRAME_METHOD &&
+            frame.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD) {
+            const auto* close = static_cast<amqp_connection_close_t*>(frame.payload.method.decoded);
+            return "the broker closed the connection: " + std::to_string(close->reply_code) + " " +
+                   text(close->reply_text);
+        }
+        if (frame.frame_type == AMQP_FRAME_METHOD &&
+            frame.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD) {
+            const auto* close = static_cast<amqp_channel_close_t*>(frame.payload.method.decoded);
+            return "the broker closed the channel: " + std::to_string(close->reply_code) + " " +
+                   text(close->reply_text);
+        }
+        return "an unexpected frame from the broker (type " + std::to_string(frame.frame_type) +
+               ")";
+    }
+
     void drop_connection(const std::string& why) {
         // Unacknowledged messages go back to the queue on the broker's side: nothing is lost,
         // and acks of the old connection are no longer sent (generation changes on reconnect).
-        host_.warn(why + "; reconnecting");
+        host_.warn(why + "; messages not yet stored stay in the broker's queue; reconnecting");
+        connection_->abandon();  // no polite close with a broker that is gone or closing
         connection_.reset();
         next_attempt_ = std::chrono::steady_clock::now() + backoff_.next();
     }

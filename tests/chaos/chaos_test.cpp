@@ -144,6 +144,13 @@ TEST_F(Chaos, AgentKilledDuringAnOutageResendsItsSpoolAfterRestart) {
     EXPECT_NE(log.find("from before: sending them first"), std::string::npos) << log;
     EXPECT_EQ(last_totals("chaos-killed").dropped, 0);
     EXPECT_EQ(c->stop(), 0);
+    // The controller's log says what happened to its connection, not "unexpected protocol state".
+    const std::string controller_log = read_text(folder_.path("controller.log"));
+    EXPECT_NE(controller_log.find("the broker closed the connection: 320 CONNECTION_FORCED"),
+              std::string::npos)
+        << controller_log;
+    EXPECT_EQ(controller_log.find("unexpected protocol state"), std::string::npos)
+        << controller_log;
 }
 
 // A memory alarm blocks publishers for 20 s: the agent keeps collecting, and SIGTERM ends it
