@@ -6,15 +6,13 @@
 # usage: bench/agent_overhead.sh [SECONDS]     (default 60)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 duration=${1:-60}
 work=$(mktemp -d /tmp/dmon-bench.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
 bash scripts/setup.sh >/dev/null
-if ! command -v collectd >/dev/null && [ ! -x /usr/sbin/collectd ]; then
-  echo "[bench] installing collectd-core for the baseline"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends collectd-core </dev/null >/dev/null 2>&1 || true
-fi
+install_collectd
 [ -x build/bin/dmon ] || bash scripts/build.sh build >/dev/null
 
 cat >"$work/dmon.yaml" <<YAML
@@ -31,24 +29,7 @@ sinks:
     path: /dev/null
 YAML
 
-# collectd sends its values over UDP to a loopback port nobody listens on: the cost of an agent
-# that ships every value, as dmon's sink ships every sample.
-cat >"$work/collectd.conf" <<CONF
-Hostname "bench"
-Interval 1
-BaseDir "$work"
-PIDFile "$work/collectd.pid"
-PluginDir "/usr/lib/collectd"
-TypesDB "/usr/share/collectd/types.db"
-LoadPlugin cpu
-LoadPlugin memory
-LoadPlugin disk
-LoadPlugin interface
-LoadPlugin network
-<Plugin network>
-  Server "127.0.0.1" "25826"
-</Plugin>
-CONF
+write_collectd_conf "$work/collectd.conf" "$work"
 
 # measure PID -> "cpu_seconds peak_rss_kb"
 measure() {

@@ -12,6 +12,7 @@
 # usage: bench/spool.sh [SECONDS] [ROUNDS]     (defaults: 60 s overhead run, 3600 rounds/agent)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 duration=${1:-60}
 rounds=${2:-3600}
 agents=10
@@ -28,10 +29,7 @@ cleanup() {
 trap cleanup EXIT
 
 bash scripts/setup.sh >/dev/null
-if ! command -v collectd >/dev/null && [ ! -x /usr/sbin/collectd ]; then
-  echo "[bench] installing collectd-core for the baseline"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends collectd-core </dev/null >/dev/null 2>&1 || true
-fi
+install_collectd
 bash scripts/build.sh build >/dev/null
 tool=build/bin/dmon_bench_spool
 ingest=build/bin/dmon_bench_ingest
@@ -58,22 +56,7 @@ YAML
 }
 agent_config "$work/off.yaml"
 agent_config "$work/on.yaml" "$work/agent-spool"
-cat >"$work/collectd.conf" <<CONF
-Hostname "bench"
-Interval 1
-BaseDir "$work"
-PIDFile "$work/collectd.pid"
-PluginDir "/usr/lib/collectd"
-TypesDB "/usr/share/collectd/types.db"
-LoadPlugin cpu
-LoadPlugin memory
-LoadPlugin disk
-LoadPlugin interface
-LoadPlugin network
-<Plugin network>
-  Server "127.0.0.1" "25826"
-</Plugin>
-CONF
+write_collectd_conf "$work/collectd.conf" "$work"
 
 # figures PID -> "cpu_seconds peak_rss_kb write_bytes wchar"; CPU from the scheduler's
 # nanosecond run time of every thread (/proc/PID/task/*/schedstat): the 10 ms ticks of

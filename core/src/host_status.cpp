@@ -16,20 +16,9 @@ int64_t wall_now_ns() {
         .count();
 }
 
-// "2026-11-26T06:10:01Z", or "never" for 0.
+// A moment for status lines, or "never" for 0.
 std::string utc_time(int64_t ns) {
-    if (ns <= 0)
-        return "never";
-    const std::time_t seconds = static_cast<std::time_t>(ns / 1'000'000'000);
-    std::tm tm{};
-#ifdef _WIN32
-    gmtime_s(&tm, &seconds);
-#else
-    gmtime_r(&seconds, &tm);
-#endif
-    char text[32];
-    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return text;
+    return ns <= 0 ? std::string("never") : format_time_utc(ns);
 }
 
 // A spool at least this full makes the host "degraded": it still keeps everything, but an
@@ -90,9 +79,9 @@ std::string Host::status_text() const {
         const std::string error = stats.last_error();
         text += runner->name() + "\t" + (stats.connected ? "yes" : "no") + "\t" +
                 std::to_string(stats.queue_depth.load()) + " samples (" +
-                human_bytes(stats.queued_bytes) + ")\t" +
+                format_bytes(static_cast<double>(stats.queued_bytes)) + ")\t" +
                 (limit > 0 ? std::to_string(stats.spooled_samples.load()) + " samples (" +
-                                 human_bytes(stats.spooled_bytes) + ")"
+                                 format_bytes(static_cast<double>(stats.spooled_bytes)) + ")"
                            : std::string("no spool")) +
                 "\t" + use + "\t" + age + "\t" + std::to_string(stats.dropped.load()) + "\t" +
                 utc_time(stats.last_success_ns) + "\t" +

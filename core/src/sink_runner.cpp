@@ -1,6 +1,7 @@
 #include "dmon/core/sink_runner.hpp"
 
 #include "dmon/core/logging.hpp"
+#include "dmon/core/text.hpp"
 
 #include <algorithm>
 
@@ -64,7 +65,7 @@ void SinkRunner::start() {
             "[{}] spool {} holds {} samples in {} batches ({}) from before: sending "
             "them first",
             name_, spool_->folder().string(), spool_->samples(), spool_->records(),
-            human_bytes(spool_->bytes()));
+            format_bytes(static_cast<double>(spool_->bytes())));
     }
     publish_backlog_stats();
     asio::post(strand_, [self = shared_from_this()] { self->kick(); });
@@ -104,8 +105,9 @@ bool SinkRunner::enqueue(SharedBatch batch) {
         stats_->queue_depth = open_samples_ + memory_samples_;
         stats_->queued_bytes += batch->bytes();
         open_.push_back(std::move(batch));
-        start = (!busy_ && open_samples_ >= settings_.batch_size) || !timer_armed_ ||
-                open_samples_ >= settings_.batch_size;
+        // A full batch is sealed at once (and written, unless a write is busy); a partial one
+        // needs the flush timer armed.
+        start = !timer_armed_ || open_samples_ >= settings_.batch_size;
     }
     if (start)
         asio::post(strand_, [self = shared_from_this()] { self->kick(); });
@@ -312,7 +314,9 @@ std::optional<SealedBatch> SinkRunner::next_batch(std::optional<Spool::Record>& 
 void SinkRunner::write_some() {
     seal(draining_);
     if (draining_ && spool_ && spool_.use_count() > 1) {
-        {  // a successor shares the spool (hot reload): it sends the rest
+        // A successor shares the spool (hot reload): hand it what is left, it sends the rest.
+        spill();
+        {
             std::lock_guard lock(mutex_);
             busy_ = false;
         }
@@ -436,7 +440,8 @@ std::string SinkRunner::keeping() const {
     }
     if (spool_) {
         text += ", " + std::to_string(spool_->samples()) + " samples (" +
-                human_bytes(spool_->bytes()) + ") in the spool " + spool_->folder().string();
+                format_bytes(static_cast<double>(spool_->bytes())) + ") in the spool " +
+                spool_->folder().string();
     }
     return text;
 }
@@ -489,7 +494,7 @@ void SinkRunner::give_up_remaining(const std::string& reason) {
         logger().warn(
             "[{}] {}: {} samples ({}) stay in the spool {} and are sent first at the "
             "next start",
-            name_, reason, spool_->samples(), human_bytes(spool_->bytes()),
+            name_, reason, spool_->samples(), format_bytes(static_cast<double>(spool_->bytes())),
             spool_->folder().string());
     }
     for (const auto& part : open) {

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <dmon/core/text.hpp>
+
 #include <ostream>
 #include <string>
 #include <vector>
@@ -18,9 +20,9 @@ struct Table {
 
 void print(const Table& table, Format format, std::ostream& out);
 
-std::string format_number(double value);            // shortest exact decimal: 0.231, 1400632320
-std::string format_time_utc(int64_t timestamp_ns);  // 2024-11-24T16:00:00.000Z
-std::string format_bytes(double bytes);             // 1.5 GiB
+std::string format_number(double value);  // shortest exact decimal: 0.231, 1400632320
+using dmon::core::format_bytes;           // 1.5 GiB
+using dmon::core::format_time_utc;        // 2024-11-24T16:00:00.000Z
 std::string json_escape(const std::string& text);
 
 }  // namespace dmon::ctl

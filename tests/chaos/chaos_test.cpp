@@ -248,12 +248,7 @@ TEST_F(Chaos, AFullDiskUnderTheSpoolDropsCountedAndRecovers) {
 // was, and the records after it are delivered.
 TEST_F(Chaos, ACorruptSpoolRecordIsSkippedOnceAndTheRestDelivered) {
     auto c = controller();
-    ASSERT_TRUE(wait_for(
-        [&] {
-            return read_text(folder_.path("controller.log")).find("consuming dmon.controller") !=
-                   std::string::npos;
-        },
-        20s));
+    wait_until_consuming();
     run_command(broker("stop"));
     const std::string spool = folder_.path("corrupt.spool");
     auto a = agent_with_spool("chaos-corrupt", spool);

@@ -123,3 +123,48 @@ TEST_F(HostTest, AFailingCreateLeavesNothingRunning) {
 
 }  // namespace
 }  // namespace dmon::core
+
+namespace dmon::core {
+namespace {
+
+// amqp_publish's own buffer is gone: a config that still sets it is refused, with what replaced
+// it. (The publisher connects lazily, so no broker is needed to get this far.)
+TEST_F(HostTest, AmqpPublishRefusesTheRemovedBufferLimit) {
+    const auto path =
+        folder_.file("old.yaml",
+                     "collectors:\n  - plugin: proc_mem\nsinks:\n  - plugin: amqp_publish\n"
+                     "    url: amqp://guest:guest@127.0.0.1:9/\n    buffer_limit: 1000000\n");
+    Host host(load_config(path),
+              std::make_shared<PluginCatalog>(std::vector<std::string>{DMON_PLUGIN_DIR}));
+    try {
+        host.start();
+        ADD_FAILURE() << "started with buffer_limit";
+    } catch (const std::exception& e) {
+        const std::string message = e.what();
+        EXPECT_NE(message.find("buffer_limit was removed"), std::string::npos) << message;
+        EXPECT_NE(message.find("queue_size"), std::string::npos) << message;
+        EXPECT_NE(message.find("spool: FOLDER"), std::string::npos) << message;
+    }
+}
+
+// Two hosts cannot share a spool folder: the second is refused at start, with a reason.
+TEST_F(HostTest, ASpoolFolderServesOneProcessOnly) {
+    const std::string spool = folder_.path("spool");
+    const auto path = folder_.file("a.yaml",
+                                   "collectors:\n  - plugin: proc_mem\nsinks:\n"
+                                   "  - plugin: stdout\n    path: " +
+                                       folder_.path("out.lp") + "\n    spool: " + spool + "\n");
+    Host first(load_config(path),
+               std::make_shared<PluginCatalog>(std::vector<std::string>{DMON_PLUGIN_DIR}));
+    first.start();
+    // A second process (the dmon binary) with the same folder.
+    const auto second = test::run_command("timeout 20 " + std::string(DMON_BINARY) +
+                                          " run --config " + path + " 2>&1");
+    EXPECT_EQ(second.exit_code, 2) << second.output;  // a config to fix: another folder
+    EXPECT_NE(second.output.find("in use by another dmon process"), std::string::npos)
+        << second.output;
+    first.stop();
+}
+
+}  // namespace
+}  // namespace dmon::core

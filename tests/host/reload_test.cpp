@@ -247,3 +247,33 @@ TEST_F(ReloadTest, TwoHundredReloadsUnderLoadKeepMemoryStable) {
 
 }  // namespace
 }  // namespace dmon::core
+
+namespace dmon::core {
+namespace {
+
+// A sink replaced by a reload hands its spool to its successor: what the old instance could not
+// deliver (its first writes fail) is sent by the new one, every round exactly once.
+TEST_F(ReloadTest, AReplacedSinkHandsItsSpoolToItsSuccessor) {
+    const std::string out = folder_.path("out.lp"), spool = folder_.path("spool");
+    auto text = [&](int fail_first) {
+        return "node: r1\ninterval: 1h\nself_metrics: false\nplugin_paths: [" DMON_TEST_PLUGIN_DIR
+               "]\ncollectors:\n" +
+               counter("steady", "test.steady") +
+               "sinks:\n  - plugin: test_flaky_sink\n    name: out\n    path: " + out +
+               "\n    flush_interval: 100ms\n    spool: " + spool +
+               "\n    fail_first: " + std::to_string(fail_first) + "\n";
+    };
+    auto host = start(text(1000));  // never delivers: everything waits in the spool
+    std::this_thread::sleep_for(600ms);
+    EXPECT_GT(host->sinks().front()->stats()->spooled_samples.load(), 0u);
+    const auto outcome = reload(*host, text(0));
+    ASSERT_TRUE(outcome.ok) << outcome.summary();
+    EXPECT_EQ(outcome.changed, (std::vector<std::string>{"out"}));
+    std::this_thread::sleep_for(600ms);
+    host->stop();
+    expect_each_round_once(rounds_of("test.steady", test::read_text(out)), "test.steady");
+    EXPECT_EQ(log_.str().find("did not finish draining"), std::string::npos) << log_.str();
+}
+
+}  // namespace
+}  // namespace dmon::core

@@ -84,12 +84,7 @@ TEST_F(AmqpTest, AControllerKilledMidStreamLosesNothing) {
 
 TEST_F(AmqpTest, MalformedMessagesGoToTheDeadLetterQueueAndForeignOnesAreStored) {
     auto c = controller();
-    ASSERT_TRUE(wait_for(
-        [&] {
-            return read_text(folder_.path("controller.log")).find("consuming dmon.controller") !=
-                   std::string::npos;
-        },
-        20s));
+    wait_until_consuming();
     plugins::amqp::ConnectionSettings settings;
     settings.url = "amqp://guest:guest@127.0.0.1:" + std::to_string(kPort) + "/";
     plugins::amqp::Publisher publisher(settings, "dmon.metrics");

@@ -87,6 +87,16 @@ class BrokerFixture : public ::testing::Test {
         }
         return out;
     }
+    // The controller has declared its queue and consumes from it.
+    void wait_until_consuming() {
+        ASSERT_TRUE(wait_for(
+            [&] {
+                return read_text(folder_.path("controller.log"))
+                           .find("consuming dmon.controller") != std::string::npos;
+            },
+            20s))
+            << read_text(folder_.path("controller.log"));
+    }
     bool wait_for(const std::function<bool()>& condition, std::chrono::seconds timeout) {
         const auto until = std::chrono::steady_clock::now() + timeout;
         while (std::chrono::steady_clock::now() < until) {

@@ -105,6 +105,47 @@ TEST(Config, WrongTypesAreReportedTogether) {
                           "1000000; got '0'"}));
 }
 
+TEST(Config, DeliveryKeysOfASink) {
+    const HostConfig config = parse_config(
+        "sinks:\n  - plugin: amqp_publish\n    overflow: drop_newest\n    spool: /var/spool/x\n"
+        "    spool_size: 512MiB\n    queue_size: 5000\n  - plugin: stdout\n",
+        "d.yaml");
+    ASSERT_EQ(config.sinks.size(), 2u);
+    EXPECT_EQ(config.sinks[0].overflow, "drop_newest");
+    EXPECT_EQ(config.sinks[0].spool, "/var/spool/x");
+    EXPECT_EQ(config.sinks[0].spool_size, uint64_t{512} << 20);
+    EXPECT_EQ(config.sinks[0].queue_size, 5000u);
+    EXPECT_TRUE(config.sinks[0].options.size() == 0);    // none of them reaches the plugin
+    EXPECT_EQ(config.sinks[1].overflow, "drop_oldest");  // the defaults
+    EXPECT_EQ(config.sinks[1].spool, "");
+    EXPECT_EQ(config.sinks[1].spool_size, uint64_t{1} << 30);
+    // A changed spool is a changed instance (hot reload replaces it).
+    EXPECT_NE(config.sinks[0].options_fingerprint,
+              parse_config("sinks:\n  - plugin: amqp_publish\n    overflow: drop_newest\n"
+                           "    spool: /var/spool/y\n    spool_size: 512MiB\n"
+                           "    queue_size: 5000\n",
+                           "d.yaml")
+                  .sinks[0]
+                  .options_fingerprint);
+}
+
+TEST(Config, BadDeliveryKeysSayWhatIsExpected) {
+    const auto errors = errors_of([] {
+        parse_config(
+            "sinks:\n  - plugin: stdout\n    overflow: drop_all\n    spool_size: huge\n"
+            "  - plugin: stdout\n    name: two\n    spool_size: 1KiB\n",
+            "o.yaml");
+    });
+    EXPECT_EQ(errors,
+              (std::vector<std::string>{
+                  "o.yaml:3:15: sink 'stdout': overflow must be drop_oldest or drop_newest; got "
+                  "'drop_all'",
+                  "o.yaml:4:17: sink 'stdout': spool_size must be a size of at least 64KiB such "
+                  "as 512MiB or 1GiB; got 'huge'",
+                  "o.yaml:7:17: sink 'two' (stdout): spool_size must be a size of at least 64KiB "
+                  "such as 512MiB or 1GiB; got '1KiB'"}));
+}
+
 TEST(Config, EntriesNeedAPluginAndUniqueNames) {
     const auto errors = errors_of([] {
         parse_config("collectors:\n  - name: x\n  - plugin: proc_cpu\n  - plugin: proc_cpu\n",

@@ -269,7 +269,10 @@ TEST_F(SpoolTest, ASinkRunnerResumesWhatACrashedOneLeftInTheSpool) {
         EXPECT_EQ(broken->stats()->spooled_samples, 3u);
         EXPECT_FALSE(broken->stats()->connected);
         EXPECT_GT(broken->stats()->oldest_unsent_ns.load(), 0);
-        process.reset();  // no drain: the process "dies" here; the spool is all that is left
+        // No drain: the process "dies" here; the spool is all that is left. (The runner goes
+        // first: its timers must not outlive the io_context they belong to.)
+        broken.reset();
+        process.reset();
     }
     Process process;
     auto healthy = std::make_shared<SinkRunner>(

@@ -41,7 +41,4 @@ class OutageLog {
     Clock::time_point last_line_{};
 };
 
-// "1.5 KiB", "3.0 MiB": for log lines.
-std::string human_bytes(uint64_t bytes);
-
 }  // namespace dmon::core

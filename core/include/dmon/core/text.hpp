@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,5 +17,10 @@ inline std::string join(const std::vector<std::string>& items, std::string_view 
     }
     return text;
 }
+
+// "2024-11-24T16:00:00.000Z": times in dmonctl output and in `dmonctl status`.
+std::string format_time_utc(int64_t timestamp_ns);
+// "512 B", "1.5 KiB", "3.0 GiB": sizes in logs, `dmonctl status` and `dmonctl top`.
+std::string format_bytes(double bytes);
 
 }  // namespace dmon::core
