@@ -29,6 +29,9 @@ passed=0
 failed=0
 ok() { passed=$((passed + 1)); echo "[wine] ok: $1"; }
 fail() { failed=$((failed + 1)); echo "[wine] FAILED: $1"; }
+# Lines matching PATTERN in FILE: 0 when there are none or the file is missing ("grep -c ||
+# echo 0" would print "0" twice, since grep -c prints 0 and fails).
+count_lines() { local n; n=$(grep -c "$1" "$2" 2>/dev/null) || true; echo "${n:-0}"; }
 
 echo "[wine] preparing a Wine prefix in $WINEPREFIX"
 $wine wineboot --init >/dev/null 2>&1 || true
@@ -83,7 +86,7 @@ for cls in Win32_PerfRawData_PerfOS_Processor Win32_PerfRawData_PerfDisk_Physica
     fail "no clear error for missing class $cls"; cat "$work/all.err"
   fi
 done
-rounds=$(grep -c '^system.memory.limit,' "$work/all.lp" 2>/dev/null || echo 0)
+rounds=$(count_lines '^system.memory.limit,' "$work/all.lp")
 if [ "$rounds" -ge 4 ]; then ok "wmi_mem kept running beside the failing collectors ($rounds rounds)"; else
   fail "wmi_mem stopped with the failing collectors ($rounds rounds)"; cat "$work/all.err"; fi
 
@@ -130,12 +133,12 @@ YAML
 if $wine "$win/bin/dmon.exe" service install --name dmon-test --config "$work/service.yaml" >"$work/service.log" 2>&1 &&
    timeout 60 $wine net start dmon-test >>"$work/service.log" 2>&1; then
   for ((i = 0; i < 40; i++)); do
-    [ "$(grep -c '^system.memory.limit,host=wine-service' "$work/service.lp" 2>/dev/null || echo 0)" -ge 2 ] && break
+    [ "$(count_lines '^system.memory.limit,host=wine-service' "$work/service.lp")" -ge 2 ] && break
     sleep 0.5
   done
   stopped=0
   timeout 60 $wine net stop dmon-test >>"$work/service.log" 2>&1 && stopped=1
-  rounds=$(grep -c '^system.memory.limit,host=wine-service' "$work/service.lp" 2>/dev/null || echo 0)
+  rounds=$(count_lines '^system.memory.limit,host=wine-service' "$work/service.lp")
   if [ "$rounds" -ge 2 ] && [ "$stopped" = 1 ]; then ok "service installed, started ($rounds rounds stored) and stopped by the SCM"; else
     fail "service: $rounds rounds, stopped=$stopped"; cat "$work/service.log"; fi
 else
