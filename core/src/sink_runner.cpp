@@ -241,10 +241,7 @@ void SinkRunner::to_spool(SealedBatch sealed) {
         last_appended_.emplace(Appended{sealed, std::move(record)});
     }
     if (result.dropped_samples > 0) {
-        const DropReason reason = result.drop_reason == "disk_full"  ? DropReason::disk_full
-                                  : result.drop_reason == "io_error" ? DropReason::io_error
-                                                                     : DropReason::spool_full;
-        stats_->count_drop(reason, result.dropped_samples);
+        stats_->count_drop(result.reason, result.dropped_samples);
         outage_.dropped(result.dropped_samples);
         std::lock_guard lock(mutex_);
         dropped_since_log_ += result.dropped_samples;
@@ -254,7 +251,7 @@ void SinkRunner::to_spool(SealedBatch sealed) {
                 "(dmon.sink.dropped{{reason={}}})",
                 name_, spool_->folder().string(),
                 result.error.empty() ? "spool_size reached, oldest data dropped" : result.error,
-                dropped_since_log_, result.drop_reason);
+                dropped_since_log_, to_string(result.reason));
             dropped_since_log_ = 0;
             last_drop_log_ = Clock::now();
         }
@@ -399,7 +396,7 @@ void SinkRunner::delivered(const SealedBatch& batch, const std::optional<Spool::
     stats_->last_success_ns = wall_ns();
     if (auto line = outage_.recovered(Clock::now()))
         logger().info("[{}] {}", name_, *line);
-    publish_backlog_stats();
+    // The backlog figures are published by the write_some() that always follows.
 }
 
 void SinkRunner::failed(const std::string& error, size_t samples) {

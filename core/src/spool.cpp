@@ -135,8 +135,8 @@ void sync_folder(const fs::path& folder) {
 #endif
 }  // namespace file
 
-std::string failure_reason(int error) {
-    return error == ENOSPC ? "disk_full" : "io_error";
+DropReason failure_reason(int error) {
+    return error == ENOSPC ? DropReason::disk_full : DropReason::io_error;
 }
 
 std::mutex registry_mutex;
@@ -397,12 +397,11 @@ void Spool::release_reader(const void* owner) {
         reader_ = nullptr;
 }
 
-void Spool::start_segment() {
+int Spool::start_segment() {
     const uint64_t number = next_segment_;
     const int fd = file::open_rw(segment_path(number), true);
     if (fd < 0)
-        throw SpoolError(failure_reason(errno) + ": cannot create " +
-                         segment_path(number).string() + ": " + std::strerror(errno));
+        return errno;
     file::sync_folder(options_.folder);
     file::close(write_fd_);
     write_fd_ = fd;
@@ -410,6 +409,7 @@ void Spool::start_segment() {
     if (segments_.empty())
         head_offset_ = 0;
     segments_.push_back(Segment{number, 0, 0, 0});
+    return 0;
 }
 
 void Spool::drop_head_segment(AppendResult& result) {
@@ -429,45 +429,38 @@ Spool::AppendResult Spool::append(const std::string& payload, uint32_t samples) 
     AppendResult result;
     const uint64_t record_size = kHeaderSize + payload.size();
     std::lock_guard lock(mutex_);
-    auto used = [&] {
-        uint64_t total = 0;
-        for (const auto& segment : segments_)
-            total += segment.size;
-        return total - (segments_.empty() ? 0 : head_offset_);
-    };
-    auto refuse = [&](std::string reason, std::string error) {
+    auto refuse = [&](DropReason reason, std::string error) {
         result.dropped_samples += samples;
-        result.drop_reason = std::move(reason);
+        result.reason = reason;
         result.error = std::move(error);
         return result;
     };
+    auto cannot_create = [&](int error) {
+        return refuse(failure_reason(error), "cannot create segment " +
+                                                 segment_path(next_segment_).string() + ": " +
+                                                 std::strerror(error));
+    };
     if (record_size > options_.max_bytes || payload.size() > kMaxRecord) {
-        return refuse("spool_full", "a batch of " + std::to_string(record_size) +
-                                        " bytes is larger than spool_size");
+        return refuse(DropReason::spool_full, "a batch of " + std::to_string(record_size) +
+                                                  " bytes is larger than spool_size");
     }
-    while (used() + record_size > options_.max_bytes) {
+    while (bytes_locked() + record_size > options_.max_bytes) {
         if (options_.overflow == OverflowPolicy::drop_newest)
-            return refuse("spool_full", "the spool is full (spool_size " +
-                                            std::to_string(options_.max_bytes) + " bytes)");
+            return refuse(
+                DropReason::spool_full,
+                "the spool is full (spool_size " + std::to_string(options_.max_bytes) + " bytes)");
+        // So that the oldest data is a whole segment to drop.
         if (segments_.size() == 1) {
-            try {
-                start_segment();  // so that the oldest data is a whole segment to drop
-            } catch (const SpoolError& e) {
-                const std::string text = e.what();
-                return refuse(text.rfind("disk_full", 0) == 0 ? "disk_full" : "io_error", text);
-            }
+            if (const int error = start_segment())
+                return cannot_create(error);
         }
         drop_head_segment(result);
-        result.drop_reason = "spool_full";
+        result.reason = DropReason::spool_full;
     }
-    try {
-        if (segments_.empty() || (segments_.back().size > 0 &&
-                                  segments_.back().size + record_size > options_.segment_bytes)) {
-            start_segment();
-        }
-    } catch (const SpoolError& e) {
-        const std::string text = e.what();
-        return refuse(text.rfind("disk_full", 0) == 0 ? "disk_full" : "io_error", text);
+    if (segments_.empty() || (segments_.back().size > 0 &&
+                              segments_.back().size + record_size > options_.segment_bytes)) {
+        if (const int error = start_segment())
+            return cannot_create(error);
     }
     Segment& tail = segments_.back();
     Header header{kMagic, static_cast<uint32_t>(payload.size()), samples,
@@ -612,6 +605,10 @@ void Spool::save_head() {
 
 uint64_t Spool::bytes() const {
     std::lock_guard lock(mutex_);
+    return bytes_locked();
+}
+
+uint64_t Spool::bytes_locked() const {
     uint64_t total = 0;
     for (const auto& segment : segments_)
         total += segment.size;

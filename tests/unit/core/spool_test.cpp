@@ -125,7 +125,7 @@ TEST_F(SpoolTest, DropOldestFreesWholeSegmentsAndCountsTheirSamples) {
         ASSERT_TRUE(result.stored);
         dropped += result.dropped_samples;
         if (result.dropped_samples > 0)
-            EXPECT_EQ(result.drop_reason, "spool_full");
+            EXPECT_EQ(result.reason, DropReason::spool_full);
         ASSERT_LE(spool->bytes(), 64u * 1024);
     }
     EXPECT_GT(dropped, 0u);
@@ -143,7 +143,7 @@ TEST_F(SpoolTest, DropNewestRefusesWhatDoesNotFit) {
         const auto result = spool->append(payload, 1);
         stored += result.stored;
         if (!result.stored) {
-            EXPECT_EQ(result.drop_reason, "spool_full");
+            EXPECT_EQ(result.reason, DropReason::spool_full);
             refused += result.dropped_samples;
         }
     }

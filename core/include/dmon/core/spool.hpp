@@ -1,5 +1,7 @@
 #pragma once
 
+#include "dmon/core/instance_stats.hpp"
+
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -51,10 +53,10 @@ class Spool {
     };
     struct AppendResult {
         bool stored = false;
-        uint64_t dropped_samples = 0;      // older records dropped (drop_oldest) or this one
-        std::string drop_reason;           // "spool_full", "disk_full", "io_error"
-        std::string error;                 // for the log
-        uint64_t segment = 0, offset = 0;  // where it was stored
+        uint64_t dropped_samples = 0;  // older records dropped (drop_oldest) or this one
+        DropReason reason = DropReason::spool_full;  // why, when dropped_samples > 0
+        std::string error;                           // for the log
+        uint64_t segment = 0, offset = 0;            // where it was stored
     };
     // Called (without the spool's lock) for each corrupt stretch found while reading.
     using CorruptionReport = std::function<void(const std::string& message)>;
@@ -95,7 +97,8 @@ class Spool {
     };
     void recover();
     void scan_segment(Segment& segment, uint64_t from, bool truncate_torn_tail);
-    void start_segment();
+    int start_segment();  // 0, or the errno of a segment that could not be created
+    uint64_t bytes_locked() const;
     void drop_head_segment(AppendResult& result);
     void advance_head_past_empty_segments();
     void save_head();
