@@ -5,7 +5,7 @@
 //   dmon_bench_ingest raw-sql DB BATCHES     the same rows with a bare INSERT loop: SQLite's own
 //   limit dmon_bench_ingest declare URL QUEUE KEY  a durable queue bound to the exchange (to count
 //   messages) dmon_bench_ingest depth URL QUEUE        how many messages wait in QUEUE
-#include "amqp_publish/publisher.hpp"
+#include "amqp_common/publisher.hpp"
 #include "sqlite_store/store.hpp"
 
 #include <dmon/line_protocol.hpp>

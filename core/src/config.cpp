@@ -52,36 +52,29 @@ Location location_of(const YAML::Node& node, const std::string& file) {
     return Location{file, mark.line + 1, mark.column + 1};
 }
 
-std::string substitute_environment(const std::string& text, const std::string& file) {
+std::string substitute_environment(std::string_view text, const Location& at,
+                                   std::vector<std::string>& errors) {
     std::string out;
     out.reserve(text.size());
-    std::vector<std::string> errors;
-    int line = 1;
-    size_t line_start = 0;
     for (size_t i = 0; i < text.size(); ++i) {
         const char c = text[i];
-        if (c == '\n') {
-            ++line;
-            line_start = i + 1;
-        }
-        if (c == '$' && text.compare(i, 3, "$${") == 0) {
+        if (c == '$' && text.substr(i, 3) == "$${") {
             out += "${";
             i += 2;
             continue;
         }
-        if (c != '$' || text.compare(i, 2, "${") != 0) {
+        if (c != '$' || text.substr(i, 2) != "${") {
             out += c;
             continue;
         }
-        const Location where{file, line, static_cast<int>(i - line_start) + 1};
+        const Location where{at.file, at.line, at.column + static_cast<int>(i)};
         const size_t close = text.find('}', i + 2);
-        const size_t newline = text.find('\n', i + 2);
-        if (close == std::string::npos || close > newline) {
-            errors.push_back(where.to_string() + ": unterminated '${' (expected '}' on this line)");
+        if (close == std::string_view::npos) {
+            errors.push_back(where.to_string() + ": unterminated '${' (expected '}')");
             out += c;
             continue;
         }
-        std::string expression = text.substr(i + 2, close - i - 2);
+        std::string expression(text.substr(i + 2, close - i - 2));
         std::optional<std::string> fallback;
         if (const size_t dash = expression.find(":-"); dash != std::string::npos) {
             fallback = expression.substr(dash + 2);
@@ -98,10 +91,30 @@ std::string substitute_environment(const std::string& text, const std::string& f
         }
         i = close;
     }
-    if (!errors.empty())
-        throw ConfigError(std::move(errors));
     return out;
 }
+
+namespace {
+
+// ${VAR} is replaced inside each parsed scalar, after the YAML is read: a value that holds
+// '#', ': ' or a newline stays one value and cannot change the file's structure. Keys are left
+// as written; assigning a string keeps the node's position for later error messages.
+void substitute_in_tree(YAML::Node node, const std::string& file,
+                        std::vector<std::string>& errors) {
+    if (node.IsScalar()) {
+        const std::string& text = node.Scalar();
+        if (text.find('$') != std::string::npos)
+            node = substitute_environment(text, location_of(node, file), errors);
+    } else if (node.IsMap()) {
+        for (auto entry : node)
+            substitute_in_tree(entry.second, file, errors);
+    } else if (node.IsSequence()) {
+        for (auto item : node)
+            substitute_in_tree(item, file, errors);
+    }
+}
+
+}  // namespace
 
 std::vector<std::string> host_keys(InstanceKind kind) {
     if (kind == InstanceKind::collector)
@@ -134,6 +147,10 @@ class Parser {
         }
         if (!root || root.IsNull())
             throw ConfigError({file_ + ": the file is empty"});
+        std::vector<std::string> substitution_errors;
+        substitute_in_tree(root, file_, substitution_errors);
+        if (!substitution_errors.empty())
+            throw ConfigError(std::move(substitution_errors));
         if (!root.IsMap()) {
             fail(root,
                  "the top level must be a map of keys (node, interval, collectors, sinks, ...)");
@@ -378,7 +395,7 @@ HostConfig load_config(const std::string& path) {
         throw ConfigError({path + ": cannot open the config file"});
     std::stringstream buffer;
     buffer << in.rdbuf();
-    HostConfig config = parse_config(substitute_environment(buffer.str(), path), path);
+    HostConfig config = parse_config(buffer.str(), path);
     // Relative plugin folders are relative to the config file, not to the working directory.
     const std::filesystem::path base = std::filesystem::absolute(path).parent_path();
     for (auto& folder : config.plugin_paths) {

@@ -24,7 +24,8 @@ void api_log(dmon_host* host, dmon_log_level level, dmon_str message) {
     // dmon_log_level and spdlog's levels share their order: trace, debug, info, warn, error.
     const auto spd_level = static_cast<spdlog::level::level_enum>(
         std::clamp<int>(level, DMON_LOG_TRACE, DMON_LOG_ERROR));
-    logger().log(spd_level, "[{}] {}", name, to_view(message));
+    // A plugin may quote what it received: one line, no terminal control, bounded.
+    logger().log(spd_level, "[{}] {}", name, escape_text(to_view(message), 4096));
 }
 
 int64_t api_now_ns() {

@@ -5,13 +5,42 @@
 #endif
 #include <amqp_tcp_socket.h>
 
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#ifndef _WIN32
+#include <sys/stat.h>
+#include <unistd.h>
+#endif
 #include <fstream>
 #include <random>
 #include <sstream>
 #include <vector>
 
 namespace dmon::plugins::amqp {
+
+void check_password_file(const std::string& path) {
+#ifndef _WIN32
+    struct stat info {};
+    if (::stat(path.c_str(), &info) != 0) {
+        throw AmqpError("password_file " + path + ": " + std::strerror(errno));
+    }
+    if ((info.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+        char mode[8];
+        std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(info.st_mode & 07777));
+        throw AmqpError("password_file " + path + " may be read by others (mode " + mode +
+                        "): chmod 600 it");
+    }
+    if (info.st_uid != ::geteuid() && info.st_uid != 0) {
+        throw AmqpError("password_file " + path + " belongs to another user (uid " +
+                        std::to_string(info.st_uid) + ")");
+    }
+#else
+    (void)path;  // the folder's ACL protects it (docs/windows.md)
+#endif
+}
+
 namespace {
 
 struct ParsedUrl {
@@ -79,6 +108,7 @@ Connection::Connection(const ConnectionSettings& settings) {
     user_ = url.user;
     where_ = safe_url(settings.url);
     if (!settings.password_file.empty()) {
+        check_password_file(settings.password_file);
         std::ifstream in(settings.password_file);
         if (!in)
             throw AmqpError(where_ + ": cannot read password_file " + settings.password_file);

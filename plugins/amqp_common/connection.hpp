@@ -7,6 +7,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace dmon::plugins::amqp {
 
@@ -58,6 +59,10 @@ class Connection {
     bool open_ = false;
 };
 
+// Refuses a password file that others may read or that belongs to another user (throws
+// AmqpError saying which and how to fix it).
+void check_password_file(const std::string& path);
+
 // A human sentence for an rpc reply ("connection closed by the broker: 403 ACCESS_REFUSED ...").
 std::string describe(const amqp_rpc_reply_t& reply);
 
@@ -70,6 +75,33 @@ inline amqp_bytes_t bytes(const std::string& text) {
 inline std::string text(amqp_bytes_t bytes) {
     return std::string(static_cast<const char*>(bytes.bytes), bytes.len);
 }
+
+// Arguments of a queue declaration (x-dead-letter-exchange, x-max-length-bytes, ...), owning
+// their text so that table() stays valid while this object lives.
+class QueueArguments {
+  public:
+    void add(const std::string& key, const std::string& value) {
+        keys_.push_back(std::make_unique<std::string>(key));
+        values_.push_back(std::make_unique<std::string>(value));
+        amqp_table_entry_t entry{bytes(*keys_.back()), {AMQP_FIELD_KIND_UTF8, {}}};
+        entry.value.value.bytes = bytes(*values_.back());
+        entries_.push_back(entry);
+    }
+    void add(const std::string& key, int64_t value) {
+        keys_.push_back(std::make_unique<std::string>(key));
+        amqp_table_entry_t entry{bytes(*keys_.back()), {AMQP_FIELD_KIND_I64, {}}};
+        entry.value.value.i64 = value;
+        entries_.push_back(entry);
+    }
+    amqp_table_t table() {
+        return entries_.empty() ? amqp_empty_table
+                                : amqp_table_t{static_cast<int>(entries_.size()), entries_.data()};
+    }
+
+  private:
+    std::vector<std::unique_ptr<std::string>> keys_, values_;
+    std::vector<amqp_table_entry_t> entries_;
+};
 
 // Exponential back-off with jitter for reconnects: 0.5 s doubling to 30 s, +-25%.
 class Backoff {

@@ -36,6 +36,13 @@ inline ConnectionSettings connection_settings(const sdk::Options& options) {
     settings.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::nanoseconds(options.duration_value_ns("timeout")));
     safe_url(settings.url);  // a malformed URL is refused at create, not at the first send
+    if (!settings.password_file.empty()) {
+        try {
+            check_password_file(settings.password_file);  // at create too: a clear load error
+        } catch (const AmqpError& e) {
+            throw sdk::InvalidInput(e.what());
+        }
+    }
     return settings;
 }
 

@@ -3,7 +3,7 @@
 // it could not deliver is a failed write(), and the host's sink runner keeps it (in memory or
 // in the spool) and writes it again later, under the same id, which is the message_id.
 #include "amqp_common/options.hpp"
-#include "amqp_publish/publisher.hpp"
+#include "amqp_common/publisher.hpp"
 
 #include <dmon/line_protocol.hpp>
 

@@ -1,7 +1,7 @@
 #pragma once
 
 #include "proc_common/metric_point.hpp"
-#include "proc_common/name_filter.hpp"
+#include "common/name_filter.hpp"
 
 #include <cstdint>
 #include <string>

@@ -11,6 +11,11 @@ constexpr dmon_option_decl kOptions[] = {
     sdk::option("retention", DMON_OPT_DURATION, "7d", "samples older than this are removed"),
     sdk::option("synchronous", DMON_OPT_STRING, "full",
                 "full: fsync every commit (survives power loss); normal: survives a crash of dmon"),
+    sdk::option("max_series_per_host", DMON_OPT_INT, "10000",
+                "new series of a host past this many are refused (0: no limit)"),
+    sdk::option("max_series", DMON_OPT_INT, "1000000",
+                "new series past this many in the store are refused (0: no limit)"),
+    sdk::option("series_cache", DMON_OPT_INT, "100000", "series ids kept in memory at most"),
 };
 
 class SqliteStore : public sdk::Sink {
@@ -30,12 +35,28 @@ class SqliteStore : public sdk::Sink {
         }
         if (result.duplicate_samples > 0)
             host_.count("duplicate_samples", result.duplicate_samples);
+        refused("max_series_per_host", result.refused_per_host, result.refused_host);
+        refused("max_series", result.refused_total, result.refused_host);
         // Retention runs between writes, at most once a minute: cheap, and never in a hot loop.
         if (host_.now_ns() - last_retention_ns_ > 60'000'000'000)
             retain();
     }
 
   private:
+    // Samples of new series past a cardinality limit: counted always, logged once a minute.
+    void refused(const char* limit, size_t samples, const std::string& host) {
+        if (samples == 0)
+            return;
+        host_.count(std::string("store.refused_samples{reason=") + limit + "}", samples);
+        const int64_t now = host_.now_ns();
+        if (now - last_refusal_log_ns_ < 60'000'000'000)
+            return;
+        last_refusal_log_ns_ = now;
+        host_.warn("refused " + std::to_string(samples) + " sample(s) of new series (" + limit +
+                   " reached; the last from host '" + escape_text(host, 100) +
+                   "'); existing series are stored as before");
+    }
+
     static SampleWriter::Settings settings(const sdk::Context& context) {
         SampleWriter::Settings settings;
         settings.path = context.options.string_value("path");
@@ -45,6 +66,14 @@ class SqliteStore : public sdk::Sink {
         if (sync != "full" && sync != "normal")
             throw sdk::InvalidInput("synchronous must be full or normal, not '" + sync + "'");
         settings.synchronous_full = sync == "full";
+        settings.max_series_per_host = context.options.integer_value("max_series_per_host");
+        settings.max_series = context.options.integer_value("max_series");
+        const int64_t cache = context.options.integer_value("series_cache");
+        if (settings.max_series_per_host < 0 || settings.max_series < 0 || cache < 1)
+            throw sdk::InvalidInput(
+                "max_series_per_host and max_series must be >= 0, "
+                "series_cache >= 1");
+        settings.series_cache = static_cast<size_t>(cache);
         return settings;
     }
     void retain() {
@@ -57,10 +86,11 @@ class SqliteStore : public sdk::Sink {
     sdk::Host host_;
     SampleWriter writer_;
     int64_t last_retention_ns_ = 0;
+    int64_t last_refusal_log_ns_ = 0;
 };
 
 }  // namespace dmon::plugins::sqlite_store
 
-DMON_SINK_PLUGIN(dmon::plugins::sqlite_store::SqliteStore, "sqlite_store", "1.0.0",
+DMON_SINK_PLUGIN(dmon::plugins::sqlite_store::SqliteStore, "sqlite_store", "1.1.0",
                  "stores samples in an SQLite database (WAL), each batch exactly once",
                  dmon::plugins::sqlite_store::kOptions)

@@ -2,6 +2,7 @@
 
 #include <dmon/line_protocol.hpp>
 
+#include <algorithm>
 #include <filesystem>
 
 namespace dmon::plugins::sqlite_store {
@@ -97,6 +98,9 @@ Database open_for_writing(const std::string& path) {
 SampleWriter::SampleWriter(const Settings& settings)
     : db_(open_for_writing(settings.path)),
       retention_(settings.retention),
+      max_series_per_host_(settings.max_series_per_host),
+      max_series_(settings.max_series),
+      series_cache_limit_(std::max<size_t>(1, settings.series_cache)),
       ready_(set_up(db_, settings)),
       find_batch_(db_.prepare("SELECT 1 FROM batches WHERE message_id = ?")),
       insert_batch_(db_.prepare("INSERT INTO batches(message_id, received_at) VALUES(?, ?)")),
@@ -105,7 +109,8 @@ SampleWriter::SampleWriter(const Settings& settings)
       find_series_(db_.prepare(
           "SELECT id FROM series WHERE host = ? AND name = ? AND labels = ? AND type = ?")),
       insert_sample_(
-          db_.prepare("INSERT OR IGNORE INTO samples(series_id, ts, value) VALUES(?, ?, ?)")) {}
+          db_.prepare("INSERT OR IGNORE INTO samples(series_id, ts, value) VALUES(?, ?, ?)")),
+      count_host_series_(db_.prepare("SELECT count(*) FROM series WHERE host = ?")) {}
 
 bool SampleWriter::set_up(Database& db, const Settings& settings) {
     db.exec("PRAGMA journal_mode=WAL");
@@ -117,8 +122,27 @@ bool SampleWriter::set_up(Database& db, const Settings& settings) {
     return true;
 }
 
+int64_t SampleWriter::series_count() {
+    if (total_series_ < 0) {
+        auto count = db_.prepare("SELECT count(*) FROM series");
+        total_series_ = count.step() ? count.column_int(0) : 0;
+    }
+    return total_series_;
+}
+
+int64_t& SampleWriter::host_series(std::string_view host) {
+    auto it = host_series_.find(std::string(host));
+    if (it == host_series_.end()) {
+        count_host_series_.reset();
+        count_host_series_.bind(0, host);
+        const int64_t count = count_host_series_.step() ? count_host_series_.column_int(0) : 0;
+        it = host_series_.emplace(std::string(host), count).first;
+    }
+    return it->second;
+}
+
 int64_t SampleWriter::series_id(std::string_view host, std::string_view name,
-                                std::string_view labels, std::string_view type) {
+                                std::string_view labels, std::string_view type, Result& result) {
     key_.assign(host)
         .append(1, '\0')
         .append(name)
@@ -128,16 +152,34 @@ int64_t SampleWriter::series_id(std::string_view host, std::string_view name,
         .append(type);
     if (auto it = series_cache_.find(key_); it != series_cache_.end())
         return it->second;
-    insert_series_.reset();
-    insert_series_.bind(0, host).bind(1, name).bind(2, labels).bind(3, type).step();
-    int64_t id = sqlite3_last_insert_rowid(db_.handle());
-    if (sqlite3_changes(db_.handle()) == 0) {  // it existed: look it up
-        find_series_.reset();
-        find_series_.bind(0, host).bind(1, name).bind(2, labels).bind(3, type);
-        if (!find_series_.step())
-            throw DatabaseError(db_.path() + ": series vanished during a write", SQLITE_INTERNAL);
+    find_series_.reset();
+    find_series_.bind(0, host).bind(1, name).bind(2, labels).bind(3, type);
+    int64_t id = 0;
+    if (find_series_.step()) {
         id = find_series_.column_int(0);
+    } else {
+        // A new series: within the bounds, or refused while the existing ones keep flowing.
+        int64_t& of_host = host_series(host);
+        if (max_series_per_host_ > 0 && of_host >= max_series_per_host_) {
+            ++result.refused_per_host;
+            result.refused_host.assign(host);
+            return 0;
+        }
+        if (max_series_ > 0 && series_count() >= max_series_) {
+            ++result.refused_total;
+            result.refused_host.assign(host);
+            return 0;
+        }
+        insert_series_.reset();
+        insert_series_.bind(0, host).bind(1, name).bind(2, labels).bind(3, type).step();
+        id = sqlite3_last_insert_rowid(db_.handle());
+        ++of_host;
+        ++total_series_;
     }
+    // Bounded: when full, start again (ids are found in the database; the cache only saves
+    // the lookup for the series that are active now).
+    if (series_cache_.size() >= series_cache_limit_)
+        series_cache_.clear();
     series_cache_.emplace(key_, id);
     added_to_cache_.push_back(key_);
     return id;
@@ -179,7 +221,9 @@ SampleWriter::Result SampleWriter::write(const dmon_batch& batch) {
             const dmon_sample& sample = sample_at(batch, i);
             canonical_labels(sample, labels_, host);
             const int64_t id = series_id(host, to_view(sample.name), labels_,
-                                         line_protocol::type_field(sample.type));
+                                         line_protocol::type_field(sample.type), result);
+            if (id == 0)
+                continue;  // a new series past a limit: refused, counted in result
             insert_sample_.reset();
             insert_sample_.bind(0, id).bind(1, sample.timestamp_ns).bind(2, sample.value).step();
             if (sqlite3_changes(db_.handle()) > 0)
@@ -189,9 +233,12 @@ SampleWriter::Result SampleWriter::write(const dmon_batch& batch) {
         }
         transaction.commit();
     } catch (...) {
-        // The transaction rolled back: series ids created in it no longer exist.
+        // The transaction rolled back: series ids created in it no longer exist, and the
+        // counts are read again when next needed.
         for (const auto& key : added_to_cache_)
             series_cache_.erase(key);
+        host_series_.clear();
+        total_series_ = -1;
         throw;
     }
     return result;
@@ -213,7 +260,17 @@ int64_t SampleWriter::apply_retention(int64_t now_ns) {
     }
     auto old_batches = db_.prepare("DELETE FROM batches WHERE received_at < ?");
     old_batches.bind(0, cutoff).step();
+    // A series with no samples left goes too: series are what the cardinality limits count,
+    // and a host that stopped reporting must not hold its share forever.
+    db_.exec(
+        "DELETE FROM series WHERE NOT EXISTS (SELECT 1 FROM samples WHERE series_id = series.id)");
+    const bool series_removed = sqlite3_changes(db_.handle()) > 0;
     transaction.commit();
+    if (series_removed) {
+        series_cache_.clear();
+        host_series_.clear();
+        total_series_ = -1;
+    }
     return removed;
 }
 

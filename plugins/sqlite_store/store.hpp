@@ -45,31 +45,51 @@ class SampleWriter {
         std::string path;
         std::chrono::nanoseconds retention{0};  // 0: keep everything
         bool synchronous_full = true;           // fsync each commit (survives power loss)
+        // Cardinality bounds: a sample of a new series past them is refused (existing series
+        // keep flowing). 0: no bound.
+        int64_t max_series_per_host = 10'000;
+        int64_t max_series = 1'000'000;
+        size_t series_cache = 100'000;  // series ids kept in memory at most
     };
     struct Result {
         size_t stored = 0;
         size_t duplicate_samples = 0;  // same series and timestamp already stored
         size_t skipped_batches = 0;    // origins already stored (redeliveries)
+        size_t refused_per_host = 0;   // samples of new series past max_series_per_host
+        size_t refused_total = 0;      // samples of new series past max_series
+        std::string refused_host;      // one host that was refused, for the log
     };
 
     explicit SampleWriter(const Settings& settings);
     Result write(const dmon_batch& batch);
-    // Removes samples (and remembered message ids) older than the retention. Returns rows removed.
+    // Removes samples (and remembered message ids) older than the retention, then the series
+    // left without samples. Returns sample rows removed.
     int64_t apply_retention(int64_t now_ns);
+    int64_t series_count();  // what max_series counts
+    size_t cached_series() const { return series_cache_.size(); }
     const std::string& path() const { return db_.path(); }
     Database& database() { return db_; }  // tests: simulate a full disk with max_page_count
 
   private:
+    // The series' id, creating it if the limits allow; 0 when refused (counted in `result`).
     int64_t series_id(std::string_view host, std::string_view name, std::string_view labels,
-                      std::string_view type);
+                      std::string_view type, Result& result);
+    int64_t& host_series(std::string_view host);  // series of one host, loaded on first use
 
     static bool set_up(Database& db, const Settings& settings);  // WAL, schema, sync mode
 
     Database db_;
     std::chrono::nanoseconds retention_;
+    int64_t max_series_per_host_, max_series_;
+    size_t series_cache_limit_;
     bool ready_;  // set_up() ran: statements below are prepared against the schema
-    Statement find_batch_, insert_batch_, insert_series_, find_series_, insert_sample_;
+    Statement find_batch_, insert_batch_, insert_series_, find_series_, insert_sample_,
+        count_host_series_;
     std::unordered_map<std::string, int64_t> series_cache_;
+    // Series counts, per host and in all, as of the last commit; -1: not loaded. Bounded by
+    // the number of hosts, which max_series bounds.
+    std::unordered_map<std::string, int64_t> host_series_;
+    int64_t total_series_ = -1;
     std::vector<std::string> added_to_cache_;  // undone if the transaction rolls back
     std::string key_, labels_;
 };

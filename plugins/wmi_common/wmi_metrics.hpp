@@ -2,7 +2,7 @@
 // Plain C++, no COM: turns rows of WMI classes (as text, the way WMI hands over 64-bit
 // integers) into dmon samples. Built and tested on Linux with recorded rows.
 #include "proc_common/metric_point.hpp"
-#include "proc_common/name_filter.hpp"
+#include "common/name_filter.hpp"
 
 #include <cstdint>
 #include <map>

@@ -34,6 +34,7 @@ class Process {
     Process& operator=(const Process&) = delete;
 
     bool started() const { return pid_ > 0; }
+    pid_t pid() const { return pid_; }  // the command's own pid: the shell execs it
     void signal(int sig) const {
         if (pid_ > 0)
             ::kill(pid_, sig);

@@ -10,7 +10,10 @@
 #include <dmon/plugin.h>
 #include <dmon/str.hpp>
 
+#include <algorithm>
 #include <charconv>
+#include <climits>
+#include <cstdint>
 #include <cmath>
 #include <string>
 #include <string_view>
@@ -54,6 +57,10 @@ inline const char* type_field(uint32_t type) {
 inline bool append_sample(std::string& out, const dmon_sample& sample) {
     if (!std::isfinite(sample.value) || sample.name.size == 0)
         return false;
+    // A line that starts with '#' is a comment: a name starting with '#' is escaped, or it
+    // would vanish on the next hop.
+    if (to_view(sample.name).front() == '#')
+        out.push_back('\\');
     append_escaped(out, to_view(sample.name), false);
     for (size_t i = 0; i < sample.label_count; ++i) {
         const dmon_label& label = sample.labels[i];
@@ -75,6 +82,34 @@ inline bool append_sample(std::string& out, const dmon_sample& sample) {
 }
 
 // ---- Parsing -------------------------------------------------------------------------------
+//
+// Input from the network is hostile: every size is bounded before the work grows, and what
+// breaks a bound is refused with a short reason (a stable word: it goes into counters and the
+// dead-letter header) and a detail for the log. Parsing costs memory linear in the message:
+// the tags of a line are stored once, however many fields share them.
+
+// The bounds. Defaults are what amqp_consume uses unless configured (docs/configuration.md).
+struct Limits {
+    size_t max_message_bytes = 1 << 20;
+    size_t max_line_bytes = 64 << 10;
+    size_t max_labels = 32;  // tags of one line (= labels of each of its samples)
+    size_t max_fields = 64;  // fields of one line
+    size_t max_name_bytes = 256;
+    size_t max_label_key_bytes = 128;
+    size_t max_label_value_bytes = 1024;
+    // The samples a message expands to (as the host holds them) may cost at most this many
+    // times the message's size: a line with many tags and many fields multiplies.
+    size_t max_expansion = 16;
+    int64_t oldest_ns = INT64_MIN;  // timestamps outside [oldest_ns, newest_ns] are refused
+    int64_t newest_ns = INT64_MAX;
+};
+
+// Why a message was refused: `reason` is empty when it was not.
+struct Rejection {
+    std::string reason;  // message_too_large, line_too_long, malformed, ... (docs/operations.md)
+    std::string detail;  // for people: "line 3: tag 'cpu' appears twice"
+    explicit operator bool() const { return !reason.empty(); }
+};
 
 // One parsed line. Tags keep their order; fields keep numeric ones only (booleans as 1/0);
 // string fields are counted in skipped_fields, since a sample is a number.
@@ -90,7 +125,7 @@ struct ParsedLine {
 namespace detail {
 
 // Reads up to (not including) an unescaped character of `stops`; removes escapes.
-inline bool read_token(std::string_view& rest, std::string_view stops, std::string& out) {
+inline void read_token(std::string_view& rest, std::string_view stops, std::string& out) {
     out.clear();
     while (!rest.empty()) {
         const char c = rest.front();
@@ -101,14 +136,15 @@ inline bool read_token(std::string_view& rest, std::string_view stops, std::stri
             continue;
         }
         if (stops.find(c) != std::string_view::npos)
-            return true;
+            return;
         out.push_back(c);
         rest.remove_prefix(1);
     }
-    return true;
 }
 
-inline bool parse_number(std::string_view text, double& out) {
+// Parses a number; `finite` tells a NaN or infinity apart from text that is no number.
+inline bool parse_number(std::string_view text, double& out, bool& finite) {
+    finite = true;
     if (text.empty())
         return false;
     char suffix = text.back();
@@ -117,34 +153,82 @@ inline bool parse_number(std::string_view text, double& out) {
     if (!text.empty() && text.front() == '+')
         text.remove_prefix(1);
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
-    return ec == std::errc{} && end == text.data() + text.size() && std::isfinite(out);
+    if (ec != std::errc{} || end != text.data() + text.size())
+        return false;
+    finite = std::isfinite(out);
+    return true;
+}
+
+inline Rejection reject(std::string reason, std::string detail) {
+    return Rejection{std::move(reason), std::move(detail)};
+}
+
+// The detail of a rejection quotes at most this much of the input.
+inline std::string quote(std::string_view text) {
+    constexpr size_t kMax = 64;
+    std::string out = "'";
+    out.append(text.substr(0, kMax));
+    out.append(text.size() > kMax ? "...'" : "'");
+    return out;
 }
 
 }  // namespace detail
 
-// Parses one line of line protocol. Returns an empty string on success, else what is wrong.
-inline std::string parse_line(std::string_view line, ParsedLine& out) {
-    out = ParsedLine{};
+// Parses one line of line protocol within `limits` (the size, label and field bounds; the
+// timestamp window is checked by parse_message, which knows the default timestamp).
+inline Rejection parse_line(std::string_view line, ParsedLine& out, const Limits& limits = {}) {
+    using detail::reject;
+    out.measurement.clear();
+    out.tags.clear();
+    out.fields.clear();
+    out.timestamp_ns = 0;
+    out.has_timestamp = false;
+    out.skipped_fields = 0;
+    if (line.size() > limits.max_line_bytes) {
+        return reject("line_too_long", std::to_string(line.size()) + " bytes, more than " +
+                                           std::to_string(limits.max_line_bytes));
+    }
     if (!line.empty() && line.back() == '\r')
         line.remove_suffix(1);
     std::string_view rest = line;
     detail::read_token(rest, ", ", out.measurement);
     if (out.measurement.empty())
-        return "no measurement name";
+        return reject("malformed", "no measurement name");
+    if (out.measurement.size() > limits.max_name_bytes) {
+        return reject("name_too_long", "name " + detail::quote(out.measurement) + " has " +
+                                           std::to_string(out.measurement.size()) +
+                                           " bytes, more than " +
+                                           std::to_string(limits.max_name_bytes));
+    }
     std::string key, value;
     while (!rest.empty() && rest.front() == ',') {
         rest.remove_prefix(1);
         detail::read_token(rest, "=, ", key);
         if (rest.empty() || rest.front() != '=' || key.empty())
-            return "tag without '=value'";
+            return reject("malformed", "tag without '=value'");
         rest.remove_prefix(1);
         detail::read_token(rest, ", ", value);
         if (value.empty())
-            return "tag '" + key + "' has no value";
+            return reject("malformed", "tag " + detail::quote(key) + " has no value");
+        if (out.tags.size() == limits.max_labels) {
+            return reject("too_many_labels",
+                          "more than " + std::to_string(limits.max_labels) + " tags");
+        }
+        if (key.size() > limits.max_label_key_bytes ||
+            value.size() > limits.max_label_value_bytes) {
+            return reject("label_too_long", "tag " + detail::quote(key) + " is longer than " +
+                                                std::to_string(limits.max_label_key_bytes) + "=" +
+                                                std::to_string(limits.max_label_value_bytes) +
+                                                " bytes");
+        }
+        for (const auto& tag : out.tags) {
+            if (tag.first == key)
+                return reject("duplicate_label", "tag " + detail::quote(key) + " appears twice");
+        }
         out.tags.emplace_back(key, value);
     }
     if (rest.empty() || rest.front() != ' ')
-        return "no fields (a line needs 'measurement field=value')";
+        return reject("malformed", "no fields (a line needs 'measurement field=value')");
     rest.remove_prefix(1);
     bool first = true;
     while (first || (!rest.empty() && rest.front() == ',')) {
@@ -153,81 +237,140 @@ inline std::string parse_line(std::string_view line, ParsedLine& out) {
         first = false;
         detail::read_token(rest, "=, ", key);
         if (rest.empty() || rest.front() != '=' || key.empty())
-            return "field without '=value'";
+            return reject("malformed", "field without '=value'");
         rest.remove_prefix(1);
+        if (out.fields.size() + out.skipped_fields == limits.max_fields) {
+            return reject("too_many_fields",
+                          "more than " + std::to_string(limits.max_fields) + " fields");
+        }
         if (!rest.empty() && rest.front() == '"') {  // a string field: skipped, not a number
             rest.remove_prefix(1);
             while (!rest.empty() && rest.front() != '"')
                 rest.remove_prefix(rest.front() == '\\' && rest.size() > 1 ? 2 : 1);
             if (rest.empty())
-                return "field '" + key + "' has an unterminated string";
+                return reject("malformed",
+                              "field " + detail::quote(key) + " has an unterminated string");
             rest.remove_prefix(1);
             ++out.skipped_fields;
             continue;
         }
         detail::read_token(rest, ", ", value);
         double number = 0;
+        bool finite = true;
         if (value == "t" || value == "T" || value == "true" || value == "True" || value == "TRUE") {
             number = 1;
         } else if (value == "f" || value == "F" || value == "false" || value == "False" ||
                    value == "FALSE") {
             number = 0;
-        } else if (!detail::parse_number(value, number)) {
-            return "field '" + key + "': '" + value + "' is not a number";
+        } else if (!detail::parse_number(value, number, finite)) {
+            return reject("malformed", "field " + detail::quote(key) + ": " + detail::quote(value) +
+                                           " is not a number");
+        } else if (!finite) {
+            return reject("not_finite", "field " + detail::quote(key) + " is " +
+                                            detail::quote(value) +
+                                            " (NaN and infinity are refused)");
+        }
+        if (out.measurement.size() + 1 + key.size() > limits.max_name_bytes &&
+            !(key == "gauge" || key == "counter")) {
+            return reject("name_too_long", "name " + detail::quote(out.measurement + "." + key) +
+                                               " is longer than " +
+                                               std::to_string(limits.max_name_bytes) + " bytes");
         }
         out.fields.emplace_back(key, number);
     }
     if (!rest.empty()) {
         if (rest.front() != ' ')
-            return "unexpected text after the fields";
+            return reject("malformed", "unexpected text after the fields");
         rest.remove_prefix(1);
         while (!rest.empty() && rest.back() == ' ')
             rest.remove_suffix(1);
         auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), out.timestamp_ns);
         if (ec != std::errc{} || end != rest.data() + rest.size()) {
-            return "timestamp '" + std::string(rest) + "' is not a whole number of nanoseconds";
+            return reject("malformed", "timestamp " + detail::quote(rest) +
+                                           " is not a whole number of nanoseconds");
         }
         out.has_timestamp = true;
     }
     if (out.fields.empty() && out.skipped_fields == 0)
-        return "no fields";
+        return reject("malformed", "no fields");
     return {};
 }
 
-// A sample in owned form, as parsed from line protocol.
+// A sample in owned form, as parsed from line protocol. Its labels are a set shared with the
+// other samples of its line (ParsedMessage::label_sets), so F fields under T tags cost F + T,
+// not F x T.
 struct OwnedSample {
     std::string name;
-    std::vector<std::pair<std::string, std::string>> labels;
+    uint32_t label_set = 0;
     double value = 0;
     int64_t timestamp_ns = 0;
     dmon_sample_type type = DMON_GAUGE;
 };
 
-// Turns a parsed line into samples. dmon's own lines (one field named `gauge` or `counter`)
-// give one sample named after the measurement; any other producer's fields each give a gauge
-// named `measurement.field`.
-inline void append_samples(const ParsedLine& line, int64_t default_timestamp,
-                           std::vector<OwnedSample>& out) {
-    const int64_t timestamp = line.has_timestamp ? line.timestamp_ns : default_timestamp;
-    if (line.fields.size() == 1 &&
-        (line.fields[0].first == "gauge" || line.fields[0].first == "counter")) {
-        out.push_back({line.measurement, line.tags, line.fields[0].second, timestamp,
-                       line.fields[0].first == "counter" ? DMON_COUNTER : DMON_GAUGE});
-        return;
+using LabelSet = std::vector<std::pair<std::string, std::string>>;
+
+struct ParsedMessage {
+    std::vector<OwnedSample> samples;
+    std::vector<LabelSet> label_sets;
+    const LabelSet& labels(const OwnedSample& sample) const { return label_sets[sample.label_set]; }
+    void clear() {
+        samples.clear();
+        label_sets.clear();
     }
-    for (const auto& [field, value] : line.fields) {
-        out.push_back({line.measurement + "." + field, line.tags, value, timestamp, DMON_GAUGE});
-    }
+};
+
+// What a sample costs once the host holds it in a batch (names and labels in an arena, a
+// record per sample, two spans per label): the measure of max_expansion.
+inline size_t expanded_cost(size_t name_bytes, const LabelSet& labels) {
+    size_t cost = 40 + name_bytes;
+    for (const auto& [key, value] : labels)
+        cost += 16 + key.size() + value.size();
+    return cost;
 }
 
-// Parses a whole message (lines separated by '\n'; blank lines and '#' comments skipped).
-// Returns an empty string, or "line N: what" for the first bad line; `out` then holds nothing.
-inline std::string parse_message(std::string_view text, int64_t default_timestamp,
-                                 std::vector<OwnedSample>& out) {
+// Turns a parsed line into samples. dmon's own lines (one field named `gauge` or `counter`)
+// give one sample named after the measurement; any other producer's fields each give a gauge
+// named `measurement.field`. Returns the expanded cost of what it added.
+inline size_t append_samples(ParsedLine& line, int64_t default_timestamp, ParsedMessage& out) {
+    const int64_t timestamp = line.has_timestamp ? line.timestamp_ns : default_timestamp;
+    const auto set = static_cast<uint32_t>(out.label_sets.size());
+    out.label_sets.push_back(std::move(line.tags));
+    const LabelSet& labels = out.label_sets.back();
+    if (line.fields.size() == 1 &&
+        (line.fields[0].first == "gauge" || line.fields[0].first == "counter")) {
+        out.samples.push_back({std::move(line.measurement), set, line.fields[0].second, timestamp,
+                               line.fields[0].first == "counter" ? DMON_COUNTER : DMON_GAUGE});
+        return expanded_cost(out.samples.back().name.size(), labels);
+    }
+    size_t cost = 0;
+    for (const auto& [field, value] : line.fields) {
+        out.samples.push_back({line.measurement + "." + field, set, value, timestamp, DMON_GAUGE});
+        cost += expanded_cost(out.samples.back().name.size(), labels);
+    }
+    return cost;
+}
+
+// Parses a whole message (lines separated by '\n'; blank lines and '#' comments skipped)
+// within `limits`. On a rejection `out` holds nothing and the detail names the line.
+inline Rejection parse_message(std::string_view text, int64_t default_timestamp, ParsedMessage& out,
+                               const Limits& limits = {}) {
     out.clear();
+    if (text.size() > limits.max_message_bytes) {
+        return detail::reject("message_too_large", std::to_string(text.size()) +
+                                                       " bytes, more than " +
+                                                       std::to_string(limits.max_message_bytes));
+    }
+    // The expansion bound has a floor, so a small message of several fields is never refused.
+    const size_t budget = std::max<size_t>(64 << 10, limits.max_expansion * text.size());
+    size_t cost = 0;
     ParsedLine parsed;
     size_t line_number = 0;
     size_t start = 0;
+    const auto fail = [&](Rejection rejection) {
+        out.clear();
+        rejection.detail = "line " + std::to_string(line_number) + ": " + rejection.detail;
+        return rejection;
+    };
     while (start < text.size()) {
         size_t end = text.find('\n', start);
         if (end == std::string_view::npos)
@@ -237,12 +380,28 @@ inline std::string parse_message(std::string_view text, int64_t default_timestam
         ++line_number;
         if (line.empty() || line == "\r" || line.front() == '#')
             continue;
-        std::string error = parse_line(line, parsed);
-        if (!error.empty()) {
-            out.clear();
-            return "line " + std::to_string(line_number) + ": " + error;
+        if (Rejection rejection = parse_line(line, parsed, limits))
+            return fail(std::move(rejection));
+        const int64_t timestamp = parsed.has_timestamp ? parsed.timestamp_ns : default_timestamp;
+        if (timestamp < limits.oldest_ns) {
+            return fail(
+                detail::reject("timestamp_too_old", "timestamp " + std::to_string(timestamp) +
+                                                        " is older than the oldest accepted, " +
+                                                        std::to_string(limits.oldest_ns)));
         }
-        append_samples(parsed, default_timestamp, out);
+        if (timestamp > limits.newest_ns) {
+            return fail(
+                detail::reject("timestamp_in_future", "timestamp " + std::to_string(timestamp) +
+                                                          " is later than the newest accepted, " +
+                                                          std::to_string(limits.newest_ns)));
+        }
+        cost += append_samples(parsed, default_timestamp, out);
+        if (cost > budget) {
+            return fail(detail::reject("amplification",
+                                       "the samples would take more than " +
+                                           std::to_string(limits.max_expansion) +
+                                           " times the message's size (many tags x many fields)"));
+        }
     }
     return {};
 }

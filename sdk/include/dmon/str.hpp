@@ -17,3 +17,33 @@ inline std::string_view to_view(dmon_str text) {
 }
 
 }  // namespace dmon
+
+#include <string>
+
+namespace dmon {
+
+// Text from outside, made safe to print on one line of a log or a terminal: control bytes and
+// DEL become \xNN (so a '\n' cannot forge a line and an escape sequence cannot drive the
+// terminal), and at most `max_bytes` of the input are shown, with
+// "...(N bytes)" after a cut. Bytes >= 0x80 pass (UTF-8 text stays readable).
+inline std::string escape_text(std::string_view text, size_t max_bytes = 200) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    const std::string_view shown = text.substr(0, max_bytes);
+    out.reserve(shown.size() + 16);
+    for (const char c : shown) {
+        const auto byte = static_cast<unsigned char>(c);
+        if (byte < 0x20 || byte == 0x7f) {
+            out += "\\x";
+            out += kHex[byte >> 4];
+            out += kHex[byte & 15];
+        } else {
+            out += c;
+        }
+    }
+    if (text.size() > max_bytes)
+        out += "...(" + std::to_string(text.size()) + " bytes)";
+    return out;
+}
+
+}  // namespace dmon

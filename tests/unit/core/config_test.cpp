@@ -163,17 +163,38 @@ TEST(Config, EntriesNeedAPluginAndUniqueNames) {
 TEST(Config, EnvironmentVariablesAndDefaults) {
     set_variable("DMON_TEST_NODE", "from-env");
     set_variable("DMON_TEST_UNSET", nullptr);
-    const std::string text = substitute_environment(
-        "node: ${DMON_TEST_NODE}\npath: ${DMON_TEST_UNSET:-/tmp/x.db}\nliteral: $${HOME}\n",
-        "e.yaml");
-    EXPECT_EQ(text, "node: from-env\npath: /tmp/x.db\nliteral: ${HOME}\n");
+    std::vector<std::string> errors;
+    EXPECT_EQ(substitute_environment("${DMON_TEST_NODE}.${DMON_TEST_UNSET:-x}, $${HOME}",
+                                     Location{"e.yaml", 1, 7}, errors),
+              "from-env.x, ${HOME}");
+    EXPECT_TRUE(errors.empty());
+}
+
+// Issue 9: a value is a value. Spliced into the text, '#' started a comment, ': ' made a map
+// and a newline a new key; substituted into the parsed scalar, each stays part of the value.
+TEST(Config, AVariableCannotChangeTheFilesStructure) {
+    set_variable("DMON_TEST_NODE", "web1 # not a comment");
+    set_variable("DMON_TEST_SPOOL", "/tmp/a: b\nlog_level: off");
+    set_variable("DMON_TEST_EMPTY", nullptr);
+    const HostConfig config = parse_config(
+        "node: ${DMON_TEST_NODE}\n"
+        "control: ${DMON_TEST_EMPTY:-}\n"
+        "# ${DMON_TEST_UNSET_IN_A_COMMENT} is not read\n"
+        "sinks:\n"
+        "  - plugin: stdout\n"
+        "    spool: ${DMON_TEST_SPOOL}\n",
+        "s.yaml");
+    EXPECT_EQ(config.node, "web1 # not a comment");
+    EXPECT_EQ(config.control, "");
+    EXPECT_EQ(config.log_level, "info");
+    ASSERT_EQ(config.sinks.size(), 1u);
+    EXPECT_EQ(config.sinks[0].spool, "/tmp/a: b\nlog_level: off");
 }
 
 TEST(Config, MissingVariableNamesLineAndColumn) {
     set_variable("DMON_TEST_MISSING", nullptr);
     EXPECT_EQ(errors_of([] {
-                  substitute_environment("node: a\nsinks:\n  - url: ${DMON_TEST_MISSING}\n",
-                                         "v.yaml");
+                  parse_config("node: a\nsinks:\n  - url: ${DMON_TEST_MISSING}\n", "v.yaml");
               }),
               std::vector<std::string>{
                   "v.yaml:3:10: environment variable 'DMON_TEST_MISSING' is not set (write "

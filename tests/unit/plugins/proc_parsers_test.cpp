@@ -1,5 +1,5 @@
 // The proc parsers against recorded /proc text, with exact numbers.
-#include "proc_common/name_filter.hpp"
+#include "common/name_filter.hpp"
 #include "proc_common/read_file.hpp"
 #include "proc_cpu/cpu_stat.hpp"
 #include "proc_disk/diskstats.hpp"

@@ -117,6 +117,59 @@ TEST_F(StoreTest, RetentionRemovesOldSamplesAndMessageIds) {
     EXPECT_EQ(count("SELECT count(*) FROM samples"), 1);
 }
 
+// Retention takes the series that have no samples left, so a host that stopped reporting does
+// not hold its share of the cardinality limits forever.
+TEST_F(StoreTest, RetentionRemovesSeriesWithoutSamples) {
+    SampleWriter writer({path_, std::chrono::hours(1), false});
+    const int64_t hour = 3'600'000'000'000;
+    test::BatchBuilder batch;
+    batch.add("m", {{"host", "gone"}}, 1, 10 * hour).add("m", {{"host", "here"}}, 2, 12 * hour);
+    writer.write(batch.build());
+    EXPECT_EQ(writer.apply_retention(12 * hour + 1), 1);
+    EXPECT_EQ(count("SELECT count(*) FROM series"), 1);
+    EXPECT_EQ(count("SELECT count(*) FROM series WHERE host = 'here'"), 1);
+    EXPECT_EQ(writer.series_count(), 1);
+}
+
+// 100 hosts' worth of series from one sender: past max_series_per_host new series are refused
+// and counted, the existing ones keep flowing, and another host is not affected.
+TEST_F(StoreTest, NewSeriesPastTheLimitsAreRefusedExistingOnesFlow) {
+    SampleWriter::Settings settings{path_, std::chrono::nanoseconds(0), false};
+    settings.max_series_per_host = 100;
+    settings.max_series = 150;
+    settings.series_cache = 10;  // smaller than the series: the cache stays bounded
+    SampleWriter writer(settings);
+    test::BatchBuilder flood;
+    for (int i = 0; i < 1000; ++i)
+        flood.add("m", {{"host", "noisy"}, {"id", std::to_string(i)}}, i, 1000);
+    auto result = writer.write(flood.build());
+    EXPECT_EQ(result.stored, 100u);
+    EXPECT_EQ(result.refused_per_host, 900u);
+    EXPECT_EQ(result.refused_host, "noisy");
+    EXPECT_LE(writer.cached_series(), 10u);
+
+    test::BatchBuilder next;
+    next.add("m", {{"host", "noisy"}, {"id", "5"}}, 1, 2000)    // existing: stored
+        .add("m", {{"host", "noisy"}, {"id", "500"}}, 1, 2000)  // new: refused
+        .add("m", {{"host", "quiet"}, {"id", "1"}}, 1, 2000);   // another host: stored
+    result = writer.write(next.build());
+    EXPECT_EQ(result.stored, 2u);
+    EXPECT_EQ(result.refused_per_host, 1u);
+
+    test::BatchBuilder many;  // the store-wide limit: 101 series now, 150 at most
+    for (int i = 0; i < 60; ++i)
+        many.add("m", {{"host", "h" + std::to_string(i)}}, 1, 3000);
+    result = writer.write(many.build());
+    EXPECT_EQ(result.stored, 49u);
+    EXPECT_EQ(result.refused_total, 11u);
+    EXPECT_EQ(count("SELECT count(*) FROM series"), 150);
+    // A new writer (a restart) counts what is on disk.
+    SampleWriter again(settings);
+    test::BatchBuilder one;
+    one.add("m", {{"host", "quiet"}, {"id", "2"}}, 1, 4000);
+    EXPECT_EQ(again.write(one.build()).refused_total, 1u);
+}
+
 TEST_F(StoreTest, AnotherSchemaVersionIsRefused) {
     { SampleWriter writer({path_, std::chrono::nanoseconds(0), false}); }
     {

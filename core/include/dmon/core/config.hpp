@@ -67,9 +67,11 @@ struct HostConfig {
     std::vector<InstanceConfig> sinks;
 };
 
-// Replaces ${VAR} and ${VAR:-default} from the environment; `$${` stays a literal `${`.
-// Unset variables without a default are errors naming file, line and column.
-std::string substitute_environment(const std::string& text, const std::string& file);
+// Replaces ${VAR} and ${VAR:-default} from the environment in one scalar value that starts
+// at `at`; `$${` stays a literal `${`. Unset variables without a default are added to
+// `errors`. parse_config applies it to every value after the YAML is parsed.
+std::string substitute_environment(std::string_view text, const Location& at,
+                                   std::vector<std::string>& errors);
 
 // Parses config text (after substitution). Throws ConfigError listing every problem.
 HostConfig parse_config(const std::string& text, const std::string& file);

@@ -1,8 +1,9 @@
-#include "amqp_publish/publisher.hpp"
+#include "amqp_common/publisher.hpp"
 
 #include <amqp_framing.h>
 
 #include <set>
+#include <vector>
 
 namespace dmon::plugins::amqp {
 
@@ -11,7 +12,7 @@ void Publisher::connect() {
     amqp_confirm_select(connection->state(), 1);
     connection->check("enabling publisher confirms");
     amqp_exchange_declare(connection->state(), 1, amqp_cstring_bytes(exchange_.c_str()),
-                          amqp_cstring_bytes("topic"), 0, /*durable*/ 1, 0, 0, amqp_empty_table);
+                          bytes(exchange_type_), 0, /*durable*/ 1, 0, 0, amqp_empty_table);
     connection->check("declaring exchange " + exchange_);
     connection_ = std::move(connection);
     next_tag_ = 1;
@@ -37,6 +38,16 @@ void Publisher::send(std::deque<OutgoingMessage>& pending) {
             props.user_id = bytes(connection_->user());
             props.app_id = amqp_cstring_bytes("dmon");
             props.type = amqp_cstring_bytes("dmon.samples.v1");
+            std::vector<amqp_table_entry_t> headers;
+            for (const auto& [key, value] : message.headers) {
+                amqp_table_entry_t entry{bytes(key), {AMQP_FIELD_KIND_UTF8, {}}};
+                entry.value.value.bytes = bytes(value);
+                headers.push_back(entry);
+            }
+            if (!headers.empty()) {
+                props._flags |= AMQP_BASIC_HEADERS_FLAG;
+                props.headers = amqp_table_t{static_cast<int>(headers.size()), headers.data()};
+            }
             const int status = amqp_basic_publish(connection_->state(), 1, bytes(exchange_),
                                                   bytes(message.routing_key),
                                                   /*mandatory*/ 1, 0, &props, bytes(message.body));
@@ -126,9 +137,15 @@ void Publisher::wait_for_confirms(std::deque<OutgoingMessage>& pending, uint64_t
             throw AmqpError(connection_->where() + ": the broker blocks publishers (" +
                             text(blocked->reason) +
                             "): a memory or disk alarm; the batch is kept and sent again later");
-        } else if (id == AMQP_CHANNEL_CLOSE_METHOD || id == AMQP_CONNECTION_CLOSE_METHOD) {
-            throw AmqpError(connection_->where() +
-                            ": the broker closed the channel while confirming");
+        } else if (id == AMQP_CHANNEL_CLOSE_METHOD) {
+            // e.g. 403 ACCESS_REFUSED: a topic permission forbids this routing key.
+            const auto* close = static_cast<amqp_channel_close_t*>(frame.payload.method.decoded);
+            throw AmqpError(connection_->where() + ": the broker closed the channel: " +
+                            std::to_string(close->reply_code) + " " + text(close->reply_text));
+        } else if (id == AMQP_CONNECTION_CLOSE_METHOD) {
+            const auto* close = static_cast<amqp_connection_close_t*>(frame.payload.method.decoded);
+            throw AmqpError(connection_->where() + ": the broker closed the connection: " +
+                            std::to_string(close->reply_code) + " " + text(close->reply_text));
         }
     }
     // Keep what was nacked or returned; drop what a queue took. Messages sent again keep their

@@ -6,6 +6,8 @@
 #include <deque>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace dmon::plugins::amqp {
 
@@ -16,6 +18,8 @@ struct OutgoingMessage {
     std::string body;
     size_t samples = 0;
     int64_t timestamp_ns = 0;
+    // Extra headers (amqp_consume's dead letters carry x-dmon-reject-reason and the sender).
+    std::vector<std::pair<std::string, std::string>> headers;
 };
 
 // Publishes persistent messages to a topic exchange with publisher confirms. Messages stay in
@@ -23,8 +27,11 @@ struct OutgoingMessage {
 // connection drops is published again (same message_id, so the controller stores it once).
 class Publisher {
   public:
-    Publisher(ConnectionSettings settings, std::string exchange)
-        : settings_(std::move(settings)), exchange_(std::move(exchange)) {}
+    Publisher(ConnectionSettings settings, std::string exchange,
+              std::string exchange_type = "topic")
+        : settings_(std::move(settings)),
+          exchange_(std::move(exchange)),
+          exchange_type_(std::move(exchange_type)) {}
 
     // Connects if needed, publishes every pending message in order and waits (up to the
     // connection timeout) for their confirms. Confirmed messages leave `pending`. Throws
@@ -44,6 +51,7 @@ class Publisher {
 
     ConnectionSettings settings_;
     std::string exchange_;
+    std::string exchange_type_;
     std::unique_ptr<Connection> connection_;
     uint64_t next_tag_ = 1;  // delivery tags of this connection's channel, from 1
 };

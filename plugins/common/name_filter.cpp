@@ -1,4 +1,4 @@
-#include "proc_common/name_filter.hpp"
+#include "common/name_filter.hpp"
 
 namespace dmon::plugins {
 
