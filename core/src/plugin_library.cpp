@@ -6,13 +6,18 @@
 
 #include <cstring>
 #include <filesystem>
+#include <memory>
 
 #ifdef _WIN32
 #include <windows.h>
+#include <aclapi.h>
+#include <sddl.h>
 #else
 #include <dlfcn.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #endif
+#include <cerrno>
 #include <cstdio>
 
 namespace dmon::core {
@@ -157,28 +162,153 @@ std::string file_stamp(const fs::path& path) {
     return std::to_string(size) + ":" + std::to_string(time.time_since_epoch().count());
 }
 
-// Only files no one else may change are loaded: a plugin runs with the host's rights.
-void check_not_writable_by_others(const fs::path& path, const char* what) {
+#ifdef _WIN32
+// Windows: the access lists of the file and the folders above it must not let ordinary users
+// (Everyone, Authenticated Users, Users, Interactive) change the file, add files to its folder,
+// or rename, delete or re-permission anything on the way. Creating folders in C:\ (which
+// Authenticated Users may) does not let them touch what is there, so that right is allowed above.
+void check_plugin_trust_windows(const fs::path& path) {
+    struct Untrusted {
+        const char* sid;
+        const char* name;
+    };
+    static constexpr Untrusted kUntrusted[] = {{"S-1-1-0", "Everyone"},
+                                               {"S-1-5-11", "Authenticated Users"},
+                                               {"S-1-5-32-545", "Users"},
+                                               {"S-1-5-4", "Interactive"}};
+    std::error_code ec;
+    const fs::path real = fs::absolute(path, ec);
+    const fs::path folder = real.parent_path();
+    for (fs::path at = real;; at = at.parent_path()) {
+        const ACCESS_MASK dangerous =
+            at == real     ? FILE_WRITE_DATA | FILE_APPEND_DATA | WRITE_DAC | WRITE_OWNER | DELETE
+            : at == folder ? FILE_ADD_FILE | FILE_DELETE_CHILD | WRITE_DAC | WRITE_OWNER | DELETE
+                           : FILE_DELETE_CHILD | WRITE_DAC | WRITE_OWNER | DELETE;
+        const std::string where =
+            path.string() +
+            ": refused: " + (at == real ? std::string("the file") : "the folder " + at.string());
+        PACL dacl = nullptr;
+        PSECURITY_DESCRIPTOR descriptor = nullptr;
+        const DWORD rc =
+            GetNamedSecurityInfoW(at.c_str(), SE_FILE_OBJECT, DACL_SECURITY_INFORMATION, nullptr,
+                                  nullptr, &dacl, nullptr, &descriptor);
+        if (rc != ERROR_SUCCESS) {
+            throw PluginLoadError(where + ": cannot read its access list (Windows error " +
+                                  std::to_string(rc) + ")");
+        }
+        std::unique_ptr<void, decltype(&LocalFree)> owned(descriptor, &LocalFree);
+        if (dacl == nullptr)
+            throw PluginLoadError(where + " has no access list: anyone may change it");
+        for (const auto& untrusted : kUntrusted) {
+            PSID sid = nullptr;
+            if (!ConvertStringSidToSidA(untrusted.sid, &sid))
+                throw PluginLoadError(where + ": cannot check its access list");
+            TRUSTEE_A trustee{};
+            BuildTrusteeWithSidA(&trustee, sid);
+            ACCESS_MASK rights = 0;
+            const DWORD checked = GetEffectiveRightsFromAclA(dacl, &trustee, &rights);
+            LocalFree(sid);
+            if (checked != ERROR_SUCCESS)
+                throw PluginLoadError(where + ": cannot check its access list");
+            if ((rights & dangerous) != 0) {
+                throw PluginLoadError(where + " may be changed by " + untrusted.name +
+                                      "; a plugin runs with dmon's rights: give write access to "
+                                      "Administrators and SYSTEM only");
+            }
+        }
+        if (at == at.root_path() || at.parent_path() == at)
+            break;
+    }
+}
+#endif
+
+// Only files no one else may change are loaded: a plugin runs with the host's rights. After
+// the real path is resolved, the file and every folder above it must belong to root or to the
+// user dmon runs as, and must not be writable by group or others (a folder with the sticky
+// bit, such as /tmp, is allowed when root owns it: others cannot replace what is in it). Any
+// check that cannot be made refuses the plugin.
+void check_plugin_trust(const fs::path& path) {
 #ifndef _WIN32
     std::error_code ec;
-    const auto permissions = fs::status(path, ec).permissions();
-    if (ec)
-        return;
-    if ((permissions & (fs::perms::group_write | fs::perms::others_write)) != fs::perms::none) {
-        char mode[8];
-        std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(permissions) & 07777);
-        throw PluginLoadError(
-            path.string() + ": refused: the " + what + " is writable by group or others (mode " +
-            mode +
-            "); a plugin runs with dmon's rights, so only its owner may change it (chmod go-w)");
+    const fs::path real = fs::canonical(path, ec);
+    if (ec) {
+        throw PluginLoadError(path.string() + ": refused: cannot resolve its real path (" +
+                              ec.message() + ")");
+    }
+    const uid_t self = ::geteuid();
+    for (fs::path at = real;; at = at.parent_path()) {
+        struct stat info {};
+        if (::lstat(at.c_str(), &info) != 0) {
+            throw PluginLoadError(path.string() + ": refused: cannot check " + at.string() + " (" +
+                                  std::strerror(errno) + ")");
+        }
+        const char* what = at == real ? "file" : "folder";
+        const std::string where =
+            path.string() + ": refused: the " + what + (at == real ? "" : " " + at.string());
+        if (info.st_uid != 0 && info.st_uid != self) {
+            throw PluginLoadError(where + " belongs to another user (uid " +
+                                  std::to_string(info.st_uid) +
+                                  "); a plugin runs with dmon's rights, so only root or dmon's "
+                                  "own user may own it and the folders above it");
+        }
+        const bool shared_sticky =
+            S_ISDIR(info.st_mode) && (info.st_mode & S_ISVTX) != 0 && info.st_uid == 0;
+        if ((info.st_mode & (S_IWGRP | S_IWOTH)) != 0 && !shared_sticky) {
+            char mode[8];
+            std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(info.st_mode & 07777));
+            throw PluginLoadError(where + " is writable by group or others (mode " + mode +
+                                  "); a plugin runs with dmon's rights, so only its owner may "
+                                  "change it (chmod go-w)");
+        }
+        if (at == at.root_path() || at.parent_path() == at)
+            break;
     }
 #else
-    (void)path;
-    (void)what;
+    check_plugin_trust_windows(path);
 #endif
 }
 
 int copy_counter = 0;
+
+// A private temporary folder (mkdtemp: 0700, a name no one can guess), removed with its
+// content when this object goes (POSIX; on Windows a loaded DLL cannot be removed, so it stays
+// until the next start's temp clean-up).
+class PrivateFolder {
+  public:
+    PrivateFolder() = default;
+    ~PrivateFolder() { remove(); }
+    PrivateFolder(const PrivateFolder&) = delete;
+    PrivateFolder& operator=(const PrivateFolder&) = delete;
+    void create() {
+#ifndef _WIN32
+        std::string pattern = (fs::temp_directory_path() / "dmon-plugin-XXXXXX").string();
+        if (::mkdtemp(pattern.data()) == nullptr) {
+            throw PluginLoadError("cannot create a private folder for a rebuilt plugin: " +
+                                  std::string(std::strerror(errno)));
+        }
+        path_ = pattern;
+#else
+        path_ = fs::temp_directory_path() / ("dmon-plugin-" + std::to_string(getpid_portable()) +
+                                             "-" + std::to_string(copy_counter + 1));
+        fs::create_directories(path_);
+#endif
+    }
+    void remove() {
+#ifndef _WIN32
+        if (!path_.empty()) {
+            std::error_code ec;
+            fs::remove_all(path_, ec);
+            path_.clear();
+        }
+#endif
+    }
+    const fs::path& path() const {
+        return path_;
+    }
+
+  private:
+    fs::path path_;
+};
 
 }  // namespace
 
@@ -194,33 +324,35 @@ std::shared_ptr<void> PluginCatalog::open_library(const std::string& path,
 
 std::shared_ptr<const PluginLibrary> PluginCatalog::load_file(const std::string& path) {
     std::lock_guard lock(mutex_);
-    check_not_writable_by_others(fs::path(path).parent_path(), "folder");
-    check_not_writable_by_others(path, "file");
+    check_plugin_trust(path);
     const std::string stamp = file_stamp(path);
     std::string load_from = path;
     fs::path copy;
+    PrivateFolder private_folder;
     if (auto it = loaded_.find(path); it != loaded_.end()) {
         if (auto alive = it->second.lock()) {
             if (alive->stamp() == stamp)
                 return alive;
             // The file was rebuilt while instances of the old one still run: the loader would
             // hand back the old mapping for the same path, so load the new file from a copy.
-            copy = fs::temp_directory_path() /
-                   ("dmon-plugin-" + std::to_string(getpid_portable()) + "-" +
-                    std::to_string(++copy_counter) + "-" + fs::path(path).filename().string());
+            // The copy goes into a folder only we can enter, made under an unpredictable name,
+            // and is checked again before it is loaded.
+            private_folder.create();
+            copy = private_folder.path() /
+                   (std::to_string(++copy_counter) + "-" + fs::path(path).filename().string());
             std::error_code ec;
             fs::copy_file(path, copy, fs::copy_options::overwrite_existing, ec);
             if (ec)
                 throw PluginLoadError(
                     path + ": cannot copy the rebuilt file to load it beside the old one: " +
                     ec.message());
+            check_plugin_trust(copy);
             load_from = copy.string();
         }
     }
     auto handle = open_library(path, load_from);
 #ifndef _WIN32
-    if (!copy.empty())
-        fs::remove(copy);  // mapped already; nothing to clean up later
+    private_folder.remove();  // the copy is mapped already; nothing to clean up later
 #endif
     auto* library = static_cast<boost::dll::shared_library*>(handle.get());
     if (!library->has(DMON_PLUGIN_ENTRY_SYMBOL)) {

@@ -113,6 +113,11 @@ std::shared_ptr<dmon::core::PluginCatalog> catalog_for(const dmon::core::HostCon
 }
 
 int run(const Arguments& args) {
+#ifdef SIGPIPE
+    // A peer that goes away mid-write (a control client, a broker) is an error to handle where
+    // it happens, never a signal that ends the host without a flush.
+    std::signal(SIGPIPE, SIG_IGN);
+#endif
     auto config = load(args);
     auto catalog = catalog_for(config);
     const bool watch = config.watch_config;

@@ -206,6 +206,56 @@ TEST_F(ReloadTest, AGroupWritablePluginIsRefused) {
     }
 }
 
+std::string load_error(const std::filesystem::path& folder) {
+    PluginCatalog catalog({folder.string()});
+    try {
+        catalog.load("test_counter");
+    } catch (const PluginLoadError& e) {
+        return e.what();
+    }
+    return "(loaded)";
+}
+
+// The folders above count too: whoever may write one of them may swap the plugin's folder.
+// A symlink is followed to where the file really is, and checked there.
+TEST_F(ReloadTest, AnOpenFolderAboveOrALinkIntoOneIsRefused) {
+    namespace fs = std::filesystem;
+    const auto closed = fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                        fs::perms::others_read | fs::perms::others_exec;
+    const fs::path open = folder_.path("shared");
+    const fs::path plugins = open / "dmon" / "plugins";
+    fs::create_directories(plugins);
+    fs::permissions(open, closed | fs::perms::group_write);
+    fs::permissions(open / "dmon", closed);
+    fs::permissions(plugins, closed);
+    fs::copy_file(std::string(DMON_TEST_PLUGIN_DIR) + "/test_counter.so",
+                  plugins / "test_counter.so");
+    EXPECT_EQ(load_error(plugins),
+              (plugins / "test_counter.so").string() + ": refused: the folder " + open.string() +
+                  " is writable by group or others (mode 0775); a plugin runs with dmon's "
+                  "rights, so only its owner may change it (chmod go-w)");
+
+    const fs::path linked = folder_.path("linked");
+    fs::create_directories(linked);
+    fs::permissions(linked, closed);
+    fs::create_symlink(plugins / "test_counter.so", linked / "test_counter.so");
+    EXPECT_EQ(load_error(linked).substr(0, (linked / "test_counter.so").string().size() + 30),
+              (linked / "test_counter.so").string() + ": refused: the folder " +
+                  open.string().substr(0, 8));
+
+    fs::permissions(open, closed);  // closed again: both load
+    EXPECT_EQ(load_error(plugins), "(loaded)");
+    EXPECT_EQ(load_error(linked), "(loaded)");
+    if (::geteuid() == 0) {  // only root can give a file to another user (CI runs as root)
+        ASSERT_EQ(::chown((plugins / "test_counter.so").c_str(), 65534, 65534), 0);
+        EXPECT_EQ(load_error(plugins),
+                  (plugins / "test_counter.so").string() +
+                      ": refused: the file belongs to another user (uid 65534); a plugin runs "
+                      "with dmon's rights, so only root or dmon's own user may own it and the "
+                      "folders above it");
+    }
+}
+
 TEST_F(ReloadTest, TwoHundredReloadsUnderLoadKeepMemoryStable) {
     auto rss_kb = [] {
         std::ifstream status("/proc/self/status");

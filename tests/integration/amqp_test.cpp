@@ -122,7 +122,8 @@ TEST_F(AmqpTest, MalformedMessagesGoToTheDeadLetterQueueAndForeignOnesAreStored)
     EXPECT_EQ(c->stop(), 0);
     const std::string log = read_text(folder_.path("controller.log"));
     // One line per reason per second: the first malformed message is named, the others held.
-    EXPECT_NE(log.find("refused message bad-random from metrics.tester.manual: malformed: line 1: "
+    EXPECT_NE(log.find("refused message bad-random from metrics.tester.manual (user guest): "
+                       "malformed: line 1: "
                        "no fields (a line needs 'measurement field=value'); text: "
                        "\"\x8f\\x01\xfe garbage \\x00\\x02\""),
               std::string::npos)
