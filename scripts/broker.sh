@@ -5,6 +5,8 @@
 # usage: scripts/broker.sh start|stop|kill|status|ctl [ARGS...]
 #   DMON_BROKER_PORT  AMQP port (default 5672); the Erlang distribution port is this + 20000
 #   DMON_BROKER_DIR   state folder (default /tmp/dmon-broker-PORT)
+#   DMON_BROKER_TLS_PORT, DMON_BROKER_TLS_CERTS  also listen with TLS (1.2 and 1.3 only) on
+#                     127.0.0.1:TLS_PORT, with ca.pem, server.pem and server.key from that folder
 set -euo pipefail
 
 port=${DMON_BROKER_PORT:-5672}
@@ -28,6 +30,23 @@ broker_env() {
   # with the broker state, never in the source tree.
   export ERL_CRASH_DUMP="$dir/erl_crash.dump"
   export ERL_EPMD_ADDRESS=127.0.0.1
+  # Messages larger than dmon's consumer takes (1 MiB by default) are refused by the broker
+  # already, far below RabbitMQ's 128 MiB default.
+  {
+    echo "max_message_size = 16777216"
+    if [ -n "${DMON_BROKER_TLS_PORT:-}" ]; then
+      local certs=${DMON_BROKER_TLS_CERTS:?DMON_BROKER_TLS_CERTS names the certificate folder}
+      echo "listeners.ssl.1 = 127.0.0.1:$DMON_BROKER_TLS_PORT"
+      echo "ssl_options.cacertfile = $certs/ca.pem"
+      echo "ssl_options.certfile = $certs/server.pem"
+      echo "ssl_options.keyfile = $certs/server.key"
+      echo "ssl_options.verify = verify_none"
+      echo "ssl_options.fail_if_no_peer_cert = false"
+      echo "ssl_options.versions.1 = tlsv1.3"
+      echo "ssl_options.versions.2 = tlsv1.2"
+    fi
+  } >"$dir/rabbitmq.conf"
+  export RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf"
   export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
   export RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
 }

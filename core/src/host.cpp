@@ -79,11 +79,16 @@ PluginSetPlan plan_plugins(const HostConfig& config, PluginCatalog& catalog) {
     return plan;
 }
 
-Host::Host(HostConfig config, std::shared_ptr<PluginCatalog> catalog)
-    : config_(std::move(config)), catalog_(std::move(catalog)) {
-    if (config_.node.empty())
-        config_.node = machine_name();
+namespace {
+std::shared_ptr<const HostConfig> with_node(HostConfig config) {
+    if (config.node.empty())
+        config.node = machine_name();
+    return std::make_shared<const HostConfig>(std::move(config));
 }
+}  // namespace
+
+Host::Host(HostConfig config, std::shared_ptr<PluginCatalog> catalog)
+    : config_(with_node(std::move(config))), catalog_(std::move(catalog)) {}
 
 Host::~Host() {
     stop();
@@ -117,26 +122,27 @@ std::string Host::fingerprint(const PlannedInstance& planned, const HostConfig& 
 
 void Host::start() {
     std::lock_guard serial(reload_mutex_);
+    const auto initial = config();
     work_.emplace(io_.get_executor());
-    for (int i = 0; i < config_.threads; ++i)
+    for (int i = 0; i < initial->threads; ++i)
         threads_.emplace_back([this] { io_.run(); });
     running_ = true;
     ReloadOutcome outcome;
     try {
-        apply(config_, outcome);
+        apply(*initial, outcome);
     } catch (...) {
-        stop();
+        stop_locked();
         throw;
     }
-    if (config_.self_metrics) {
+    if (initial->self_metrics) {
         self_metrics_ = std::make_shared<CollectorRunner>(
-            io_, "dmon", config_.interval,
+            io_, "dmon", initial->interval,
             [this](dmon_emitter& emitter, std::string&) { return collect_self_metrics(emitter); },
-            router_, config_.node);
+            router_, initial->node);
         self_metrics_->start();
     }
-    logger().info("[host] node '{}' running {} collector(s) and {} sink(s) from {}", config_.node,
-                  collectors().size(), sinks().size(), config_.file);
+    logger().info("[host] node '{}' running {} collector(s) and {} sink(s) from {}", initial->node,
+                  collectors().size(), sinks().size(), initial->file);
 }
 
 // Plans and creates what is new or changed (throwing leaves everything as it was), then swaps.
@@ -250,9 +256,7 @@ void Host::apply(HostConfig config, ReloadOutcome& outcome) {
         collectors_ = next_collectors;
         sinks_ = next_sinks;
         fingerprints_ = std::move(new_fingerprints);
-        const std::string node = config.node;
-        config_ = std::move(config);
-        config_.node = node;
+        config_ = std::make_shared<const HostConfig>(std::move(config));
     }
     for (auto& runner : started_sinks)
         runner->start();
@@ -264,7 +268,7 @@ void Host::apply(HostConfig config, ReloadOutcome& outcome) {
             std::chrono::duration_cast<std::chrono::milliseconds>(runner->interval()).count());
         runner->start();
     }
-    const auto deadline = std::chrono::steady_clock::now() + config_.shutdown_timeout;
+    const auto deadline = std::chrono::steady_clock::now() + Host::config()->shutdown_timeout;
     for (auto& runner : to_drain)
         runner->drain(deadline);  // their queued batches are delivered
     outcome.ok = true;
@@ -279,8 +283,8 @@ ReloadOutcome Host::reload(HostConfig new_config) {
         outcome.errors.push_back("the host is not running");
         return outcome;
     }
-    if (new_config.threads != config_.threads) {
-        logger().warn("[host] threads: {} -> {} takes effect at the next start", config_.threads,
+    if (const int threads = config()->threads; new_config.threads != threads) {
+        logger().warn("[host] threads: {} -> {} takes effect at the next start", threads,
                       new_config.threads);
     }
     try {
@@ -306,7 +310,7 @@ ReloadOutcome Host::reload(HostConfig new_config) {
 
 ReloadOutcome Host::reload_from_file() {
     try {
-        return reload(load_config(config_.file));
+        return reload(load_config(config()->file));
     } catch (const ConfigError& e) {
         std::lock_guard serial(reload_mutex_);
         ++reloads_failed_;
@@ -319,6 +323,11 @@ ReloadOutcome Host::reload_from_file() {
 }
 
 void Host::stop() {
+    std::lock_guard serial(reload_mutex_);
+    stop_locked();
+}
+
+void Host::stop_locked() {
     if (!running_)
         return;
     running_ = false;
@@ -329,9 +338,11 @@ void Host::stop() {
         collector->stop();
     if (self_metrics_)
         self_metrics_->stop();
-    const auto deadline = std::chrono::steady_clock::now() + config_.shutdown_timeout;
-    for (auto& sink : sinks_now)
-        stopped_cleanly_ = sink->drain(deadline) && stopped_cleanly_;
+    const auto deadline = std::chrono::steady_clock::now() + config()->shutdown_timeout;
+    for (auto& sink : sinks_now) {
+        if (!sink->drain(deadline))
+            stopped_cleanly_ = false;
+    }
     work_.reset();
     io_.stop();
     if (!stopped_cleanly_) {

@@ -44,7 +44,7 @@ std::string Host::status_text() const {
         last_reload = last_reload_.empty() ? "never" : last_reload_;
     }
     std::string text = "node " + node() + ", generation " + std::to_string(generation_) +
-                       ", config " + config_.file + "\nlast reload: " + last_reload + "\n";
+                       ", config " + config()->file + "\nlast reload: " + last_reload + "\n";
     text += "instance\tkind\tplugin\tversion\tlibrary\tstate\tsamples\terrors\tqueue\tlast error\n";
     auto line = [&](const std::string& name, const char* kind, const PluginInstance& instance,
                     const InstanceStats& stats, bool sink) {

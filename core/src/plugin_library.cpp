@@ -199,21 +199,36 @@ void check_plugin_trust_windows(const fs::path& path) {
         std::unique_ptr<void, decltype(&LocalFree)> owned(descriptor, &LocalFree);
         if (dacl == nullptr)
             throw PluginLoadError(where + " has no access list: anyone may change it");
-        for (const auto& untrusted : kUntrusted) {
-            PSID sid = nullptr;
-            if (!ConvertStringSidToSidA(untrusted.sid, &sid))
+        // Each "allow" entry for an ordinary-user SID that grants a dangerous right refuses.
+        // (Deny entries are not weighed against them: when in doubt, refuse.)
+        ACL_SIZE_INFORMATION size{};
+        if (!GetAclInformation(dacl, &size, sizeof(size), AclSizeInformation))
+            throw PluginLoadError(where + ": cannot check its access list");
+        for (DWORD i = 0; i < size.AceCount; ++i) {
+            void* ace = nullptr;
+            if (!GetAce(dacl, i, &ace))
                 throw PluginLoadError(where + ": cannot check its access list");
-            TRUSTEE_A trustee{};
-            BuildTrusteeWithSidA(&trustee, sid);
-            ACCESS_MASK rights = 0;
-            const DWORD checked = GetEffectiveRightsFromAclA(dacl, &trustee, &rights);
-            LocalFree(sid);
-            if (checked != ERROR_SUCCESS)
-                throw PluginLoadError(where + ": cannot check its access list");
-            if ((rights & dangerous) != 0) {
-                throw PluginLoadError(where + " may be changed by " + untrusted.name +
-                                      "; a plugin runs with dmon's rights: give write access to "
-                                      "Administrators and SYSTEM only");
+            const auto* header = static_cast<ACE_HEADER*>(ace);
+            if (header->AceType != ACCESS_ALLOWED_ACE_TYPE || (header->AceFlags & INHERIT_ONLY_ACE))
+                continue;
+            const auto* allowed = static_cast<ACCESS_ALLOWED_ACE*>(ace);
+            const ACCESS_MASK mask = allowed->Mask;
+            const bool grants =
+                (mask & dangerous) != 0 || (mask & (GENERIC_WRITE | GENERIC_ALL)) != 0;
+            if (!grants)
+                continue;
+            PSID sid = const_cast<DWORD*>(&allowed->SidStart);
+            for (const auto& untrusted : kUntrusted) {
+                PSID known = nullptr;
+                if (!ConvertStringSidToSidA(untrusted.sid, &known))
+                    throw PluginLoadError(where + ": cannot check its access list");
+                const bool same = EqualSid(sid, known) != 0;
+                LocalFree(known);
+                if (same) {
+                    throw PluginLoadError(where + " may be changed by " + untrusted.name +
+                                          "; a plugin runs with dmon's rights: give write "
+                                          "access to Administrators and SYSTEM only");
+                }
             }
         }
         if (at == at.root_path() || at.parent_path() == at)

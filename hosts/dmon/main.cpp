@@ -125,9 +125,10 @@ int run(const Arguments& args) {
     if (args.node)
         host.set_node_override(*args.node);
     host.start();
-    const auto& running = host.config();
-    const std::string control_path =
-        running.control.empty() ? dmon::core::default_control_path(running.node) : running.control;
+    const auto running = host.config();
+    const std::string control_path = running->control.empty()
+                                         ? dmon::core::default_control_path(running->node)
+                                         : running->control;
     // `dmonctl reload` and `dmonctl status` arrive here, on the control thread.
     dmon::core::ControlServer control(
         control_path, [&host](const std::string& request) -> std::string {
@@ -163,7 +164,7 @@ int run(const Arguments& args) {
 
 #ifdef _WIN32
     // Windows has no SIGHUP: setting the named event Local\dmon-reload-<node> asks for a reload.
-    const std::string event_name = "Local\\dmon-reload-" + running.node;
+    const std::string event_name = "Local\\dmon-reload-" + running->node;
     HANDLE reload_event = CreateEventA(nullptr, FALSE, FALSE, event_name.c_str());
     HANDLE stop_event = CreateEventA(nullptr, TRUE, FALSE, nullptr);
     std::thread event_waiter([&] {

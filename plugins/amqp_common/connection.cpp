@@ -2,6 +2,7 @@
 
 #ifndef DMON_AMQP_NO_TLS
 #include <amqp_ssl_socket.h>
+#include <openssl/ssl.h>
 #endif
 #include <amqp_tcp_socket.h>
 
@@ -136,9 +137,20 @@ Connection::Connection(const ConnectionSettings& settings) {
             throw AmqpError(where_ + ": cannot create a TLS socket");
         amqp_ssl_socket_set_verify_peer(socket, 1);
         amqp_ssl_socket_set_verify_hostname(socket, 1);
-        if (!settings.tls_ca.empty() &&
-            amqp_ssl_socket_set_cacert(socket, settings.tls_ca.c_str()) != AMQP_STATUS_OK) {
-            throw AmqpError(where_ + ": cannot read tls_ca " + settings.tls_ca);
+        // TLS 1.0 and 1.1 are broken and withdrawn (RFC 8996).
+        if (amqp_ssl_socket_set_ssl_versions(socket, AMQP_TLSv1_2, AMQP_TLSvLATEST) !=
+            AMQP_STATUS_OK) {
+            throw AmqpError(where_ + ": this TLS library cannot do TLS 1.2 or newer");
+        }
+        if (!settings.tls_ca.empty()) {
+            if (amqp_ssl_socket_set_cacert(socket, settings.tls_ca.c_str()) != AMQP_STATUS_OK)
+                throw AmqpError(where_ + ": cannot read tls_ca " + settings.tls_ca);
+        } else {
+            // No tls_ca: the system's CA store (rabbitmq-c loads none by itself, so without
+            // this every amqps:// connection failed verification).
+            auto* context = static_cast<SSL_CTX*>(amqp_ssl_socket_get_context(socket));
+            if (context == nullptr || SSL_CTX_set_default_verify_paths(context) != 1)
+                throw AmqpError(where_ + ": cannot load the system's CA certificates");
         }
         if (!settings.tls_cert.empty() &&
             amqp_ssl_socket_set_key(socket, settings.tls_cert.c_str(), settings.tls_key.c_str()) !=
@@ -156,9 +168,19 @@ Connection::Connection(const ConnectionSettings& settings) {
         static_cast<decltype(timeval::tv_sec)>(settings.timeout.count() / 1000),
         static_cast<decltype(timeval::tv_usec)>((settings.timeout.count() % 1000) * 1000)};
     const int status = amqp_socket_open_noblock(socket, url.host.c_str(), url.port, &timeout);
+    if (status == AMQP_STATUS_SSL_PEER_VERIFY_FAILED) {
+        throw AmqpError(where_ + ": TLS: the broker's certificate is not signed by " +
+                        (settings.tls_ca.empty() ? std::string("a CA this system trusts")
+                                                 : "tls_ca " + settings.tls_ca) +
+                        "; refusing to connect");
+    }
+    if (status == AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED) {
+        throw AmqpError(where_ + ": TLS: the broker's certificate is not for the host name '" +
+                        url.host + "'; refusing to connect (use the name it was issued for)");
+    }
     if (status != AMQP_STATUS_OK) {
         throw AmqpError(where_ + ": cannot connect: " + amqp_error_string2(status) +
-                        " (is the broker running there?)");
+                        (url.ssl ? "" : " (is the broker running there?)"));
     }
     amqp_set_handshake_timeout(state(), &timeout);
     amqp_set_rpc_timeout(state(), &timeout);

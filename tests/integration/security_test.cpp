@@ -298,3 +298,96 @@ TEST_F(SecurityTest, OneSendersHundredThousandSeriesStopAtTheLimit) {
 
 }  // namespace
 }  // namespace dmon::test
+
+namespace dmon::test {
+namespace {
+
+// TLS against the real broker: its certificates are made here with openssl, for the name
+// "localhost" only, signed by a CA of this test's own.
+const std::string kCerts = std::string(DMON_BROKER_DIR) + "-certs";
+constexpr int kTlsPort = kPort - 10;
+
+class TlsTest : public BrokerFixture {
+  protected:
+    static void SetUpTestSuite() {
+        const auto made = run_command(
+            "set -e; rm -rf " + kCerts + "; mkdir -p " + kCerts + "; cd " + kCerts +
+            "; for ca in ca other; do openssl req -x509 -newkey rsa:2048 -nodes -keyout $ca.key "
+            "-out $ca.pem -days 2 -subj \"/CN=dmon test $ca\" 2>/dev/null; done; "
+            "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "
+            "/CN=localhost 2>/dev/null; printf 'subjectAltName=DNS:localhost\\n' > ext; "
+            "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out "
+            "server.pem -days 2 -extfile ext 2>/dev/null; chmod 644 server.key");
+        ASSERT_EQ(made.exit_code, 0) << made.output;
+        ::setenv("DMON_BROKER_TLS_PORT", std::to_string(kTlsPort).c_str(), 1);
+        ::setenv("DMON_BROKER_TLS_CERTS", kCerts.c_str(), 1);
+        BrokerFixture::SetUpTestSuite();
+    }
+    static void TearDownTestSuite() {
+        BrokerFixture::TearDownTestSuite();
+        ::unsetenv("DMON_BROKER_TLS_PORT");
+        ::unsetenv("DMON_BROKER_TLS_CERTS");
+        run_command("rm -rf " + kCerts);
+    }
+    static ConnectionSettings tls(const std::string& host, const std::string& ca) {
+        ConnectionSettings settings;
+        settings.url = "amqps://guest:guest@" + host + ":" + std::to_string(kTlsPort) + "/";
+        settings.tls_ca = ca;
+        settings.timeout = std::chrono::milliseconds(5000);
+        return settings;
+    }
+    // What connecting says: "ok" or the error.
+    static std::string connect(const ConnectionSettings& settings) {
+        try {
+            plugins::amqp::Connection connection(settings);
+            return "ok";
+        } catch (const plugins::amqp::AmqpError& e) {
+            return e.what();
+        }
+    }
+};
+
+TEST_F(TlsTest, TheRightCaConnectsAWrongCaOrNameIsRefused) {
+    EXPECT_EQ(connect(tls("localhost", kCerts + "/ca.pem")), "ok");
+    const std::string where = "amqps://guest@localhost:" + std::to_string(kTlsPort) + "/";
+    EXPECT_EQ(connect(tls("localhost", kCerts + "/other.pem")),
+              where + ": TLS: the broker's certificate is not signed by tls_ca " + kCerts +
+                  "/other.pem; refusing to connect");
+    // The certificate names localhost, not 127.0.0.1.
+    EXPECT_EQ(connect(tls("127.0.0.1", kCerts + "/ca.pem")),
+              "amqps://guest@127.0.0.1:" + std::to_string(kTlsPort) +
+                  "/: TLS: the broker's certificate is not for the host name '127.0.0.1'; "
+                  "refusing to connect (use the name it was issued for)");
+    // Without tls_ca the system's store is used: our CA is not in it...
+    EXPECT_EQ(connect(tls("localhost", "")),
+              where +
+                  ": TLS: the broker's certificate is not signed by a CA this system "
+                  "trusts; refusing to connect");
+}
+
+// The whole chain over TLS: a real agent and controller, with no tls_ca in their configs. The
+// CA reaches them the way a system store does (SSL_CERT_FILE is where OpenSSL's default store
+// is read from), which shows the store is loaded.
+TEST_F(TlsTest, AgentsAndTheControllerTalkOverTlsWithTheSystemStore) {
+    const std::string env =
+        "env SSL_CERT_FILE=" + kCerts +
+        "/ca.pem DMON_AMQP_URL=amqps://guest:guest@localhost:" + std::to_string(kTlsPort) +
+        "/ DMON_DB=" + db_ + " ";
+    Process c(env + "DMON_CONTROL=" + folder_.path("c.sock") + " " + kDmon + " run --config " +
+              kSource + "/config/controller.yaml >>" + folder_.path("controller.log") + " 2>&1");
+    wait_until_consuming();
+    Process a(env + "DMON_CONTROL=" + folder_.path("a.sock") +
+              " DMON_SPOOL=" + folder_.path("a.spool") + " " + kDmon + " run --config " + kSource +
+              "/config/agent.yaml --node tls-agent >>" + folder_.path("agent.log") + " 2>&1");
+    EXPECT_TRUE(wait_for(
+        [&] { return query_int("SELECT count(*) FROM series WHERE host = 'tls-agent'") > 10; },
+        30s))
+        << read_text(folder_.path("agent.log")) << read_text(folder_.path("controller.log"));
+    EXPECT_EQ(a.stop(), 0);
+    EXPECT_EQ(c.stop(), 0);
+    EXPECT_NE(read_text(folder_.path("controller.log")).find("from amqps://guest@localhost"),
+              std::string::npos);
+}
+
+}  // namespace
+}  // namespace dmon::test

@@ -61,14 +61,20 @@ class Host {
     Host(HostConfig config, std::shared_ptr<PluginCatalog> catalog);
     ~Host();
 
-    const HostConfig& config() const { return config_; }
-    const std::string& node() const { return config_.node; }
+    // The running configuration, as an immutable snapshot: a reload replaces the pointer, never
+    // the object, so a reader on another thread (status, self-metrics) holds a consistent one.
+    std::shared_ptr<const HostConfig> config() const {
+        std::lock_guard lock(state_mutex_);
+        return config_;
+    }
+    std::string node() const { return config()->node; }
 
     // Plans and creates every instance, then starts them. Throws ConfigError or PluginLoadError;
     // nothing keeps running after a throw.
     void start();
     // Stops collectors, drains and flushes sinks (up to shutdown_timeout), joins the threads.
     // Returns within shutdown_timeout plus a second, whatever a sink does; see stopped_cleanly().
+    // Serialised with reload(): a reload in flight finishes first.
     void stop();
     // False when a sink's write() was still running at the deadline: its thread was left
     // behind, and the process should exit at once (std::_Exit) rather than unload plugins.
@@ -102,10 +108,11 @@ class Host {
     // The identity of an instance in a config: same text = unchanged, keep it running.
     std::string fingerprint(const PlannedInstance& planned, const HostConfig& config) const;
     void apply(HostConfig config, ReloadOutcome& outcome);
+    void stop_locked();  // stop(), with reload_mutex_ held
 
-    HostConfig config_;
+    std::shared_ptr<const HostConfig> config_;  // guarded by state_mutex_; replaced, never changed
     std::string node_override_;
-    std::mutex reload_mutex_;                          // one reload at a time
+    std::mutex reload_mutex_;                          // one reload (or start, or stop) at a time
     mutable std::mutex state_mutex_;                   // guards the runner lists below
     std::map<std::string, std::string> fingerprints_;  // by "kind/name"
     std::atomic<uint64_t> generation_{0};
@@ -121,8 +128,8 @@ class Host {
     std::vector<std::shared_ptr<CollectorRunner>> collectors_;
     std::vector<std::shared_ptr<SinkRunner>> sinks_;
     std::shared_ptr<CollectorRunner> self_metrics_;
-    bool running_ = false;
-    bool stopped_cleanly_ = true;
+    bool running_ = false;  // guarded by reload_mutex_
+    std::atomic<bool> stopped_cleanly_{true};
     std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
 };
 
