@@ -3,7 +3,11 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <ctime>
+#include <string_view>
+
+#include <dmon/str.hpp>
 
 namespace dmon::ctl {
 
@@ -43,11 +47,18 @@ std::string json_escape(const std::string& text) {
 }
 
 namespace {
-std::string csv_cell(const std::string& text) {
-    if (text.find_first_of(",\"\n") == std::string::npos)
-        return text;
+// A text cell that a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a
+// leading ' (OWASP's advice): host names and labels come from agents, who may be hostile.
+// Numeric columns are numbers we formatted and keep their sign.
+std::string csv_cell(const std::string& text, bool numeric) {
+    std::string value = text;
+    if (!numeric && !value.empty() &&
+        std::string_view("=+-@\t\r").find(value.front()) != std::string_view::npos)
+        value.insert(value.begin(), '\'');
+    if (value.find_first_of(",\"\n\r") == std::string::npos)
+        return value;
     std::string out = "\"";
-    for (const char c : text)
+    for (const char c : value)
         out += c == '"' ? std::string("\"\"") : std::string(1, c);
     return out + "\"";
 }
@@ -57,11 +68,11 @@ void print(const Table& table, Format format, std::ostream& out) {
     const size_t n = table.columns.size();
     if (format == Format::csv) {
         for (size_t c = 0; c < n; ++c)
-            out << (c ? "," : "") << csv_cell(table.columns[c]);
+            out << (c ? "," : "") << csv_cell(table.columns[c], false);
         out << '\n';
         for (const auto& row : table.rows) {
             for (size_t c = 0; c < n; ++c)
-                out << (c ? "," : "") << csv_cell(row[c]);
+                out << (c ? "," : "") << csv_cell(row[c], table.numeric[c]);
             out << '\n';
         }
         return;
@@ -82,10 +93,18 @@ void print(const Table& table, Format format, std::ostream& out) {
         out << (table.rows.empty() ? "]\n" : "\n]\n");
         return;
     }
+    // A terminal runs escape sequences: control bytes in stored text are shown as \xNN.
+    std::vector<std::vector<std::string>> rows;
+    rows.reserve(table.rows.size());
+    for (const auto& row : table.rows) {
+        rows.emplace_back();
+        for (const auto& cell : row)
+            rows.back().push_back(escape_text(cell, SIZE_MAX));
+    }
     std::vector<size_t> width(n);
     for (size_t c = 0; c < n; ++c) {
         width[c] = table.columns[c].size();
-        for (const auto& row : table.rows)
+        for (const auto& row : rows)
             width[c] = std::max(width[c], row[c].size());
     }
     auto line = [&](const std::vector<std::string>& cells) {
@@ -99,7 +118,7 @@ void print(const Table& table, Format format, std::ostream& out) {
         out << text << '\n';
     };
     line(table.columns);
-    for (const auto& row : table.rows)
+    for (const auto& row : rows)
         line(row);
 }
 

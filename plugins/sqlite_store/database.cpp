@@ -56,9 +56,13 @@ std::string_view Statement::column_text(int index) const {
                            : std::string_view(text, sqlite3_column_bytes(stmt_, index));
 }
 
-Database::Database(const std::string& path, bool create) : path_(path) {
-    const int flags =
-        SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
+Database::Database(const std::string& path, bool create)
+    : Database(path, SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0)) {}
+
+Database::Database(const std::string& path, ReadOnly) : Database(path, SQLITE_OPEN_READONLY) {}
+
+Database::Database(const std::string& path, int open_flags) : path_(path) {
+    const int flags = open_flags | SQLITE_OPEN_NOMUTEX;
     const int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
     if (rc != SQLITE_OK) {
         const std::string reason = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);

@@ -54,7 +54,11 @@ class Statement {
 class Database {
   public:
     // Opens (and with `create`, creates) the file; throws DatabaseError naming the path.
+    // create: read-write, and the file is made if missing; else read-write on an existing file.
     Database(const std::string& path, bool create);
+    // Read-only (dmonctl): no statement through this handle can change the file.
+    struct ReadOnly {};
+    Database(const std::string& path, ReadOnly);
     ~Database();
     Database(const Database&) = delete;
     Database& operator=(const Database&) = delete;
@@ -65,6 +69,7 @@ class Database {
     const std::string& path() const { return path_; }
 
   private:
+    Database(const std::string& path, int open_flags);
     sqlite3* db_ = nullptr;
     std::string path_;
 };

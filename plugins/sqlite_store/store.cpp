@@ -274,7 +274,7 @@ int64_t SampleWriter::apply_retention(int64_t now_ns) {
     return removed;
 }
 
-SampleReader::SampleReader(const std::string& path) : db_(path, false) {
+SampleReader::SampleReader(const std::string& path) : db_(path, Database::ReadOnly{}) {
     check_schema(db_, false);
 }
 

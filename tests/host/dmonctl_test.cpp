@@ -41,6 +41,32 @@ class DmonctlTest : public ::testing::Test {
     std::string db_;
 };
 
+// Stored text comes from agents, who may be hostile: a spreadsheet formula in a host name, a
+// terminal escape sequence in a label. CSV defuses the formula, the table shows the bytes.
+TEST_F(DmonctlTest, HostileTextIsDefusedInCsvAndEscapedInTables) {
+    {
+        plugins::sqlite_store::SampleWriter writer({db_, std::chrono::nanoseconds(0), false});
+        BatchBuilder batch;
+        batch.add("evil", {{"host", "=HYPERLINK(\"x\")"}, {"note", "\x1b]0;owned\x07"}}, -1.5, kT0);
+        writer.write(batch.build());
+    }
+    const std::string csv = ctl("latest --host =HYPERLINK\\(\\\"x\\\"\\) --format csv").output;
+    EXPECT_EQ(csv,
+              "host,name,labels,timestamp,value\n"
+              "\"'=HYPERLINK(\"\"x\"\")\",evil,note=\x1b]0;owned\x07,1732468800000000000,-1.5\n");
+    const std::string table = ctl("hosts").output;
+    EXPECT_EQ(table, "host\n=HYPERLINK(\"x\")\ndb, 2\nweb1\n");
+    const std::string latest = ctl("latest --host =HYPERLINK\\(\\\"x\\\"\\)").output;
+    EXPECT_NE(latest.find("note=\\x1b]0;owned\\x07"), std::string::npos) << latest;
+    EXPECT_EQ(latest.find('\x1b'), std::string::npos);
+}
+
+// dmonctl's handle cannot change the store, whatever it runs.
+TEST_F(DmonctlTest, TheReaderOpensTheStoreReadOnly) {
+    plugins::sqlite_store::Database db(db_, plugins::sqlite_store::Database::ReadOnly{});
+    EXPECT_THROW(db.exec("DELETE FROM series"), plugins::sqlite_store::DatabaseError);
+}
+
 TEST_F(DmonctlTest, Hosts) {
     auto result = ctl("hosts");
     EXPECT_EQ(result.exit_code, 0);

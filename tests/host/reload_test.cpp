@@ -256,6 +256,38 @@ TEST_F(ReloadTest, AnOpenFolderAboveOrALinkIntoOneIsRefused) {
     }
 }
 
+// Issue 9: status and self-metrics read the config on their threads while a reload replaced
+// it, and stop() could race a reload in flight. Run under ThreadSanitizer in CI (the
+// "ThreadSanitizer" step of scripts/test.sh), this is the test that would see it.
+TEST_F(ReloadTest, StatusReloadAndStopFromSeveralThreads) {
+    const std::string a = config(counter("one", "test.one"), folder_.path("out.lp"));
+    const std::string b =
+        config(counter("one", "test.one") + counter("two", "test.two"), folder_.path("out.lp"));
+    auto host = start(a);
+    std::atomic<bool> done{false};
+    std::thread reader([&] {
+        while (!done) {
+            EXPECT_NE(host->status_text().find("node r1"), std::string::npos);
+            EXPECT_EQ(host->node(), "r1");
+            (void)host->health_text();
+        }
+    });
+    for (int i = 0; i < 20; ++i) {
+        folder_.file("host.yaml", i % 2 == 0 ? b : a);
+        EXPECT_TRUE(host->reload_from_file().ok);
+    }
+    std::thread reloader([&] {
+        for (int i = 0; i < 20; ++i)
+            (void)host->reload_from_file();  // some after stop(): "the host is not running"
+    });
+    std::this_thread::sleep_for(20ms);
+    host->stop();
+    reloader.join();
+    done = true;
+    reader.join();
+    EXPECT_FALSE(host->reload_from_file().ok);
+}
+
 TEST_F(ReloadTest, TwoHundredReloadsUnderLoadKeepMemoryStable) {
     auto rss_kb = [] {
         std::ifstream status("/proc/self/status");
