@@ -11,7 +11,10 @@ batches=${1:-5000}
 samples=$((batches * 100))
 port=5698
 work=$(mktemp -d /tmp/dmon-ingest.XXXXXX)
-url="amqp://guest:guest@127.0.0.1:$port/"
+url="amqp://guest@127.0.0.1:$port/"
+password_file=$(mktemp /tmp/dmon-bench-password.XXXXXX)  # mode 0600; the configs read it
+echo guest >"$password_file"
+export DMON_AMQP_PASSWORD_FILE=$password_file
 export DMON_BROKER_PORT=$port DMON_BROKER_DIR="$work/broker" DMON_CONTROL="$work/control.sock"
 cleanup() {
   kill $(jobs -p) 2>/dev/null || true

@@ -13,6 +13,7 @@
 #include <amqp_framing.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <deque>
 #include <string>
@@ -22,7 +23,12 @@ namespace {
 
 constexpr int kSamplesPerBatch = 100;
 constexpr int kSeries = 1000;
-constexpr int64_t kBase = 1'700'000'000'000'000'000;
+// A day ago: within what the controller accepts (max_age 7d, max_future 10m) for the few
+// thousand rounds a run covers.
+const int64_t kBase = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count() -
+                      86'400'000'000'000;
 
 using Clock = std::chrono::steady_clock;
 
@@ -31,12 +37,13 @@ double seconds_since(Clock::time_point start) {
 }
 
 // Batch b covers series (b*100 .. b*100+99) mod 1000, at round b/10: every series gets one
-// sample per round, as 1000 series reported by agents each second would.
+// sample per round, as 1000 series reported by agents each second would. A batch is one
+// host's (100 series each), as an agent's message is: it is published under that host's key.
 struct Rows {
     std::vector<std::string> hosts, devices;
     Rows() {
         for (int s = 0; s < kSeries; ++s) {
-            hosts.push_back("host-" + std::to_string(s / 10));
+            hosts.push_back("host-" + std::to_string(s / kSamplesPerBatch));
             devices.push_back("dev" + std::to_string(s % 10));
         }
     }
@@ -54,6 +61,8 @@ struct Rows {
 dmon::plugins::amqp::ConnectionSettings settings(const std::string& url) {
     dmon::plugins::amqp::ConnectionSettings s;
     s.url = url;
+    if (const char* file = std::getenv("DMON_AMQP_PASSWORD_FILE"))
+        s.password_file = file;
     s.timeout = std::chrono::seconds(30);
     return s;
 }
@@ -66,7 +75,8 @@ int publish(const std::string& url, int batches) {
     for (int b = 0; b < batches; ++b) {
         dmon::plugins::amqp::OutgoingMessage message;
         message.message_id = "bench:" + std::to_string(b);
-        message.routing_key = "metrics.bench.load";
+        message.routing_key =
+            "metrics." + rows.hosts[(b * kSamplesPerBatch) % kSeries] + ".load";
         message.samples = kSamplesPerBatch;
         rows.batch(
             b, [&](const std::string& host, const std::string& device, int64_t ts, double value) {

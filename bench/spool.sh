@@ -18,7 +18,10 @@ rounds=${2:-3600}
 agents=10
 port=5697
 work=$(mktemp -d /tmp/dmon-bench-spool.XXXXXX)
-url="amqp://guest:guest@127.0.0.1:$port/"
+url="amqp://guest@127.0.0.1:$port/"
+password_file=$(mktemp /tmp/dmon-bench-password.XXXXXX)  # mode 0600; the configs read it
+echo guest >"$password_file"
+export DMON_AMQP_PASSWORD_FILE=$password_file
 export DMON_BROKER_PORT=$port DMON_BROKER_DIR="$work/broker"
 cleanup() {
   kill $(jobs -p) 2>/dev/null || true

@@ -14,7 +14,10 @@ state=.dmon/demo
 mkdir -p "$state"
 rm -f "$state"/metrics.db*
 export DMON_BROKER_PORT=$port
-export DMON_AMQP_URL="amqp://guest:guest@127.0.0.1:$port/"
+export DMON_AMQP_URL="amqp://guest@127.0.0.1:$port/"
+# The password in a file only we can read, as the shipped configs expect (not in the URL).
+(umask 077 && echo guest >"$state/amqp.password")
+export DMON_AMQP_PASSWORD_FILE="$PWD/$state/amqp.password"
 export DMON_DB="$state/metrics.db"
 
 pids=()

@@ -2,6 +2,7 @@
 # Installs what is missing, builds, and runs every test: the unit, host and integration tests
 # (a real RabbitMQ), the format check, the Windows build with its tests under Wine, and the
 # unit, host and integration tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Then ThreadSanitizer on the host, pipeline and reload tests, and the fuzzers (tests/fuzz).
 # usage: scripts/test.sh            (CI runs exactly this through .ci/run)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -54,6 +55,25 @@ if bash scripts/build.sh build-asan -DDMON_BUILD_TESTS=ON -DCMAKE_BUILD_TYPE=Deb
 else
   record "sanitizer build" 1
 fi
+
+# Data races: the host, pipeline and reload tests (threads: io pool, control clients, reload,
+# status, stop) built with ThreadSanitizer.
+step "build with ThreadSanitizer"
+if DMON_TARGETS="dmon_unit_tests dmon_host_tests" bash scripts/build.sh build-tsan \
+     -DDMON_BUILD_TESTS=ON -DCMAKE_BUILD_TYPE=Debug -DDMON_SANITIZE=thread; then
+  step "tests under ThreadSanitizer"
+  (cd build-tsan && export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" &&
+     ./bin/dmon_unit_tests --gtest_brief=1 && ./bin/dmon_host_tests --gtest_brief=1)
+  record "thread sanitizer tests" $?
+else
+  record "thread sanitizer build" 1
+fi
+
+# Hostile input: libFuzzer on the line-protocol parser (and its round trip), the config loader
+# and the control request parser, each for 60 s from the seed corpus in tests/fuzz/corpus.
+step "fuzzing (libFuzzer, ASan + UBSan)"
+bash scripts/fuzz.sh "${DMON_FUZZ_SECONDS:-60}"
+record "fuzzing" $?
 
 step_done
 echo

@@ -158,8 +158,10 @@ class Parser {
         }
         for (const auto& entry_pair : root) {
             const YAML::Node key_node = entry_pair.first;
-            const std::string key = key_node.as<std::string>();
+            const std::string key = key_text(key_node);
             const YAML::Node value = entry_pair.second;
+            if (key.empty())
+                continue;  // reported by key_text
             if (key == "node") {
                 // `node:` left empty (e.g. ${DMON_NODE:-}) means "this machine's host name".
                 if (!value.IsNull())
@@ -207,6 +209,17 @@ class Parser {
         if (!context.empty())
             text += context + ": ";
         errors_.push_back(text + message);
+    }
+
+    // A map key as text. YAML allows a list or a map as a key ("? - x"); no dmon key is one:
+    // reported, and "" returned so the caller skips it. (Found by the config fuzzer: such a key
+    // threw YAML's own exception out of the parser.)
+    std::string key_text(const YAML::Node& key, const std::string& context = {}) {
+        if (!key.IsScalar() || key.Scalar().empty()) {
+            fail(key, "a key must be a plain word", context);
+            return {};
+        }
+        return key.Scalar();
     }
 
     std::string scalar(const YAML::Node& node, const std::string& key,
@@ -311,7 +324,9 @@ class Parser {
             const std::string context = instance.describe();
             for (const auto& entry_pair : entry) {
                 const YAML::Node key_node = entry_pair.first;
-                const std::string key = key_node.as<std::string>();
+                const std::string key = key_text(key_node, context);
+                if (key.empty())
+                    continue;  // reported by key_text
                 const YAML::Node value = entry_pair.second;
                 if (key == "plugin" || key == "name")
                     continue;

@@ -74,6 +74,16 @@ std::string trim(std::string text) {
 
 }  // namespace
 
+bool url_has_password(const std::string& url) {
+    // amqp_parse_url fills in "guest" for a URL without one: look at the text itself.
+    const size_t scheme = url.find("://");
+    const size_t at = url.find('@');
+    if (scheme == std::string::npos || at == std::string::npos)
+        return false;
+    const std::string user_info = url.substr(scheme + 3, at - scheme - 3);
+    return user_info.find(':') != std::string::npos;
+}
+
 std::string safe_url(const std::string& url) {
     const ParsedUrl parsed = parse_url(url);
     return std::string(parsed.ssl ? "amqps" : "amqp") + "://" + parsed.user + "@" + parsed.host +

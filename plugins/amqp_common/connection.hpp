@@ -66,6 +66,9 @@ void check_password_file(const std::string& path);
 // A human sentence for an rpc reply ("connection closed by the broker: 403 ACCESS_REFUSED ...").
 std::string describe(const amqp_rpc_reply_t& reply);
 
+// True when the URL carries a password (amqp://user:password@...).
+bool url_has_password(const std::string& url);
+
 // The broker, as it may be logged: amqp://user@host:port/vhost (no password). Throws on a bad URL.
 std::string safe_url(const std::string& url);
 

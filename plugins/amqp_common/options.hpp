@@ -36,6 +36,12 @@ inline ConnectionSettings connection_settings(const sdk::Options& options) {
     settings.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::nanoseconds(options.duration_value_ns("timeout")));
     safe_url(settings.url);  // a malformed URL is refused at create, not at the first send
+    if (url_has_password(settings.url) &&
+        (!settings.password_file.empty() || !settings.password_env.empty())) {
+        throw sdk::InvalidInput(
+            "the password is given twice: in url and in password_file/password_env; leave it "
+            "out of the url (amqp://user@host/), which may end up in logs and process lists");
+    }
     if (!settings.password_file.empty()) {
         try {
             check_password_file(settings.password_file);  // at create too: a clear load error

@@ -92,13 +92,15 @@ if [ "$rounds" -ge 4 ]; then ok "wmi_mem kept running beside the failing collect
 
 # 4. A Windows agent and a Linux agent into one Linux controller, as in the 2015 set-up.
 if bash scripts/broker.sh start >"$work/broker.log" 2>&1; then
-  export DMON_AMQP_URL="amqp://guest:guest@127.0.0.1:$port/" DMON_DB="$work/mixed.db"
+  (umask 077 && echo guest >"$work/amqp.password")
+  export DMON_AMQP_URL="amqp://guest@127.0.0.1:$port/" DMON_DB="$work/mixed.db" \
+    DMON_AMQP_PASSWORD_FILE="$work/amqp.password"
   DMON_CONTROL="$work/controller.sock" "$linux/bin/dmon" run --config config/controller.yaml >"$work/controller.log" 2>&1 &
   pids+=($!)
   DMON_SPOOL="$work/linux-spool" DMON_CONTROL="$work/linux-agent.sock" "$linux/bin/dmon" run --config config/agent.yaml --node linux-agent \
     >"$work/linux-agent.log" 2>&1 &
   pids+=($!)
-  DMON_SPOOL="Z:$work/windows-spool" $wine "$win/bin/dmon.exe" run --config config/agent-windows.yaml --node windows-agent \
+  DMON_AMQP_PASSWORD_FILE="Z:$work/amqp.password" DMON_SPOOL="Z:$work/windows-spool" $wine "$win/bin/dmon.exe" run --config config/agent-windows.yaml --node windows-agent \
     >"$work/windows-agent.log" 2>&1 &
   pids+=($!)
   both=""

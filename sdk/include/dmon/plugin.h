@@ -154,7 +154,9 @@ typedef struct dmon_host_api {
                                         size_t count, size_t sample_size, dmon_str origin,
                                         dmon_completion_fn done, void* user_data);
     /* Add delta to one of the instance's own counters (e.g. "dropped", "rejected"). The host
-     * reports it in its self-metrics as dmon.plugin.<counter>{instance=...}. */
+     * reports it in its self-metrics as dmon.plugin.<counter>{instance=...}; a name with a dot
+     * names its own family ("consume.rejected" -> dmon.consume.rejected), and one label may
+     * follow in braces: "consume.rejected{reason=host_mismatch}". */
     void (*count)(dmon_host* host, dmon_str counter, uint64_t delta);
 } dmon_host_api;
 

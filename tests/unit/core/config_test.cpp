@@ -191,6 +191,17 @@ TEST(Config, AVariableCannotChangeTheFilesStructure) {
     EXPECT_EQ(config.sinks[0].spool, "/tmp/a: b\nlog_level: off");
 }
 
+// Found by the config fuzzer: a list used as a key threw yaml-cpp's own exception out of the
+// parser instead of a ConfigError.
+TEST(Config, AKeyThatIsNotAWordIsAnError) {
+    EXPECT_EQ(errors_of([] { parse_config("? - a\n: 1\nnode: x\n", "k.yaml"); }),
+              std::vector<std::string>{"k.yaml:1:3: a key must be a plain word"});
+    EXPECT_EQ(errors_of([] {
+                  parse_config("sinks:\n  - plugin: stdout\n    ? [a, b]\n    : 1\n", "k.yaml");
+              }),
+              std::vector<std::string>{"k.yaml:3:7: sink 'stdout': a key must be a plain word"});
+}
+
 TEST(Config, MissingVariableNamesLineAndColumn) {
     set_variable("DMON_TEST_MISSING", nullptr);
     EXPECT_EQ(errors_of([] {
