@@ -23,15 +23,13 @@
 namespace dmon::core {
 namespace fs = std::filesystem;
 
+#ifdef _WIN32
 namespace {
 long getpid_portable() {
-#ifdef _WIN32
     return static_cast<long>(GetCurrentProcessId());
-#else
-    return static_cast<long>(::getpid());
-#endif
 }
 }  // namespace
+#endif
 
 PluginLibrary::PluginLibrary(std::string path, std::shared_ptr<void> handle,
                              const dmon_plugin_descriptor& descriptor, std::string stamp)

@@ -124,8 +124,9 @@ TEST_F(SpoolTest, DropOldestFreesWholeSegmentsAndCountsTheirSamples) {
         const auto result = spool->append(payload + std::to_string(i), 3);
         ASSERT_TRUE(result.stored);
         dropped += result.dropped_samples;
-        if (result.dropped_samples > 0)
+        if (result.dropped_samples > 0) {
             EXPECT_EQ(result.reason, DropReason::spool_full);
+        }
         ASSERT_LE(spool->bytes(), 64u * 1024);
     }
     EXPECT_GT(dropped, 0u);
