@@ -75,8 +75,7 @@ int publish(const std::string& url, int batches) {
     for (int b = 0; b < batches; ++b) {
         dmon::plugins::amqp::OutgoingMessage message;
         message.message_id = "bench:" + std::to_string(b);
-        message.routing_key =
-            "metrics." + rows.hosts[(b * kSamplesPerBatch) % kSeries] + ".load";
+        message.routing_key = "metrics." + rows.hosts[(b * kSamplesPerBatch) % kSeries] + ".load";
         message.samples = kSamplesPerBatch;
         rows.batch(
             b, [&](const std::string& host, const std::string& device, int64_t ts, double value) {

@@ -124,7 +124,7 @@ TEST_F(AmqpTest, MalformedMessagesGoToTheDeadLetterQueueAndForeignOnesAreStored)
     // One line per reason per second: the first malformed message is named, the others held.
     EXPECT_NE(log.find("refused message bad-random from metrics.tester.manual (user guest): "
                        "malformed: line 1: "
-                       "no fields (a line needs 'measurement field=value'); text: "
+                       "field without '=value'; text: "
                        "\"\x8f\\x01\xfe garbage \\x00\\x02\""),
               std::string::npos)
         << log;

@@ -49,8 +49,8 @@ class BrokerFixture : public ::testing::Test {
         // As in production: the password in a file of mode 0600, not in the URL.
         const std::string password = folder_.file("amqp.password", "guest\n");
         ::chmod(password.c_str(), 0600);
-        return "DMON_AMQP_PASSWORD_FILE=" + password + " DMON_AMQP_URL=amqp://guest@127.0.0.1:" +
-               std::to_string(kPort) +
+        return "DMON_AMQP_PASSWORD_FILE=" + password +
+               " DMON_AMQP_URL=amqp://guest@127.0.0.1:" + std::to_string(kPort) +
                "/ DMON_DB=" + queue_db + " ";
     }
     std::unique_ptr<Process> controller() {

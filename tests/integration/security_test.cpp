@@ -371,9 +371,10 @@ TEST_F(TlsTest, TheRightCaConnectsAWrongCaOrNameIsRefused) {
 TEST_F(TlsTest, AgentsAndTheControllerTalkOverTlsWithTheSystemStore) {
     const std::string password = folder_.file("amqp.password", "guest\n");
     ::chmod(password.c_str(), 0600);
-    const std::string env = "env SSL_CERT_FILE=" + kCerts + "/ca.pem DMON_AMQP_PASSWORD_FILE=" +
-                            password + " DMON_AMQP_URL=amqps://guest@localhost:" +
-                            std::to_string(kTlsPort) + "/ DMON_DB=" + db_ + " ";
+    const std::string env = "env SSL_CERT_FILE=" + kCerts +
+                            "/ca.pem DMON_AMQP_PASSWORD_FILE=" + password +
+                            " DMON_AMQP_URL=amqps://guest@localhost:" + std::to_string(kTlsPort) +
+                            "/ DMON_DB=" + db_ + " ";
     Process c(env + "DMON_CONTROL=" + folder_.path("c.sock") + " " + kDmon + " run --config " +
               kSource + "/config/controller.yaml >>" + folder_.path("controller.log") + " 2>&1");
     wait_until_consuming();
