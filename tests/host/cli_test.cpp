@@ -140,6 +140,41 @@ TEST(Cli, RunStopsCleanlyOnSigtermAndFlushes) {
 namespace dmon::test {
 namespace {
 
+// Issue 9, against the real binary: Ctrl-C on `dmonctl reload` (the client gone before the
+// answer) killed dmon with SIGPIPE; a client that connected and said nothing blocked every
+// later request. Now dmon lives on, and status answers at once beside a silent client.
+TEST(Cli, EarlyLeaversAndSilentClientsCannotStopOrStallTheHost) {
+    using namespace std::chrono_literals;
+    TempFolder folder;
+    const std::string control = folder.path("ctl/host.sock");
+    const auto path = folder.file(
+        "h.yaml", "node: h\nself_metrics: false\ncontrol: " + control +
+                      "\nplugin_paths: [" DMON_TEST_PLUGIN_DIR
+                      "]\ncollectors:\n  - plugin: test_counter\n    interval: 100ms\nsinks:\n"
+                      "  - plugin: stdout\n    path: " +
+                      folder.path("out.lp") + "\n");
+    Process host(kDmon + " run --config " + path + " 2>" + folder.path("host.log"));
+    for (int i = 0; i < 50 && !std::filesystem::exists(control); ++i)
+        std::this_thread::sleep_for(100ms);
+    ASSERT_TRUE(std::filesystem::exists(control)) << read_text(folder.path("host.log"));
+    // Five clients that ask for a reload and leave at once; one that connects and stays silent.
+    for (int i = 0; i < 5; ++i) {
+        RawClient leaver(control);
+        ASSERT_TRUE(leaver.connected());
+        leaver.send("reload\n");
+    }
+    RawClient silent(control);
+    ASSERT_TRUE(silent.connected());
+    std::this_thread::sleep_for(1500ms);  // the reloads are done, their answers written to no one
+    const auto started = std::chrono::steady_clock::now();
+    auto status = run_command(std::string(DMONCTL_BINARY) + " status --control " + control);
+    const auto took = std::chrono::steady_clock::now() - started;
+    EXPECT_EQ(status.exit_code, 0) << status.output;
+    EXPECT_LT(took, 1s);
+    EXPECT_TRUE(host.running()) << read_text(folder.path("host.log"));
+    EXPECT_EQ(host.stop(), 0);
+}
+
 TEST(Cli, DmonctlReloadAndStatusTalkToARunningHost) {
     using namespace std::chrono_literals;
     TempFolder folder;

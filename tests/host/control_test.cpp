@@ -20,32 +20,6 @@ namespace dmon::core {
 namespace {
 using namespace std::chrono_literals;
 
-// A raw client: connected, and then whatever the test does with it.
-class RawClient {
-  public:
-    explicit RawClient(const std::string& path) {
-        fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_un address{};
-        address.sun_family = AF_UNIX;
-        std::strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
-        connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
-    }
-    ~RawClient() { close(); }
-    bool connected() const { return connected_; }
-    void send(const std::string& text) {
-        (void)::send(fd_, text.data(), text.size(), MSG_NOSIGNAL);
-    }
-    void close() {
-        if (fd_ >= 0)
-            ::close(fd_);
-        fd_ = -1;
-    }
-
-  private:
-    int fd_ = -1;
-    bool connected_ = false;
-};
-
 class ControlTest : public ::testing::Test {
   protected:
     std::unique_ptr<ControlServer> serve() {
@@ -76,7 +50,7 @@ TEST(ControlRequest, OneWordPerLine) {
 TEST_F(ControlTest, AClientThatLeavesBeforeTheAnswerHarmsNothing) {
     auto server = serve();
     for (int i = 0; i < 3; ++i) {
-        RawClient client(path_);
+        test::RawClient client(path_);
         ASSERT_TRUE(client.connected());
         client.send("slow\n");
         client.close();
@@ -89,8 +63,8 @@ TEST_F(ControlTest, AClientThatLeavesBeforeTheAnswerHarmsNothing) {
 // client's request is answered at once, and both are dropped at their deadline.
 TEST_F(ControlTest, ASilentClientDelaysNobody) {
     auto server = serve();
-    RawClient silent(path_);
-    RawClient unfinished(path_);
+    test::RawClient silent(path_);
+    test::RawClient unfinished(path_);
     ASSERT_TRUE(silent.connected());
     unfinished.send("stat");
     const auto started = std::chrono::steady_clock::now();

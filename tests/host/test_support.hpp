@@ -5,7 +5,12 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
 
 namespace dmon::test {
 
@@ -62,5 +67,31 @@ inline std::string read_text(const std::string& path) {
     s << in.rdbuf();
     return s.str();
 }
+
+// A raw client: connected, and then whatever the test does with it.
+class RawClient {
+  public:
+    explicit RawClient(const std::string& path) {
+        fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_un address{};
+        address.sun_family = AF_UNIX;
+        std::strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
+        connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+    }
+    ~RawClient() { close(); }
+    bool connected() const { return connected_; }
+    void send(const std::string& text) {
+        (void)::send(fd_, text.data(), text.size(), MSG_NOSIGNAL);
+    }
+    void close() {
+        if (fd_ >= 0)
+            ::close(fd_);
+        fd_ = -1;
+    }
+
+  private:
+    int fd_ = -1;
+    bool connected_ = false;
+};
 
 }  // namespace dmon::test
