@@ -33,6 +33,15 @@ fail() { failed=$((failed + 1)); echo "[wine] FAILED: $1"; }
 # echo 0" would print "0" twice, since grep -c prints 0 and fails).
 count_lines() { local n; n=$(grep -c "$1" "$2" 2>/dev/null) || true; echo "${n:-0}"; }
 
+# Installed as an administrator would install it: into a folder nobody else may write, with no
+# such folder above (dmon refuses plugins others could swap, and Wine shows a Unix mode as an
+# access list: /tmp, 1777, reads as "Everyone may change", whatever the sticky bit says).
+mkdir -p "${HOME:-/root}/.cache"
+install=$(mktemp -d "${HOME:-/root}/.cache/dmon-wine-install.XXXXXX")
+cp -r "$win/bin" "$win/lib" "$install/"
+win=$install
+trap 'cleanup; rm -rf "$install"' EXIT
+
 echo "[wine] preparing a Wine prefix in $WINEPREFIX"
 $wine wineboot --init >/dev/null 2>&1 || true
 
@@ -41,6 +50,23 @@ if $wine "$win/bin/dmon_unit_tests.exe" --gtest_brief=1 >"$work/unit.log" 2>&1; 
   ok "portable unit tests ($(grep -o '[0-9]* tests' "$work/unit.log" | tail -n 1))"
 else
   fail "portable unit tests"; tail -n 30 "$work/unit.log"
+fi
+
+# 1b. Plugin trust on Windows: a DLL in a folder that Everyone may change is refused.
+mkdir -p "$work/open-plugins"
+cp "$win/lib/dmon/wmi_mem.dll" "$work/open-plugins/"
+chmod 777 "$work/open-plugins"
+cat >"$work/open.yaml" <<YAML
+node: wine
+plugin_paths: [Z:$work/open-plugins]
+collectors:
+  - plugin: wmi_mem
+YAML
+$wine "$win/bin/dmon.exe" once --config "$work/open.yaml" >"$work/open.out" 2>"$work/open.err"
+if grep -q "refused: the folder .*open-plugins may be changed by Everyone" "$work/open.err"; then
+  ok "a plugin DLL in a folder Everyone may change is refused"
+else
+  fail "plugin in an open folder: $(tr -d '\r' <"$work/open.err" | head -n 3)"
 fi
 
 # 2. wmi_mem reports the machine's memory (Wine's WMI answers Win32_OperatingSystem for real).
