@@ -128,7 +128,8 @@ class Host {
     std::vector<std::shared_ptr<CollectorRunner>> collectors_;
     std::vector<std::shared_ptr<SinkRunner>> sinks_;
     std::shared_ptr<CollectorRunner> self_metrics_;
-    bool running_ = false;  // guarded by reload_mutex_
+    // Written under reload_mutex_; read without it by health_text() on the control thread.
+    std::atomic<bool> running_{false};
     std::atomic<bool> stopped_cleanly_{true};
     std::chrono::steady_clock::time_point started_at_ = std::chrono::steady_clock::now();
 };
