@@ -44,7 +44,7 @@ struct Rows {
     Rows() {
         for (int s = 0; s < kSeries; ++s) {
             hosts.push_back("host-" + std::to_string(s / kSamplesPerBatch));
-            devices.push_back("dev" + std::to_string(s % 10));
+            devices.push_back("dev" + std::to_string(s % kSamplesPerBatch));
         }
     }
     template <typename Fn>
