@@ -289,9 +289,10 @@ TEST_F(SecurityTest, OneSendersHundredThousandSeriesStopAtTheLimit) {
     // Every refused sample is counted (the controller's own metrics, stored every 10 s).
     EXPECT_TRUE(wait_for(
         [&] {
-            return query_int("SELECT max(x.value) FROM samples x JOIN series s ON s.id = "
-                             "x.series_id WHERE s.name = 'dmon.store.refused_samples' AND "
-                             "s.labels LIKE '%reason=max_series_per_host'") == 90'000;
+            return query_int(
+                       "SELECT max(x.value) FROM samples x JOIN series s ON s.id = "
+                       "x.series_id WHERE s.name = 'dmon.store.refused_samples' AND "
+                       "s.labels LIKE '%reason=max_series_per_host'") == 90'000;
         },
         25s));
     EXPECT_EQ(query_int("SELECT count(*) FROM samples x JOIN series s ON s.id = x.series_id "
