@@ -167,9 +167,6 @@ class AmqpConsume : public sdk::Collector {
                                   0, amqp_empty_table);
             connection->check("declaring exchange " + exchange_);
             const std::string dead_exchange = exchange_ + ".dead";
-            const std::string explain_arguments =
-                " (a queue that exists with other arguments, such as one declared by an older "
-                "dmon without length limits, must be deleted or given a policy)";
             const std::string dead_queue = queue_ + ".dead";
             amqp_exchange_declare(state, 1, bytes(dead_exchange), amqp_cstring_bytes("fanout"), 0,
                                   1, 0, 0, amqp_empty_table);
@@ -180,8 +177,9 @@ class AmqpConsume : public sdk::Collector {
                 dead_arguments.add("x-max-length-bytes", dead_letter_max_bytes_);
                 dead_arguments.add("x-overflow", "drop-head");
             }
-            amqp_queue_declare(state, 1, bytes(dead_queue), 0, 1, 0, 0, dead_arguments.table());
-            connection->check("declaring queue " + dead_queue + explain_arguments);
+            declare_queue(*connection, dead_queue, dead_arguments,
+                          R"({"max-length-bytes":)" + std::to_string(dead_letter_max_bytes_) +
+                              R"(,"overflow":"drop-head"})");
             amqp_queue_bind(state, 1, bytes(dead_queue), bytes(dead_exchange),
                             amqp_cstring_bytes(""), amqp_empty_table);
             connection->check("binding queue " + dead_queue);
@@ -194,8 +192,9 @@ class AmqpConsume : public sdk::Collector {
                 arguments.add("x-max-length-bytes", queue_max_bytes_);
                 arguments.add("x-overflow", "reject-publish");
             }
-            amqp_queue_declare(state, 1, bytes(queue_), 0, /*durable*/ 1, 0, 0, arguments.table());
-            connection->check("declaring queue " + queue_ + explain_arguments);
+            declare_queue(*connection, queue_, arguments,
+                          R"({"max-length-bytes":)" + std::to_string(queue_max_bytes_) +
+                              R"(,"overflow":"reject-publish"})");
             amqp_queue_bind(state, 1, bytes(queue_), bytes(exchange_), bytes(binding_key_),
                             amqp_empty_table);
             connection->check("binding queue " + queue_ + " to " + exchange_ + " with " +
@@ -220,6 +219,48 @@ class AmqpConsume : public sdk::Collector {
             }
             return false;
         }
+    }
+
+    // Declares a durable queue with `arguments`. A queue that exists with other arguments (an
+    // older dmon declared it without length limits, and RabbitMQ cannot change them) is used as
+    // it is, with a warning that gives the policy that adds the limits: refusing to consume
+    // would stop all storage at an upgrade.
+    void declare_queue(Connection& connection, const std::string& name, QueueArguments& arguments,
+                       const std::string& policy) {
+        auto* state = connection.state();
+        amqp_queue_declare(state, 1, bytes(name), 0, /*durable*/ 1, 0, 0, arguments.table());
+        const amqp_rpc_reply_t reply = amqp_get_rpc_reply(state);
+        const bool inequivalent =
+            reply.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
+            reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD &&
+            static_cast<amqp_channel_close_t*>(reply.reply.decoded)->reply_code ==
+                AMQP_PRECONDITION_FAILED;
+        if (!inequivalent) {
+            connection.check("declaring queue " + name);
+            return;
+        }
+        // The broker closed the channel: acknowledge, reopen, and take the queue as it is.
+        amqp_channel_close_ok_t close_ok{};
+        amqp_send_method(state, 1, AMQP_CHANNEL_CLOSE_OK_METHOD, &close_ok);
+        amqp_channel_open(state, 1);
+        connection.check("reopening the channel");
+        amqp_queue_declare(state, 1, bytes(name), /*passive*/ 1, 1, 0, 0, amqp_empty_table);
+        connection.check("declaring queue " + name + " as it exists");
+        host_.warn("queue " + name +
+                   " exists with other arguments (declared by an older dmon?): used as it is, "
+                   "without its length limit; add it as a policy: rabbitmqctl set_policy "
+                   "dmon-" +
+                   name + " '^" + regex_escape(name) + "$' '" + policy + "' --apply-to queues");
+    }
+
+    static std::string regex_escape(const std::string& text) {
+        std::string out;
+        for (const char c : text) {
+            if (std::string_view(".^$*+?()[]{}|\\").find(c) != std::string_view::npos)
+                out.push_back('\\');
+            out.push_back(c);
+        }
+        return out;
     }
 
     // rabbitmq-c says "unexpected protocol state" when something other than a delivery

@@ -269,6 +269,61 @@ sinks:
     EXPECT_EQ(dead.at("guest-msg"), "sender_unknown");
 }
 
+// Queues declared by an older dmon have no length limit, and RabbitMQ refuses to re-declare
+// them with one: the controller uses them as they are and says which policy adds the limit.
+TEST_F(SecurityTest, AQueueFromAnOlderDmonIsUsedAsItIs) {
+    {
+        plugins::amqp::Connection old(as_user("guest", "guest"));
+        auto* state = old.state();
+        amqp_exchange_declare(state, 1, amqp_cstring_bytes("dmon.metrics.dead"),
+                              amqp_cstring_bytes("fanout"), 0, 1, 0, 0, amqp_empty_table);
+        old.check("declaring the dead-letter exchange");
+        amqp_queue_declare(state, 1, amqp_cstring_bytes("legacy.q.dead"), 0, 1, 0, 0,
+                           amqp_empty_table);
+        old.check("declaring legacy.q.dead");
+        plugins::amqp::QueueArguments arguments;  // what dmon 0.1 declared
+        arguments.add("x-dead-letter-exchange", std::string("dmon.metrics.dead"));
+        amqp_queue_declare(state, 1, amqp_cstring_bytes("legacy.q"), 0, 1, 0, 0, arguments.table());
+        old.check("declaring legacy.q");
+    }
+    const std::string config = folder_.file("legacy.yaml", R"(
+node: controller
+control: )" + folder_.path("legacy.sock") + R"(
+collectors:
+  - plugin: amqp_consume
+    interval: 100ms
+    url: amqp://guest:guest@127.0.0.1:)" + std::to_string(kPort) +
+                                                               R"(/
+    queue: legacy.q
+sinks:
+  - plugin: sqlite_store
+    path: )" + db_ + R"(
+    flush_interval: 100ms
+)");
+    Process c(kDmon + " run --config " + config + " >>" + folder_.path("legacy.log") + " 2>&1");
+    ASSERT_TRUE(wait_for(
+        [&] {
+            return read_text(folder_.path("legacy.log")).find("consuming legacy.q") !=
+                   std::string::npos;
+        },
+        20s))
+        << read_text(folder_.path("legacy.log"));
+    publish("legacy-1", "metrics.legacy.x", "m gauge=1 " + ts() + "\n");
+    EXPECT_TRUE(wait_for([&] { return series_of("legacy") == 1; }, 15s));
+    EXPECT_EQ(c.stop(), 0);
+    const std::string log = read_text(folder_.path("legacy.log"));
+    EXPECT_NE(log.find("queue legacy.q exists with other arguments (declared by an older dmon?): "
+                       "used as it is, without its length limit; add it as a policy: "
+                       "rabbitmqctl set_policy dmon-legacy.q '^legacy\\.q$' "
+                       "'{\"max-length-bytes\":1073741824,\"overflow\":\"reject-publish\"}' "
+                       "--apply-to queues"),
+              std::string::npos)
+        << log;
+    EXPECT_NE(log.find("queue legacy.q.dead exists with other arguments"), std::string::npos);
+    run_command(broker("ctl -q delete_queue legacy.q"));
+    run_command(broker("ctl -q delete_queue legacy.q.dead"));
+}
+
 // 100,000 series from one sender: past max_series_per_host (10,000) new ones are refused and
 // counted; the sender's existing series and other hosts keep flowing.
 TEST_F(SecurityTest, OneSendersHundredThousandSeriesStopAtTheLimit) {
