@@ -173,13 +173,8 @@ class AmqpConsume : public sdk::Collector {
             connection->check("declaring exchange " + dead_exchange);
             // Dead letters are kept for people to look at: the newest, within a bound.
             QueueArguments dead_arguments;
-            if (dead_letter_max_bytes_ > 0) {
-                dead_arguments.add("x-max-length-bytes", dead_letter_max_bytes_);
-                dead_arguments.add("x-overflow", "drop-head");
-            }
             declare_queue(*connection, dead_queue, dead_arguments,
-                          R"({"max-length-bytes":)" + std::to_string(dead_letter_max_bytes_) +
-                              R"(,"overflow":"drop-head"})");
+                          LengthLimit{dead_letter_max_bytes_, "drop-head"});
             amqp_queue_bind(state, 1, bytes(dead_queue), bytes(dead_exchange),
                             amqp_cstring_bytes(""), amqp_empty_table);
             connection->check("binding queue " + dead_queue);
@@ -188,13 +183,8 @@ class AmqpConsume : public sdk::Collector {
             // and nothing is lost; drop-head would silently lose the oldest.
             QueueArguments arguments;
             arguments.add("x-dead-letter-exchange", dead_exchange);
-            if (queue_max_bytes_ > 0) {
-                arguments.add("x-max-length-bytes", queue_max_bytes_);
-                arguments.add("x-overflow", "reject-publish");
-            }
             declare_queue(*connection, queue_, arguments,
-                          R"({"max-length-bytes":)" + std::to_string(queue_max_bytes_) +
-                              R"(,"overflow":"reject-publish"})");
+                          LengthLimit{queue_max_bytes_, "reject-publish"});
             amqp_queue_bind(state, 1, bytes(queue_), bytes(exchange_), bytes(binding_key_),
                             amqp_empty_table);
             connection->check("binding queue " + queue_ + " to " + exchange_ + " with " +
@@ -225,8 +215,26 @@ class AmqpConsume : public sdk::Collector {
     // older dmon declared it without length limits, and RabbitMQ cannot change them) is used as
     // it is, with a warning that gives the policy that adds the limits: refusing to consume
     // would stop all storage at an upgrade.
+    // A queue's length bound, written once: as declaration arguments, and as the policy that
+    // gives an existing queue the same bound. max_bytes 0: no bound.
+    struct LengthLimit {
+        int64_t max_bytes;
+        const char* overflow;  // x-overflow: what the broker does past the bound
+        void add_to(QueueArguments& arguments) const {
+            if (max_bytes > 0) {
+                arguments.add("x-max-length-bytes", max_bytes);
+                arguments.add("x-overflow", std::string(overflow));
+            }
+        }
+        std::string policy() const {
+            return R"({"max-length-bytes":)" + std::to_string(max_bytes) + R"(,"overflow":")" +
+                   overflow + R"("})";
+        }
+    };
+
     void declare_queue(Connection& connection, const std::string& name, QueueArguments& arguments,
-                       const std::string& policy) {
+                       const LengthLimit& limit) {
+        limit.add_to(arguments);
         auto* state = connection.state();
         amqp_queue_declare(state, 1, bytes(name), 0, /*durable*/ 1, 0, 0, arguments.table());
         const amqp_rpc_reply_t reply = amqp_get_rpc_reply(state);
@@ -246,11 +254,16 @@ class AmqpConsume : public sdk::Collector {
         connection.check("reopening the channel");
         amqp_queue_declare(state, 1, bytes(name), /*passive*/ 1, 1, 0, 0, amqp_empty_table);
         connection.check("declaring queue " + name + " as it exists");
+        if (limit.max_bytes <= 0) {
+            host_.warn("queue " + name + " exists with other arguments: used as it is");
+            return;
+        }
         host_.warn("queue " + name +
                    " exists with other arguments (declared by an older dmon?): used as it is, "
                    "without its length limit; add it as a policy: rabbitmqctl set_policy "
                    "dmon-" +
-                   name + " '^" + regex_escape(name) + "$' '" + policy + "' --apply-to queues");
+                   name + " '^" + regex_escape(name) + "$' '" + limit.policy() +
+                   "' --apply-to queues");
     }
 
     static std::string regex_escape(const std::string& text) {
