@@ -6,7 +6,7 @@
 //   limit dmon_bench_ingest declare URL QUEUE KEY  a durable queue bound to the exchange (to count
 //   messages) dmon_bench_ingest depth URL QUEUE        how many messages wait in QUEUE
 #include "amqp_common/publisher.hpp"
-#include "sqlite_store/store.hpp"
+#include <dmon/store/store.hpp>
 
 #include <dmon/line_protocol.hpp>
 
@@ -97,7 +97,7 @@ int publish(const std::string& url, int batches) {
 
 int raw(const std::string& path, int batches) {
     Rows rows;
-    dmon::plugins::sqlite_store::SampleWriter writer({path, std::chrono::nanoseconds(0), true});
+    dmon::store::SampleWriter writer({path, std::chrono::nanoseconds(0), true});
     std::vector<dmon_sample> samples;
     std::vector<std::array<dmon_label, 2>> labels;
     const auto start = Clock::now();
@@ -123,18 +123,18 @@ int raw(const std::string& path, int batches) {
     return 0;
 }
 
-int raw_sql(const std::string& path, int batches) {
-    using namespace dmon::plugins::sqlite_store;
-    { SampleWriter create({path, std::chrono::nanoseconds(0), true}); }
-    Database db(path, false);
+// The row store dmon had before chunks (schema 1): one B-tree row per sample keyed by
+// (series, ts). `rowid`: a bare append to a rowid table instead, the cheapest SQLite insert.
+int raw_sql(const std::string& path, int batches, bool rowid) {
+    using namespace dmon::store;
+    Database db(path, true);
     db.exec("PRAGMA journal_mode=WAL");
     db.exec("PRAGMA synchronous=FULL");
     db.exec("PRAGMA cache_size=-65536");  // the same settings as the store's writer
-    db.exec(
-        "INSERT OR IGNORE INTO series(id, host, name, labels, type) "
-        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 999) "
-        "SELECT i + 1, 'host-' || (i / 10), 'bench.value', 'device=dev' || (i % 10), 'counter' "
-        "FROM n");
+    db.exec(rowid ? "CREATE TABLE samples(series_id INTEGER NOT NULL, ts INTEGER NOT NULL, value "
+                    "REAL NOT NULL)"
+                  : "CREATE TABLE samples(series_id INTEGER NOT NULL, ts INTEGER NOT NULL, value "
+                    "REAL NOT NULL, PRIMARY KEY(series_id, ts)) WITHOUT ROWID");
     auto insert = db.prepare("INSERT INTO samples(series_id, ts, value) VALUES(?, ?, ?)");
     const auto start = Clock::now();
     for (int b = 0; b < batches;) {
@@ -185,7 +185,9 @@ int main(int argc, char** argv) {
         if (args.size() == 3 && args[0] == "raw")
             return raw(args[1], std::stoi(args[2]));
         if (args.size() == 3 && args[0] == "raw-sql")
-            return raw_sql(args[1], std::stoi(args[2]));
+            return raw_sql(args[1], std::stoi(args[2]), false);
+        if (args.size() == 3 && args[0] == "raw-rowid")
+            return raw_sql(args[1], std::stoi(args[2]), true);
         if (args.size() == 4 && args[0] == "declare")
             return declare(args[1], args[2], args[3], false);
         if (args.size() == 3 && args[0] == "depth")

@@ -1,11 +1,14 @@
-// dmonctl: reads what the controller stored. hosts, metrics, latest, query, top.
+// dmonctl: reads what the controller stored (hosts, metrics, latest, query, top, stats), seals
+// and migrates the store (compact, migrate), and talks to a running host (reload, status, health).
 #include "output.hpp"
 
 #include <dmon/core/control_server.hpp>
 #include <dmon/core/duration.hpp>
 #include <dmon/core/host.hpp>
 
-#include "sqlite_store/store.hpp"
+#include <dmon/store/reader.hpp>
+#include <dmon/store/schema.hpp>
+#include <dmon/store/writer.hpp>
 
 #include <chrono>
 #include <csignal>
@@ -18,8 +21,8 @@ namespace {
 
 using dmon::ctl::Format;
 using dmon::ctl::Table;
-using dmon::plugins::sqlite_store::Row;
-using dmon::plugins::sqlite_store::SampleReader;
+using dmon::store::Row;
+using dmon::store::SampleReader;
 
 const char* kUsage = R"(usage: dmonctl COMMAND --db FILE [options]
 
@@ -27,9 +30,17 @@ commands:
   hosts                      the hosts that have samples
   metrics                    every metric name, its type, and how many series and hosts have it
   latest  [--host H]         the newest value of every series
-  query   --metric NAME [--host H] [--since 10m] [--rate]
+  query   --metric NAME [--host H] [--since 10m | --from T] [--until T] [--step 1m] [--rate]
                              a metric's points since a moment (default: the last 10 minutes);
-                             --rate turns counters into per-second rates
+                             T is ns since the epoch or 2024-11-24T16:00:00Z; --rate turns
+                             counters into per-second rates; --step gives min, mean, max and
+                             last per bucket of that length instead of every point
+  stats                      series, samples, bytes on disk, bytes per sample, oldest and
+                             newest sample, samples not sealed into chunks yet
+  compact                    seal every unsealed sample into chunks now (safe beside a running
+                             controller; before a backup)
+  migrate [--no-backup]      migrate a file written by an older dmon to this schema, in place
+                             (a copy is kept in FILE.schema1.bak unless --no-backup)
     top     [--interval 1s] [--once]
                              a live view of CPU, memory, disk and network per host
   reload  [--control PATH | --node NAME]
@@ -59,6 +70,9 @@ struct Arguments {
     std::optional<std::string> host;
     std::string metric;
     std::chrono::nanoseconds since{std::chrono::minutes(10)};
+    std::optional<int64_t> from_ns, until_ns;
+    std::optional<std::chrono::nanoseconds> step;
+    bool backup = true;
     std::chrono::nanoseconds interval{std::chrono::seconds(1)};
     bool rate = false;
     bool once = false;
@@ -70,6 +84,29 @@ class UsageError : public std::runtime_error {
   public:
     using std::runtime_error::runtime_error;
 };
+
+// A moment: ns since the epoch, or UTC as 2024-11-24T16:00:00Z (seconds and Z optional).
+int64_t moment(const std::string& option, const std::string& text) {
+    const bool digits = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
+    if (digits && text.size() <= 19)
+        return std::stoll(text);
+    int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+    char tail[4] = {};
+    const int n = std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%3s", &year, &month, &day,
+                              &hour, &minute, &second, tail);
+    if (n < 5 || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 ||
+        second > 60 || (n == 7 && std::string(tail) != "Z"))
+        throw UsageError(option + " needs ns since the epoch or a UTC time such as " +
+                         "2024-11-24T16:00:00Z; got '" + text + "'");
+    // Days from the civil date (Howard Hinnant's algorithm), so no time zone is involved.
+    const int y = year - (month <= 2 ? 1 : 0);
+    const int era = (y >= 0 ? y : y - 399) / 400;
+    const int yoe = y - era * 400;
+    const int doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
+    const int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    const int64_t days = static_cast<int64_t>(era) * 146097 + doe - 719468;
+    return ((days * 24 + hour) * 60 + minute) * 60'000'000'000LL + second * 1'000'000'000LL;
+}
 
 Arguments parse(int argc, char** argv) {
     Arguments args;
@@ -85,7 +122,7 @@ Arguments parse(int argc, char** argv) {
                 throw UsageError(word + " needs a value");
             return argv[++i];
         };
-        auto duration = [&](const std::string& text) {
+        auto duration = [&](const std::string& text) -> std::chrono::nanoseconds {
             auto parsed = dmon::core::parse_duration(text);
             if (!parsed)
                 throw UsageError(word + " needs a duration such as 30s, 10m or 2h; got '" + text +
@@ -110,6 +147,16 @@ Arguments parse(int argc, char** argv) {
             args.metric = value();
         } else if (word == "--since") {
             args.since = duration(value());
+        } else if (word == "--from") {
+            args.from_ns = moment(word, value());
+        } else if (word == "--until") {
+            args.until_ns = moment(word, value());
+        } else if (word == "--step") {
+            args.step = duration(value());
+            if (args.step->count() <= 0)
+                throw UsageError("--step must be longer than 0");
+        } else if (word == "--no-backup") {
+            args.backup = false;
         } else if (word == "--interval") {
             args.interval = duration(value());
         } else if (word == "--rate") {
@@ -137,6 +184,40 @@ int64_t now_ns() {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(
                std::chrono::system_clock::now().time_since_epoch())
         .count();
+}
+
+Table steps_table(const std::vector<dmon::store::StepRow>& rows, Format format) {
+    Table table{{"host", "name", "labels", "timestamp", "min", "mean", "max", "last", "count"},
+                {false, false, false, format != Format::table, true, true, true, true, true},
+                {}};
+    for (const auto& row : rows) {
+        table.rows.push_back({row.host, row.name, row.labels,
+                              format == Format::table ? dmon::ctl::format_time_utc(row.timestamp_ns)
+                                                      : std::to_string(row.timestamp_ns),
+                              dmon::ctl::format_number(row.min), dmon::ctl::format_number(row.mean),
+                              dmon::ctl::format_number(row.max), dmon::ctl::format_number(row.last),
+                              std::to_string(row.count)});
+    }
+    return table;
+}
+
+Table stats_table(const dmon::store::StoreStats& stats, Format format) {
+    auto moment_cell = [&](const std::optional<int64_t>& ns) -> std::string {
+        if (!ns)
+            return format == Format::json ? "null" : "";
+        return format == Format::table ? dmon::ctl::format_time_utc(*ns) : std::to_string(*ns);
+    };
+    char per_sample[32];
+    std::snprintf(per_sample, sizeof(per_sample), "%.2f", stats.bytes_per_sample());
+    return Table{
+        {"series", "samples", "bytes", "bytes_per_sample", "head_samples", "chunks", "free_bytes",
+         "oldest", "newest", "schema_version"},
+        {true, true, true, true, true, true, true, format != Format::table, format != Format::table,
+         true},
+        {{std::to_string(stats.series), std::to_string(stats.samples), std::to_string(stats.bytes),
+          per_sample, std::to_string(stats.head_samples), std::to_string(stats.chunks),
+          std::to_string(stats.free_bytes), moment_cell(stats.oldest_ns),
+          moment_cell(stats.newest_ns), std::to_string(stats.schema_version)}}};
 }
 
 Table rows_table(const std::vector<Row>& rows, Format format) {
@@ -170,7 +251,7 @@ void newest_rates(SampleReader& reader, const std::string& metric, const std::st
                   int64_t since, const std::string& first_direction, double& first, double& second,
                   bool& seen) {
     std::map<std::string, Row> newest;  // by labels
-    for (auto& row : reader.query(metric, host, since, true))
+    for (auto& row : reader.query(metric, host, {since}, true))
         newest[row.labels] = std::move(row);
     for (const auto& [labels, row] : newest) {
         seen = true;
@@ -276,9 +357,49 @@ int talk_to_host(const Arguments& args) {
     return answer.rfind("reload failed", 0) == 0 || answer.rfind("error:", 0) == 0 ? 1 : 0;
 }
 
+// Seals the head now, beside a running controller (each seal is one transaction).
+int compact(const Arguments& args) {
+    dmon::store::Database db(args.db, false);
+    db.exec("PRAGMA journal_mode=WAL");
+    dmon::store::check_schema(db, false);
+    uint32_t chunk_samples = dmon::store::kDefaultChunkSamples;
+    {
+        auto stmt = db.prepare("SELECT value FROM meta WHERE key = 'chunk_samples'");
+        if (stmt.step())
+            chunk_samples = static_cast<uint32_t>(std::stoul(std::string(stmt.column_text(0))));
+    }
+    const auto result = dmon::store::seal_head(db, chunk_samples);
+    db.exec("PRAGMA wal_checkpoint(PASSIVE)");
+    std::cout << "sealed " << result.stored << " samples of " << result.series << " series into "
+              << result.chunks << " chunks";
+    if (result.duplicates > 0)
+        std::cout << " (" << result.duplicates << " duplicates dropped)";
+    std::cout << "\n";
+    return 0;
+}
+
+int migrate(const Arguments& args) {
+    dmon::store::Database db(args.db, false);
+    const int version = dmon::store::schema_version(db);
+    if (version == dmon::store::kSchemaVersion) {
+        std::cout << args.db << ": already schema " << version << "\n";
+        return 0;
+    }
+    db.exec("PRAGMA journal_mode=WAL");
+    dmon::store::MigrationOptions options;
+    options.backup = args.backup;
+    options.progress = [](const std::string& line) { std::cerr << line << std::endl; };
+    std::cout << args.db << ": " << dmon::store::migrate_schema(db, options) << "\n";
+    return 0;
+}
+
 int run(const Arguments& args) {
     if (args.command == "top")
         return top(args);
+    if (args.command == "compact")
+        return compact(args);
+    if (args.command == "migrate")
+        return migrate(args);
     if (args.command == "reload" || args.command == "status" || args.command == "health")
         return talk_to_host(args);
     SampleReader reader(args.db);
@@ -296,9 +417,18 @@ int run(const Arguments& args) {
     } else if (args.command == "latest") {
         table = rows_table(reader.latest(args.host), args.format);
     } else if (args.command == "query") {
-        table = rows_table(
-            reader.query(args.metric, args.host, now_ns() - args.since.count(), args.rate),
-            args.format);
+        const int64_t now = now_ns();
+        dmon::store::QueryRange range{args.from_ns.value_or(now - args.since.count()),
+                                      args.until_ns.value_or(now)};
+        if (args.step) {
+            table = steps_table(
+                reader.query_steps(args.metric, args.host, range, args.step->count(), args.rate),
+                args.format);
+        } else {
+            table = rows_table(reader.query(args.metric, args.host, range, args.rate), args.format);
+        }
+    } else if (args.command == "stats") {
+        table = stats_table(reader.stats(), args.format);
     } else {
         throw UsageError("unknown command '" + args.command + "'");
     }

@@ -1,10 +1,12 @@
-// sqlite_store: stores samples in an SQLite file (WAL, one transaction per batch, each
-// redelivered AMQP batch recognised by its message_id and stored once).
-#include "sqlite_store/store.hpp"
-
+// sqlite_store: stores samples in an SQLite file through the time-series store (store/): each
+// batch appended to the head in one transaction with its AMQP message ids (so a redelivered
+// batch is stored once), the head sealed into compressed chunks between writes.
 #include <dmon/plugin.hpp>
+#include <dmon/store/writer.hpp>
 
 namespace dmon::plugins::sqlite_store {
+
+using store::SampleWriter;
 
 constexpr dmon_option_decl kOptions[] = {
     sdk::option("path", DMON_OPT_STRING, nullptr, "the database file; its folder is created", true),
@@ -16,12 +18,22 @@ constexpr dmon_option_decl kOptions[] = {
     sdk::option("max_series", DMON_OPT_INT, "1000000",
                 "new series past this many in the store are refused (0: no limit)"),
     sdk::option("series_cache", DMON_OPT_INT, "100000", "series ids kept in memory at most"),
+    sdk::option("chunk_samples", DMON_OPT_INT, "512",
+                "points per compressed chunk (more: fewer bytes, more decoding per read)"),
+    sdk::option("seal_samples", DMON_OPT_INT, "250000",
+                "the head is sealed into chunks when it holds this many samples"),
+    sdk::option("seal_interval", DMON_OPT_DURATION, "10s",
+                "... or when its oldest sample was written this long ago"),
+    sdk::option("migration_backup", DMON_OPT_BOOL, "true",
+                "copy a file of an older schema to FILE.schema1.bak before migrating it"),
 };
 
 class SqliteStore : public sdk::Sink {
   public:
     explicit SqliteStore(const sdk::Context& context)
         : host_(context.host), writer_(settings(context)) {
+        if (!writer_.migration_report().empty())
+            host_.info(writer_.path() + ": " + writer_.migration_report());
         host_.info("storing into " + writer_.path());
         retain();
     }
@@ -33,13 +45,28 @@ class SqliteStore : public sdk::Sink {
             host_.info(std::to_string(result.skipped_batches) +
                        " batch(es) already stored (redelivered): skipped");
         }
-        if (result.duplicate_samples > 0)
-            host_.count("duplicate_samples", result.duplicate_samples);
         refused("max_series_per_host", result.refused_per_host, result.refused_host);
         refused("max_series", result.refused_total, result.refused_host);
-        // Retention runs between writes, at most once a minute: cheap, and never in a hot loop.
-        if (host_.now_ns() - last_retention_ns_ > 60'000'000'000)
-            retain();
+        // Sealing and retention run between writes: the batch is committed (and acknowledged
+        // upstream) first. SQLite has one writer, so a sealing thread would only wait for the
+        // same lock.
+        const int64_t now = host_.now_ns();
+        try {
+            if (now - last_retention_ns_ > 60'000'000'000)
+                retain();
+            else if (writer_.seal_due(now))
+                sealed(writer_.seal());
+        } catch (const std::exception& e) {
+            // The batch is stored (in the head); sealing is tried again after the next batch.
+            // Not thrown: the host would retry a batch that needs no retry.
+            host_.count("store.seal_errors");
+            if (now - last_seal_error_log_ns_ >= 60'000'000'000) {
+                last_seal_error_log_ns_ = now;
+                host_.warn(std::string("sealing the head into chunks failed (retried after the "
+                                       "next batch; samples stay in the head meanwhile): ") +
+                           e.what());
+            }
+        }
     }
 
   private:
@@ -74,10 +101,27 @@ class SqliteStore : public sdk::Sink {
                 "max_series_per_host and max_series must be >= 0, "
                 "series_cache >= 1");
         settings.series_cache = static_cast<size_t>(cache);
+        const int64_t chunk = context.options.integer_value("chunk_samples");
+        const int64_t seal = context.options.integer_value("seal_samples");
+        if (chunk < 16 || chunk > 65536 || seal < 1)
+            throw sdk::InvalidInput("chunk_samples must be 16..65536 and seal_samples >= 1");
+        settings.chunk_samples = static_cast<uint32_t>(chunk);
+        settings.seal_samples = seal;
+        settings.seal_interval =
+            std::chrono::nanoseconds(context.options.duration_value_ns("seal_interval"));
+        settings.backup_before_migration = context.options.bool_value("migration_backup");
+        sdk::Host host = context.host;
+        settings.progress = [host](const std::string& line) mutable { host.info(line); };
         return settings;
+    }
+    void sealed(const store::SealResult& result) {
+        if (result.duplicates > 0)
+            host_.count("duplicate_samples", static_cast<uint64_t>(result.duplicates));
+        host_.count("store.sealed_samples", static_cast<uint64_t>(result.stored));
     }
     void retain() {
         last_retention_ns_ = host_.now_ns();
+        sealed(writer_.seal());
         if (const int64_t removed = writer_.apply_retention(last_retention_ns_); removed > 0) {
             host_.info("retention removed " + std::to_string(removed) + " old samples");
         }
@@ -87,10 +131,11 @@ class SqliteStore : public sdk::Sink {
     SampleWriter writer_;
     int64_t last_retention_ns_ = 0;
     int64_t last_refusal_log_ns_ = 0;
+    int64_t last_seal_error_log_ns_ = 0;
 };
 
 }  // namespace dmon::plugins::sqlite_store
 
-DMON_SINK_PLUGIN(dmon::plugins::sqlite_store::SqliteStore, "sqlite_store", "1.1.0",
-                 "stores samples in an SQLite database (WAL), each batch exactly once",
+DMON_SINK_PLUGIN(dmon::plugins::sqlite_store::SqliteStore, "sqlite_store", "2.0.0",
+                 "stores samples in an SQLite file as compressed chunks, each batch exactly once",
                  dmon::plugins::sqlite_store::kOptions)

@@ -1,10 +1,12 @@
 // dmonctl against a prepared database: exact output of every command and format.
-#include "sqlite_store/store.hpp"
+#include <dmon/store/store.hpp>
 #include "test_support.hpp"
 
 #include "../store_fixtures.hpp"
 
 #include <gtest/gtest.h>
+
+#include <filesystem>
 
 namespace dmon::test {
 namespace {
@@ -17,7 +19,7 @@ class DmonctlTest : public ::testing::Test {
   protected:
     void SetUp() override {
         db_ = folder_.path("metrics.db");
-        plugins::sqlite_store::SampleWriter writer({db_, std::chrono::nanoseconds(0), false});
+        store::SampleWriter writer({db_, std::chrono::nanoseconds(0), false});
         BatchBuilder batch;
         batch.add("system.cpu.utilization", {{"host", "web1"}, {"cpu", "total"}}, 0.25, kT0)
             .add("system.cpu.utilization", {{"host", "web1"}, {"cpu", "total"}}, 0.5,
@@ -45,7 +47,7 @@ class DmonctlTest : public ::testing::Test {
 // terminal escape sequence in a label. CSV defuses the formula, the table shows the bytes.
 TEST_F(DmonctlTest, HostileTextIsDefusedInCsvAndEscapedInTables) {
     {
-        plugins::sqlite_store::SampleWriter writer({db_, std::chrono::nanoseconds(0), false});
+        store::SampleWriter writer({db_, std::chrono::nanoseconds(0), false});
         BatchBuilder batch;
         batch.add("evil", {{"host", "=HYPERLINK(\"x\")"}, {"note", "\x1b]0;owned\x07"}}, -1.5, kT0);
         writer.write(batch.build());
@@ -63,8 +65,8 @@ TEST_F(DmonctlTest, HostileTextIsDefusedInCsvAndEscapedInTables) {
 
 // dmonctl's handle cannot change the store, whatever it runs.
 TEST_F(DmonctlTest, TheReaderOpensTheStoreReadOnly) {
-    plugins::sqlite_store::Database db(db_, plugins::sqlite_store::Database::ReadOnly{});
-    EXPECT_THROW(db.exec("DELETE FROM series"), plugins::sqlite_store::DatabaseError);
+    store::Database db(db_, store::Database::ReadOnly{});
+    EXPECT_THROW(db.exec("DELETE FROM series"), store::DatabaseError);
 }
 
 TEST_F(DmonctlTest, Hosts) {
@@ -122,6 +124,80 @@ TEST_F(DmonctlTest, TopShowsOneLinePerHost) {
         << result.output;
     EXPECT_NE(result.output.find("web1   50.0%         -    -            -"), std::string::npos)
         << result.output;
+}
+
+// `compact` seals the head; `query` answers the same points before and after, `stats` counts
+// them in the head, then in chunks.
+TEST_F(DmonctlTest, StatsCompactAndTheSameAnswersAfterSealing) {
+    const std::string before = ctl("query --metric system.disk.io --since 100000d").output;
+    const std::string before_rate =
+        ctl("query --metric system.disk.io --since 100000d --rate --format csv").output;
+    auto stats = ctl("stats --format json");
+    EXPECT_EQ(stats.exit_code, 0);
+    EXPECT_NE(stats.output.find("\"series\": 3, \"samples\": 6, \"bytes\": "), std::string::npos)
+        << stats.output;
+    EXPECT_NE(stats.output.find("\"head_samples\": 6, \"chunks\": 0"), std::string::npos)
+        << stats.output;
+    EXPECT_NE(stats.output.find("\"oldest\": 1732468800000000000, \"newest\": 1732468820000000000"),
+              std::string::npos)
+        << stats.output;
+    auto compact = ctl("compact");
+    EXPECT_EQ(compact.exit_code, 0) << compact.output;
+    EXPECT_EQ(compact.output, "sealed 6 samples of 3 series into 3 chunks\n");
+    stats = ctl("stats --format json");
+    EXPECT_NE(stats.output.find("\"samples\": 6, "), std::string::npos) << stats.output;
+    EXPECT_NE(stats.output.find("\"head_samples\": 0, \"chunks\": 3"), std::string::npos)
+        << stats.output;
+    EXPECT_EQ(ctl("query --metric system.disk.io --since 100000d").output, before);
+    EXPECT_EQ(ctl("query --metric system.disk.io --since 100000d --rate --format csv").output,
+              before_rate);
+    EXPECT_EQ(ctl("compact").output, "sealed 0 samples of 0 series into 0 chunks\n");
+    const std::string table = ctl("stats").output;
+    EXPECT_NE(table.find("series  samples"), std::string::npos) << table;
+    EXPECT_NE(table.find("2024-11-24T17:20:00.000Z"), std::string::npos) << table;
+}
+
+TEST_F(DmonctlTest, QueryInStepsAndBetweenMoments) {
+    EXPECT_EQ(ctl("query --metric system.cpu.utilization --host web1 --since 100000d --step 1m "
+                  "--format csv")
+                  .output,
+              "host,name,labels,timestamp,min,mean,max,last,count\n"
+              "web1,system.cpu.utilization,cpu=total,1732468800000000000,0.25,0.375,0.5,0.5,2\n");
+    EXPECT_EQ(ctl("query --metric system.cpu.utilization --from 2024-11-24T17:20:05Z --until "
+                  "1732468810000000000 --format csv")
+                  .output,
+              "host,name,labels,timestamp,value\n"
+              "\"db, 2\",system.cpu.utilization,cpu=total,1732468805000000000,0.125\n"
+              "web1,system.cpu.utilization,cpu=total,1732468810000000000,0.5\n");
+    auto bad = ctl("query --metric m --from yesterday");
+    EXPECT_EQ(bad.exit_code, 2);
+    EXPECT_EQ(bad.output.rfind("dmonctl: --from needs ns since the epoch or a UTC time such as "
+                               "2024-11-24T16:00:00Z; got 'yesterday'\n",
+                               0),
+              0u)
+        << bad.output;
+    EXPECT_EQ(ctl("query --metric m --step 0s").exit_code, 2);
+}
+
+// A file written by the schema 1 store: dmonctl says how to migrate it, and `migrate` does.
+TEST_F(DmonctlTest, MigrateASchemaOneFile) {
+    const std::string old = folder_.path("old.db");
+    std::filesystem::copy_file(std::string(DMON_TEST_DATA_DIR) + "/store-v1.db", old);
+    auto refused = run_command(kDmonctl + " hosts --db " + old);
+    EXPECT_EQ(refused.exit_code, 1);
+    EXPECT_NE(refused.output.find("schema version 1 (one row per sample, written by an older "
+                                  "dmon). It is migrated in place when a controller's "
+                                  "sqlite_store opens it, or now with 'dmonctl migrate --db "),
+              std::string::npos)
+        << refused.output;
+    auto migrated = run_command(kDmonctl + " migrate --no-backup --db " + old);
+    EXPECT_EQ(migrated.exit_code, 0) << migrated.output;
+    EXPECT_NE(migrated.output.find("migrated 1200 samples of 4 series to schema 2"),
+              std::string::npos)
+        << migrated.output;
+    EXPECT_FALSE(std::filesystem::exists(old + ".schema1.bak"));
+    EXPECT_EQ(run_command(kDmonctl + " hosts --db " + old).output, "host\na\nb,x\n");
+    EXPECT_EQ(run_command(kDmonctl + " migrate --db " + old).output, old + ": already schema 2\n");
 }
 
 TEST_F(DmonctlTest, BadUsageAndMissingFiles) {

@@ -4,7 +4,7 @@
 #include "amqp_common/publisher.hpp"
 #include "broker_fixture.hpp"
 #include "process.hpp"
-#include "sqlite_store/store.hpp"
+#include <dmon/store/store.hpp>
 
 #include <gtest/gtest.h>
 
@@ -16,7 +16,7 @@
 namespace dmon::test {
 namespace {
 using namespace std::chrono_literals;
-using plugins::sqlite_store::Database;
+using store::Database;
 
 class AmqpTest : public BrokerFixture {};
 

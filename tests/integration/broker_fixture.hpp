@@ -3,7 +3,7 @@
 // processes, and questions to the controller's SQLite file.
 #include "../host/test_support.hpp"
 #include "process.hpp"
-#include "sqlite_store/store.hpp"
+#include <dmon/store/store.hpp>
 
 #include <gtest/gtest.h>
 
@@ -13,7 +13,7 @@
 
 namespace dmon::test {
 using namespace std::chrono_literals;
-using plugins::sqlite_store::Database;
+using store::Database;
 
 const std::string kSource = DMON_SOURCE_DIR;
 const std::string kDmon = DMON_BINARY;
@@ -75,20 +75,33 @@ class BrokerFixture : public ::testing::Test {
             return -1;  // not created yet
         }
     }
+    // Every stored point (sealed or still in the head) of a host (or all hosts) and a metric
+    // (or all, ""), through the store's reader.
+    std::vector<store::Row> points(const std::optional<std::string>& host,
+                                   const std::string& name = "") {
+        try {
+            store::SampleReader reader(db_);
+            return reader.query(name, host, {}, false);
+        } catch (const std::exception&) {
+            return {};  // not created yet
+        }
+    }
+    // The largest value of a metric's series whose labels end with `labels_suffix`, or -1.
+    double max_value(const std::string& name, const std::string& labels_suffix) {
+        double out = -1;
+        for (const auto& row : points(std::nullopt, name)) {
+            if (row.labels.size() >= labels_suffix.size() &&
+                row.labels.compare(row.labels.size() - labels_suffix.size(), labels_suffix.size(),
+                                   labels_suffix) == 0)
+                out = std::max(out, row.value);
+        }
+        return out;
+    }
     // Timestamps of one series of a host, oldest first.
     std::vector<int64_t> timestamps(const std::string& host, const std::string& name) {
         std::vector<int64_t> out;
-        try {
-            Database db(db_, false);
-            auto stmt = db.prepare(
-                "SELECT x.ts FROM samples x JOIN series s ON s.id = x.series_id "
-                "WHERE s.host = ?1 AND s.name = ?2 ORDER BY x.ts");
-            stmt.bind(0, std::string_view(host)).bind(1, std::string_view(name));
-            while (stmt.step())
-                out.push_back(stmt.column_int(0));
-        } catch (const std::exception&) {
-            // not created yet: no rounds
-        }
+        for (const auto& row : points(host, name))
+            out.push_back(row.timestamp_ns);
         return out;
     }
     // The controller has declared its queue and consumes from it.
@@ -121,10 +134,7 @@ class BrokerFixture : public ::testing::Test {
                     broker("ctl -q list_queues name messages_ready messages_unacknowledged"))
                     .output;
             const bool drained = queues.find("dmon.controller\t0\t0") != std::string::npos;
-            const int64_t now = query_int(
-                "SELECT count(*) FROM samples x JOIN series s ON s.id = x.series_id WHERE s.host = "
-                "'" +
-                host + "'");
+            const auto now = static_cast<int64_t>(points(host).size());
             if (drained && now == last)
                 return;
             last = now;

@@ -137,18 +137,10 @@ TEST_F(SecurityTest, BadSamplesAreRefusedWithTheirReasons) {
         publish("nan-" + std::to_string(i), "metrics.tester.x", "m gauge=inf\n");
     publish("good", "metrics.tester.x", "m,host=tester gauge=7 " + ts() + "\n");
     ASSERT_TRUE(wait_for([&] { return series_of("tester") == 1; }, 15s));
-    EXPECT_EQ(query_int("SELECT count(*) FROM samples x JOIN series s ON s.id = x.series_id "
-                        "WHERE s.host = 'tester'"),
-              1);
+    EXPECT_EQ(points("tester").size(), 1u);
     // Counted per reason in the controller's own metrics (stored every 10 s).
     EXPECT_TRUE(wait_for(
-        [&] {
-            return query_int(
-                       "SELECT max(x.value) FROM samples x JOIN series s ON s.id = "
-                       "x.series_id WHERE s.name = 'dmon.consume.rejected' AND s.labels "
-                       "LIKE '%reason=not_finite'") == 21;
-        },
-        25s));
+        [&] { return max_value("dmon.consume.rejected", "reason=not_finite") == 21; }, 25s));
     EXPECT_EQ(c->stop(), 0);
     const auto dead = dead_letters();
     EXPECT_EQ(dead.at("dup"), "duplicate_label");
@@ -181,12 +173,9 @@ TEST_F(SecurityTest, ASenderCannotSpeakForAnotherHost) {
     publish("victim:2", "metrics.victim.x", "m gauge=42 " + ts() + "\n");
     ASSERT_TRUE(wait_for([&] { return series_of("victim") == 1; }, 15s));
     ASSERT_TRUE(wait_for([&] { return series_of("intruder") == 1; }, 15s));
-    EXPECT_EQ(query_int("SELECT count(*) FROM samples x JOIN series s ON s.id = x.series_id "
-                        "WHERE s.host = 'victim' AND x.value = 42"),
-              1);
-    EXPECT_EQ(query_int("SELECT count(*) FROM samples x JOIN series s ON s.id = x.series_id "
-                        "WHERE s.host = 'victim' AND x.value = 666"),
-              0);
+    const auto victim = points("victim");
+    ASSERT_EQ(victim.size(), 1u);  // 666 from the intruder was not stored as the victim's
+    EXPECT_EQ(victim[0].value, 42);
     EXPECT_EQ(c->stop(), 0);
     EXPECT_EQ(dead_letters().at("victim:1"), "host_mismatch");
 }
@@ -344,15 +333,13 @@ TEST_F(SecurityTest, OneSendersHundredThousandSeriesStopAtTheLimit) {
     // Every refused sample is counted (the controller's own metrics, stored every 10 s).
     EXPECT_TRUE(wait_for(
         [&] {
-            return query_int(
-                       "SELECT max(x.value) FROM samples x JOIN series s ON s.id = "
-                       "x.series_id WHERE s.name = 'dmon.store.refused_samples' AND "
-                       "s.labels LIKE '%reason=max_series_per_host'") == 90'000;
+            return max_value("dmon.store.refused_samples", "reason=max_series_per_host") == 90'000;
         },
         25s));
-    EXPECT_EQ(query_int("SELECT count(*) FROM samples x JOIN series s ON s.id = x.series_id "
-                        "WHERE s.host = 'flood' AND s.labels = 'id=7'"),
-              2);
+    size_t id7 = 0;
+    for (const auto& row : points("flood"))
+        id7 += row.labels == "id=7" ? 1 : 0;
+    EXPECT_EQ(id7, 2u);
     EXPECT_EQ(c->stop(), 0);
     const std::string log = read_text(folder_.path("controller.log"));
     EXPECT_NE(log.find("max_series_per_host reached; the last from host 'flood'"),

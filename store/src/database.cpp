@@ -1,6 +1,6 @@
-#include "sqlite_store/database.hpp"
+#include <dmon/store/database.hpp>
 
-namespace dmon::plugins::sqlite_store {
+namespace dmon::store {
 
 void throw_error(sqlite3* db, int code, const std::string& path, std::string_view doing) {
     std::string reason = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(code);
@@ -33,6 +33,22 @@ Statement& Statement::bind(int index, std::string_view value) {
     sqlite3_bind_text(stmt_, index + 1, value.data(), static_cast<int>(value.size()),
                       SQLITE_STATIC);
     return *this;
+}
+
+Statement& Statement::bind_blob(int index, std::string_view bytes) {
+    sqlite3_bind_blob64(stmt_, index + 1, bytes.data(), bytes.size(), SQLITE_STATIC);
+    return *this;
+}
+Statement& Statement::bind_null(int index) {
+    sqlite3_bind_null(stmt_, index + 1);
+    return *this;
+}
+
+std::string_view Statement::column_blob(int index) const {
+    const void* data = sqlite3_column_blob(stmt_, index);
+    return data == nullptr ? std::string_view{}
+                           : std::string_view(static_cast<const char*>(data),
+                                              sqlite3_column_bytes(stmt_, index));
 }
 
 bool Statement::step() {
@@ -95,4 +111,4 @@ void Transaction::commit() {
     done_ = true;
 }
 
-}  // namespace dmon::plugins::sqlite_store
+}  // namespace dmon::store

@@ -6,8 +6,9 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 
-namespace dmon::plugins::sqlite_store {
+namespace dmon::store {
 
 // An SQLite error, with the database path and SQLite's own words.
 class DatabaseError : public std::runtime_error {
@@ -34,12 +35,15 @@ class Statement {
 
     Statement& bind(int index, int64_t value);
     Statement& bind(int index, double value);
-    Statement& bind(int index, std::string_view value);  // the text must outlive step()
+    Statement& bind(int index, std::string_view value);       // the text must outlive step()
+    Statement& bind_blob(int index, std::string_view bytes);  // the bytes must outlive step()
+    Statement& bind_null(int index);
     bool step();   // true while a row is available; throws on error
     void reset();  // ready to bind and step again
     int64_t column_int(int index) const { return sqlite3_column_int64(stmt_, index); }
     double column_double(int index) const { return sqlite3_column_double(stmt_, index); }
     std::string_view column_text(int index) const;
+    std::string_view column_blob(int index) const;
     bool column_is_null(int index) const {
         return sqlite3_column_type(stmt_, index) == SQLITE_NULL;
     }
@@ -89,4 +93,4 @@ class Transaction {
     bool done_ = false;
 };
 
-}  // namespace dmon::plugins::sqlite_store
+}  // namespace dmon::store

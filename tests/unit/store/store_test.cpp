@@ -1,6 +1,6 @@
-// The SQLite store against real files: exact rows, exactly-once by message_id, a full disk,
-// retention, schema versions.
-#include "sqlite_store/store.hpp"
+// The store against real files: exact points, exactly-once by message_id, a full disk,
+// retention, cardinality, schema versions, sealing and migration.
+#include <dmon/store/store.hpp>
 
 #include "../../store_fixtures.hpp"
 
@@ -8,7 +8,7 @@
 
 #include <filesystem>
 
-namespace dmon::plugins::sqlite_store {
+namespace dmon::store {
 namespace {
 
 class StoreTest : public ::testing::Test {
@@ -26,6 +26,11 @@ class StoreTest : public ::testing::Test {
         auto stmt = db.prepare(sql);
         return stmt.step() ? stmt.column_int(0) : -1;
     }
+    // Points stored (sealed or not), as `dmonctl stats` counts them.
+    int64_t samples() {
+        SampleReader reader(path_);
+        return reader.stats().samples;
+    }
     std::filesystem::path folder_;
     std::string path_;
 };
@@ -41,7 +46,7 @@ TEST_F(StoreTest, StoresSamplesWithTheirSeries) {
     EXPECT_EQ(result.stored, 3u);
     SampleReader reader(path_);
     EXPECT_EQ(reader.hosts(), (std::vector<std::string>{"web1", "web2"}));
-    const auto rows = reader.query("system.cpu.utilization", std::nullopt, 0, false);
+    const auto rows = reader.query("system.cpu.utilization", std::nullopt, {0}, false);
     ASSERT_EQ(rows.size(), 2u);
     EXPECT_EQ(rows[0].host, "web1");
     EXPECT_EQ(rows[0].labels, "cpu=total");
@@ -76,7 +81,7 @@ TEST_F(StoreTest, ARedeliveredBatchIsStoredOnce) {
     const auto result = writer.write(again.build());
     EXPECT_EQ(result.skipped_batches, 1u);
     EXPECT_EQ(result.stored, 1u);
-    EXPECT_EQ(count("SELECT count(*) FROM samples"), 4);
+    EXPECT_EQ(samples(), 4);
     EXPECT_EQ(count("SELECT count(*) FROM batches"), 3);
 }
 
@@ -98,15 +103,18 @@ TEST_F(StoreTest, AFullDiskIsReportedAndTheBatchLeavesNoTrace) {
         EXPECT_EQ(std::string(e.what()),
                   path_ + ": writing: database or disk is full (the disk is full)");
     }
-    EXPECT_EQ(count("SELECT count(*) FROM samples"), 1);
+    EXPECT_EQ(samples(), 1);
     EXPECT_EQ(count("SELECT count(*) FROM batches"), 1);  // m-2 not remembered: a retry stores it
     writer.database().exec("PRAGMA max_page_count = 1073741823");
     EXPECT_EQ(writer.write(big.build()).stored, 5000u);  // series cache was rolled back too
-    EXPECT_EQ(count("SELECT count(*) FROM samples"), 5001);
+    EXPECT_EQ(samples(), 5001);
 }
 
+// Retention drops whole chunks: here chunks of 2 points, so [10 h, 11 h] goes and [12 h] stays.
 TEST_F(StoreTest, RetentionRemovesOldSamplesAndMessageIds) {
-    SampleWriter writer({path_, std::chrono::hours(1), false});
+    SampleWriter::Settings settings{path_, std::chrono::hours(1), false};
+    settings.chunk_samples = 2;
+    SampleWriter writer(settings);
     const int64_t hour = 3'600'000'000'000;
     test::BatchBuilder batch;
     batch.add("m", {{"host", "a"}}, 1, 10 * hour)
@@ -114,7 +122,7 @@ TEST_F(StoreTest, RetentionRemovesOldSamplesAndMessageIds) {
         .add("m", {{"host", "a"}}, 3, 12 * hour);
     writer.write(batch.build());
     EXPECT_EQ(writer.apply_retention(12 * hour + 1), 2);
-    EXPECT_EQ(count("SELECT count(*) FROM samples"), 1);
+    EXPECT_EQ(samples(), 1);
 }
 
 // Retention takes the series that have no samples left, so a host that stopped reporting does
@@ -182,7 +190,7 @@ TEST_F(StoreTest, AnotherSchemaVersionIsRefused) {
     } catch (const DatabaseError& e) {
         EXPECT_EQ(
             std::string(e.what()),
-            path_ + ": schema version 99, this dmon reads version 1 (written by a newer dmon)");
+            path_ + ": schema version 99, this dmon reads version 2 (written by a newer dmon)");
     }
 }
 
@@ -197,4 +205,4 @@ TEST_F(StoreTest, ReadingAFileThatIsNotThereSaysSo) {
 }
 
 }  // namespace
-}  // namespace dmon::plugins::sqlite_store
+}  // namespace dmon::store

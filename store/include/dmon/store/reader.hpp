@@ -1,0 +1,94 @@
+#pragma once
+#include <dmon/store/chunk.hpp>
+#include <dmon/store/database.hpp>
+
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace dmon::store {
+
+// One stored series point, as dmonctl shows it.
+struct Row {
+    std::string host;
+    std::string name;
+    std::string labels;  // "cpu=total,state=user": the labels other than host, in order
+    std::string type;    // "gauge", "counter", or "rate" for a counter turned into a rate
+    int64_t timestamp_ns = 0;
+    double value = 0;
+};
+
+// One bucket of a stepped query: the points with bucket start <= ts < bucket start + step.
+struct StepRow {
+    std::string host, name, labels, type;
+    int64_t timestamp_ns = 0;  // the bucket's start, a multiple of the step since the epoch
+    double min = 0, mean = 0, max = 0, last = 0;
+    int64_t count = 0;
+};
+
+struct MetricInfo {
+    std::string name;
+    std::string type;
+    int64_t series = 0;
+    int64_t hosts = 0;
+};
+
+struct StoreStats {
+    int schema_version = 0;
+    int64_t series = 0;
+    int64_t samples = 0;       // in chunks and in the head (the head may still hold duplicates)
+    int64_t head_samples = 0;  // not sealed yet
+    int64_t chunks = 0;        // closed and open
+    int64_t bytes = 0;         // the file and its WAL on disk
+    int64_t free_bytes = 0;    // pages inside the file SQLite will reuse
+    std::optional<int64_t> oldest_ns, newest_ns;
+    double bytes_per_sample() const {
+        return samples > 0 ? static_cast<double>(bytes) / static_cast<double>(samples) : 0;
+    }
+};
+
+struct QueryRange {
+    int64_t from_ns = std::numeric_limits<int64_t>::min();
+    int64_t to_ns = std::numeric_limits<int64_t>::max();  // inclusive
+};
+
+// Read-only queries (dmonctl). Every call reads one snapshot of the file: a seal running at the
+// same time is seen wholly or not at all.
+class SampleReader {
+  public:
+    explicit SampleReader(const std::string& path);
+    std::vector<std::string> hosts();
+    std::vector<MetricInfo> metrics();
+    // The newest point of every series (of one host): from the last-value table and the head.
+    std::vector<Row> latest(const std::optional<std::string>& host);
+    // Points of one metric (every metric for "") within the range; only the chunks that overlap it
+    // are decoded. With `rate`, counters become per-second rates between consecutive points (a
+    // counter that went down, a reset, gives no rate for that step).
+    std::vector<Row> query(const std::string& metric, const std::optional<std::string>& host,
+                           QueryRange range, bool rate);
+    // The same points in buckets of `step_ns`: min, mean, max, last and count per bucket.
+    std::vector<StepRow> query_steps(const std::string& metric,
+                                     const std::optional<std::string>& host, QueryRange range,
+                                     int64_t step_ns, bool rate);
+    StoreStats stats();
+
+  private:
+    struct Series {
+        int64_t id;
+        std::string host, name, labels, type;
+    };
+    // Each series of the metric with its points in the range, merged from chunks and head.
+    template <typename Visit>
+    void each_series(const std::string& metric, const std::optional<std::string>& host,
+                     QueryRange range, bool rate, Visit&& visit);
+
+    Database db_;
+};
+
+// Consecutive counter points as per-second rates; a reset (the value went down) or a repeated
+// timestamp gives no rate for that step.
+std::vector<Point> counter_rates(const std::vector<Point>& points);
+
+}  // namespace dmon::store

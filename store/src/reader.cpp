@@ -1,0 +1,309 @@
+#include <dmon/store/head.hpp>
+#include <dmon/store/reader.hpp>
+#include <dmon/store/schema.hpp>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace dmon::store {
+namespace {
+
+// A read transaction: every statement inside sees the same snapshot of the file.
+class Snapshot {
+  public:
+    explicit Snapshot(Database& db) : db_(db) { db_.exec("BEGIN"); }
+    ~Snapshot() { sqlite3_exec(db_.handle(), "COMMIT", nullptr, nullptr, nullptr); }
+    Snapshot(const Snapshot&) = delete;
+    Snapshot& operator=(const Snapshot&) = delete;
+
+  private:
+    Database& db_;
+};
+
+// The head's points of the wanted series (all series when `wanted` is null), per series,
+// sorted and one per timestamp (the first received).
+std::unordered_map<int64_t, std::vector<Point>> read_head(
+    Database& db, const std::unordered_set<int64_t>* wanted) {
+    std::unordered_map<int64_t, std::vector<Point>> out;
+    auto rows = db.prepare("SELECT data FROM head ORDER BY id");
+    while (rows.step()) {
+        decode_head(rows.column_blob(0), [&](int64_t series, const Point& point) {
+            if (wanted == nullptr || wanted->count(series) > 0)
+                out[series].push_back(point);
+        });
+    }
+    for (auto& [series, points] : out) {
+        std::stable_sort(points.begin(), points.end(),
+                         [](const Point& a, const Point& b) { return a.ts < b.ts; });
+        points.erase(std::unique(points.begin(), points.end(),
+                                 [](const Point& a, const Point& b) { return a.ts == b.ts; }),
+                     points.end());
+    }
+    return out;
+}
+
+// Stored points (sorted, unique) merged with head points: a timestamp stored wins.
+void merge_head(std::vector<Point>& stored, const std::vector<Point>& head) {
+    if (head.empty())
+        return;
+    std::vector<Point> out;
+    out.reserve(stored.size() + head.size());
+    size_t i = 0, j = 0;
+    while (i < stored.size() || j < head.size()) {
+        if (j == head.size() || (i < stored.size() && stored[i].ts < head[j].ts)) {
+            out.push_back(stored[i++]);
+        } else if (i == stored.size() || head[j].ts < stored[i].ts) {
+            out.push_back(head[j++]);
+        } else {
+            out.push_back(stored[i++]);
+            ++j;
+        }
+    }
+    stored.swap(out);
+}
+
+}  // namespace
+
+std::vector<Point> counter_rates(const std::vector<Point>& points) {
+    std::vector<Point> out;
+    for (size_t i = 1; i < points.size(); ++i) {
+        const Point& a = points[i - 1];
+        const Point& b = points[i];
+        if (b.value >= a.value && b.ts > a.ts)
+            out.push_back({b.ts, (b.value - a.value) * 1e9 / static_cast<double>(b.ts - a.ts)});
+    }
+    return out;
+}
+
+SampleReader::SampleReader(const std::string& path) : db_(path, Database::ReadOnly{}) {
+    check_schema(db_, false);
+}
+
+std::vector<std::string> SampleReader::hosts() {
+    std::vector<std::string> out;
+    auto stmt = db_.prepare("SELECT DISTINCT host FROM series ORDER BY host");
+    while (stmt.step())
+        out.emplace_back(stmt.column_text(0));
+    return out;
+}
+
+std::vector<MetricInfo> SampleReader::metrics() {
+    std::vector<MetricInfo> out;
+    auto stmt = db_.prepare(
+        "SELECT name, type, count(*), count(DISTINCT host) FROM series GROUP BY name, type ORDER "
+        "BY name, type");
+    while (stmt.step()) {
+        out.push_back({std::string(stmt.column_text(0)), std::string(stmt.column_text(1)),
+                       stmt.column_int(2), stmt.column_int(3)});
+    }
+    return out;
+}
+
+std::vector<Row> SampleReader::latest(const std::optional<std::string>& host) {
+    Snapshot snapshot(db_);
+    struct Entry {
+        Row row;
+        bool seen = false;
+    };
+    std::unordered_map<int64_t, Entry> by_id;
+    {
+        auto series = db_.prepare(
+            "SELECT s.id, s.host, s.name, s.labels, s.type, l.ts, l.value FROM series s "
+            "LEFT JOIN latest l ON l.series_id = s.id WHERE ?1 IS NULL OR s.host = ?1");
+        if (host)
+            series.bind(0, std::string_view(*host));
+        while (series.step()) {
+            Entry& e = by_id[series.column_int(0)];
+            e.row = {std::string(series.column_text(1)),
+                     std::string(series.column_text(2)),
+                     std::string(series.column_text(3)),
+                     std::string(series.column_text(4)),
+                     series.column_int(5),
+                     series.column_double(6)};
+            e.seen = !series.column_is_null(5);
+        }
+    }
+    // The head holds what was written since the last seal.
+    auto rows = db_.prepare("SELECT data FROM head ORDER BY id");
+    while (rows.step()) {
+        decode_head(rows.column_blob(0), [&](int64_t series, const Point& point) {
+            auto it = by_id.find(series);
+            if (it == by_id.end())
+                return;
+            Entry& e = it->second;
+            if (!e.seen || point.ts > e.row.timestamp_ns) {
+                e.row.timestamp_ns = point.ts;
+                e.row.value = point.value;
+                e.seen = true;
+            }
+        });
+    }
+    std::vector<Row> out;
+    out.reserve(by_id.size());
+    for (auto& [id, e] : by_id) {
+        if (e.seen)
+            out.push_back(std::move(e.row));
+    }
+    std::sort(out.begin(), out.end(), [](const Row& a, const Row& b) {
+        return std::tie(a.host, a.name, a.labels, a.type) <
+               std::tie(b.host, b.name, b.labels, b.type);
+    });
+    return out;
+}
+
+template <typename Visit>
+void SampleReader::each_series(const std::string& metric, const std::optional<std::string>& host,
+                               QueryRange range, bool rate, Visit&& visit) {
+    Snapshot snapshot(db_);
+    std::vector<Series> series;
+    {
+        auto stmt = db_.prepare(
+            "SELECT id, host, name, labels, type FROM series WHERE (?1 = '' OR name = ?1) AND (?2 "
+            "IS NULL OR host = ?2) ORDER BY host, name, labels, type");
+        stmt.bind(0, std::string_view(metric));
+        if (host)
+            stmt.bind(1, std::string_view(*host));
+        while (stmt.step()) {
+            series.push_back({stmt.column_int(0), std::string(stmt.column_text(1)),
+                              std::string(stmt.column_text(2)), std::string(stmt.column_text(3)),
+                              std::string(stmt.column_text(4))});
+        }
+    }
+    if (series.empty())
+        return;
+    std::unordered_set<int64_t> wanted;
+    for (const auto& s : series)
+        wanted.insert(s.id);
+    const auto head = read_head(db_, &wanted);
+    auto closed = db_.prepare(
+        "SELECT data FROM chunks WHERE series_id = ?1 AND end_ts >= ?2 AND start_ts <= ?3 "
+        "ORDER BY end_ts");
+    auto open = db_.prepare(
+        "SELECT data FROM open_chunks WHERE series_id = ?1 AND end_ts >= ?2 AND start_ts <= ?3");
+    std::vector<Point> points;
+    for (const auto& s : series) {
+        points.clear();
+        for (auto* stmt : {&closed, &open}) {
+            stmt->reset();
+            stmt->bind(0, s.id).bind(1, range.from_ns).bind(2, range.to_ns);
+            while (stmt->step())
+                decode_chunk(stmt->column_blob(0), points);
+        }
+        if (auto it = head.find(s.id); it != head.end())
+            merge_head(points, it->second);
+        const auto first = std::lower_bound(points.begin(), points.end(), range.from_ns,
+                                            [](const Point& p, int64_t t) { return p.ts < t; });
+        const auto last = std::upper_bound(points.begin(), points.end(), range.to_ns,
+                                           [](int64_t t, const Point& p) { return t < p.ts; });
+        std::vector<Point> in_range(first, last);
+        const bool as_rate = rate && s.type == "counter";
+        if (as_rate)
+            in_range = counter_rates(in_range);
+        visit(s, as_rate ? std::string("rate") : s.type, in_range);
+    }
+}
+
+std::vector<Row> SampleReader::query(const std::string& metric,
+                                     const std::optional<std::string>& host, QueryRange range,
+                                     bool rate) {
+    std::vector<Row> out;
+    each_series(metric, host, range, rate,
+                [&](const Series& s, const std::string& type, const std::vector<Point>& points) {
+                    for (const auto& p : points)
+                        out.push_back({s.host, s.name, s.labels, type, p.ts, p.value});
+                });
+    return out;
+}
+
+std::vector<StepRow> SampleReader::query_steps(const std::string& metric,
+                                               const std::optional<std::string>& host,
+                                               QueryRange range, int64_t step_ns, bool rate) {
+    std::vector<StepRow> out;
+    if (step_ns <= 0)
+        throw std::invalid_argument("the step must be positive");
+    each_series(metric, host, range, rate,
+                [&](const Series& s, const std::string& type, const std::vector<Point>& points) {
+                    StepRow* bucket = nullptr;
+                    double sum = 0;
+                    auto finish = [&] {
+                        if (bucket != nullptr)
+                            bucket->mean = sum / static_cast<double>(bucket->count);
+                    };
+                    for (const auto& p : points) {
+                        // Floor division: buckets are aligned to the epoch, before it too.
+                        int64_t start = p.ts / step_ns * step_ns;
+                        if (start > p.ts)
+                            start -= step_ns;
+                        if (bucket == nullptr || bucket->timestamp_ns != start) {
+                            finish();
+                            out.push_back({s.host, s.name, s.labels, type, start, p.value, 0,
+                                           p.value, p.value, 0});
+                            bucket = &out.back();
+                            sum = 0;
+                        }
+                        bucket->min = std::min(bucket->min, p.value);
+                        bucket->max = std::max(bucket->max, p.value);
+                        bucket->last = p.value;
+                        sum += p.value;
+                        ++bucket->count;
+                    }
+                    finish();
+                });
+    return out;
+}
+
+StoreStats SampleReader::stats() {
+    Snapshot snapshot(db_);
+    StoreStats stats;
+    stats.schema_version = schema_version(db_);
+    {
+        auto stmt = db_.prepare("SELECT count(*) FROM series");
+        stats.series = stmt.step() ? stmt.column_int(0) : 0;
+    }
+    for (const char* table : {"chunks", "open_chunks"}) {
+        auto stmt = db_.prepare(std::string("SELECT count(*), coalesce(sum(count), 0), "
+                                            "min(start_ts), max(end_ts) FROM ") +
+                                table);
+        if (!stmt.step())
+            continue;
+        stats.chunks += stmt.column_int(0);
+        stats.samples += stmt.column_int(1);
+        if (!stmt.column_is_null(2)) {
+            stats.oldest_ns =
+                std::min(stats.oldest_ns.value_or(stmt.column_int(2)), stmt.column_int(2));
+            stats.newest_ns =
+                std::max(stats.newest_ns.value_or(stmt.column_int(3)), stmt.column_int(3));
+        }
+    }
+    {
+        auto rows = db_.prepare("SELECT data FROM head");
+        while (rows.step()) {
+            decode_head(rows.column_blob(0), [&](int64_t, const Point& p) {
+                ++stats.head_samples;
+                stats.oldest_ns = std::min(stats.oldest_ns.value_or(p.ts), p.ts);
+                stats.newest_ns = std::max(stats.newest_ns.value_or(p.ts), p.ts);
+            });
+        }
+    }
+    stats.samples += stats.head_samples;
+    int64_t page_size = 0, free_pages = 0;
+    {
+        auto stmt = db_.prepare("PRAGMA page_size");
+        page_size = stmt.step() ? stmt.column_int(0) : 0;
+        auto free = db_.prepare("PRAGMA freelist_count");
+        free_pages = free.step() ? free.column_int(0) : 0;
+    }
+    stats.free_bytes = page_size * free_pages;
+    std::error_code ec;
+    for (const auto& file : {db_.path(), db_.path() + "-wal"}) {
+        const auto size = std::filesystem::file_size(file, ec);
+        if (!ec)
+            stats.bytes += static_cast<int64_t>(size);
+    }
+    return stats;
+}
+
+}  // namespace dmon::store
