@@ -7,6 +7,7 @@
 # usage: bench/controller_ingest.sh [BATCHES]     (default 5000 = 500,000 samples)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 batches=${1:-5000}
 samples=$((batches * 100))
 port=5698
@@ -52,7 +53,7 @@ controller=$!
 stored=0
 for ((i = 0; i < 1200; i++)); do
   sleep 0.1
-  stored=$(sqlite3 "$db" "SELECT count(*) FROM samples JOIN series ON series.id = samples.series_id WHERE series.name = 'bench.value'" 2>/dev/null || echo 0)
+  stored=$(stored_samples "$db")
   [ "$stored" -ge "$samples" ] && break
 done
 end=$(date +%s.%N)

@@ -1,10 +1,13 @@
 // Load generator and raw-rate baseline for bench/controller_ingest.sh.
 //
-//   dmon_bench_ingest publish URL BATCHES    publish BATCHES messages of 100 samples over 1000
-//   series dmon_bench_ingest raw DB BATCHES         the same rows into the same schema, no broker
-//   dmon_bench_ingest raw-sql DB BATCHES     the same rows with a bare INSERT loop: SQLite's own
-//   limit dmon_bench_ingest declare URL QUEUE KEY  a durable queue bound to the exchange (to count
-//   messages) dmon_bench_ingest depth URL QUEUE        how many messages wait in QUEUE
+//   dmon_bench_ingest publish URL BATCHES [SERIES]  publish BATCHES messages of 100 samples over
+//                                            SERIES series (1000; 100 per host)
+//   dmon_bench_ingest raw DB BATCHES         the same rows through the store's writer, no broker
+//   dmon_bench_ingest raw-sql DB BATCHES     the same rows with a bare INSERT loop into the row
+//                                            store of schema 1 ((series, ts) key)
+//   dmon_bench_ingest raw-rowid DB BATCHES   the same with a bare rowid append: SQLite's limit
+//   dmon_bench_ingest declare URL QUEUE KEY  a durable queue bound to the exchange
+//   dmon_bench_ingest depth URL QUEUE        how many messages wait in QUEUE
 #include "amqp_common/publisher.hpp"
 #include <dmon/store/store.hpp>
 
@@ -22,7 +25,7 @@
 namespace {
 
 constexpr int kSamplesPerBatch = 100;
-constexpr int kSeries = 1000;
+int kSeries = 1000;  // publish SERIES may change it
 // A day ago: within what the controller accepts (max_age 7d, max_future 10m) for the few
 // thousand rounds a run covers.
 const int64_t kBase = std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -180,8 +183,11 @@ int declare(const std::string& url, const std::string& queue, const std::string&
 int main(int argc, char** argv) {
     const std::vector<std::string> args(argv + 1, argv + argc);
     try {
-        if (args.size() == 3 && args[0] == "publish")
+        if ((args.size() == 3 || args.size() == 4) && args[0] == "publish") {
+            if (args.size() == 4)
+                kSeries = std::stoi(args[3]);
             return publish(args[1], std::stoi(args[2]));
+        }
         if (args.size() == 3 && args[0] == "raw")
             return raw(args[1], std::stoi(args[2]));
         if (args.size() == 3 && args[0] == "raw-sql")

@@ -29,3 +29,8 @@ install_collectd() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends collectd-core </dev/null >/dev/null 2>&1 || true
   fi
 }
+
+# stored_samples DB: samples in a store file (head, closed and open chunks), 0 if not there yet.
+stored_samples() {
+  sqlite3 "$1" "SELECT (SELECT coalesce(sum(count), 0) FROM head) + (SELECT coalesce(sum(count), 0) FROM chunks) + (SELECT coalesce(sum(count), 0) FROM open_chunks)" 2>/dev/null || echo 0
+}
