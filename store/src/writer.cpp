@@ -367,6 +367,7 @@ int64_t& SampleWriter::host_series(std::string_view host) {
         count_host_series_.reset();
         count_host_series_.bind(0, host);
         const int64_t count = count_host_series_.step() ? count_host_series_.column_int(0) : 0;
+        count_host_series_.reset();
         it = host_series_.emplace(std::string(host), count).first;
     }
     return it->second;
@@ -388,6 +389,7 @@ int64_t SampleWriter::series_id(std::string_view host, std::string_view name,
     int64_t id = 0;
     if (find_series_.step()) {
         id = find_series_.column_int(0);
+        find_series_.reset();
     } else {
         // A new series: within the bounds, or refused while the existing ones keep flowing.
         int64_t& of_host = host_series(host);
@@ -433,7 +435,9 @@ SampleWriter::Result SampleWriter::write(const dmon_batch& batch) {
             const std::string_view id = to_view(origins[i].id);
             find_batch_.reset();
             find_batch_.bind(0, id);
-            if (find_batch_.step()) {
+            const bool stored = find_batch_.step();
+            find_batch_.reset();  // no statement left reading: checkpoints need that
+            if (stored) {
                 skip.emplace_back(origins[i].first, origins[i].first + origins[i].count);
                 ++result.skipped_batches;
                 continue;
