@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -28,70 +29,60 @@ using Clock = std::chrono::steady_clock;
 using dmon::store::Database;
 using dmon::store::SampleWriter;
 constexpr int64_t kSecond = 1'000'000'000;
-constexpr int64_t kT0 = 1'790'000'000'000'000'000;
+constexpr int64_t kT0 = 1'789'999'980'000'000'000;  // a whole minute: 1,440 buckets a day
 
 double seconds_since(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// Samples handed to the writer in batches, as the controller's runner hands them.
+// One series' identity, built once: the samples of a batch point at it.
+struct SeriesId {
+    std::string host, name;
+    std::vector<std::pair<std::string, std::string>> owned;
+    std::vector<dmon_label> labels;
+    dmon_sample_type type = DMON_GAUGE;
+    SeriesId(std::string h, std::string n, std::vector<std::pair<std::string, std::string>> l,
+             dmon_sample_type t)
+        : host(std::move(h)), name(std::move(n)), owned(std::move(l)), type(t) {
+        owned.insert(owned.begin(), {"host", host});
+        for (const auto& [k, v] : owned)
+            labels.push_back({{k.data(), k.size()}, {v.data(), v.size()}});
+    }
+    SeriesId(const SeriesId&) = delete;
+};
+
+// Samples handed to the writer in batches of 20,000, as the controller's runner hands them,
+// sealed when due as the sink does.
 class Batcher {
   public:
-    explicit Batcher(SampleWriter& writer) : writer_(writer) {}
-    void add(const std::string& host, const std::string& name,
-             const std::vector<std::pair<std::string, std::string>>& labels, double value,
-             int64_t ts, dmon_sample_type type) {
-        auto& owned = owned_.emplace_back();
-        owned.push_back({"host", host});
-        for (const auto& l : labels)
-            owned.push_back(l);
-        names_.push_back(name);
-        values_.push_back({value, ts, type});
-        if (values_.size() == 20000)
+    explicit Batcher(SampleWriter& writer) : writer_(writer) { samples_.reserve(20000); }
+    void add(const SeriesId& series, double value, int64_t ts) {
+        samples_.push_back({{series.name.data(), series.name.size()},
+                            series.labels.data(),
+                            series.labels.size(),
+                            value,
+                            ts,
+                            static_cast<uint32_t>(series.type)});
+        if (samples_.size() == 20000)
             flush();
     }
     void flush() {
-        std::vector<std::vector<dmon_label>> labels;
-        std::vector<dmon_sample> samples;
-        labels.reserve(owned_.size());
-        for (size_t i = 0; i < owned_.size(); ++i) {
-            auto& l = labels.emplace_back();
-            for (const auto& [k, v] : owned_[i])
-                l.push_back({{k.data(), k.size()}, {v.data(), v.size()}});
-            samples.push_back({{names_[i].data(), names_[i].size()},
-                               l.data(),
-                               l.size(),
-                               values_[i].value,
-                               values_[i].ts,
-                               static_cast<uint32_t>(values_[i].type)});
-        }
-        if (!samples.empty()) {
-            const dmon_batch batch{sizeof(dmon_batch),  samples.data(), samples.size(),
-                                   sizeof(dmon_sample), nullptr,        0};
+        if (!samples_.empty()) {
+            const dmon_batch batch{sizeof(dmon_batch),  samples_.data(), samples_.size(),
+                                   sizeof(dmon_sample), nullptr,         0};
             writer_.write(batch);
-            if (writer_.seal_due(dmon_now()))
+            const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                    std::chrono::system_clock::now().time_since_epoch())
+                                    .count();
+            if (writer_.seal_due(now))
                 writer_.seal();
         }
-        owned_.clear();
-        names_.clear();
-        values_.clear();
+        samples_.clear();
     }
 
   private:
-    static int64_t dmon_now() {
-        return std::chrono::duration_cast<std::chrono::nanoseconds>(
-                   std::chrono::system_clock::now().time_since_epoch())
-            .count();
-    }
-    struct Value {
-        double value;
-        int64_t ts;
-        dmon_sample_type type;
-    };
     SampleWriter& writer_;
-    std::vector<std::vector<std::pair<std::string, std::string>>> owned_;
-    std::vector<std::string> names_;
-    std::vector<Value> values_;
+    std::vector<dmon_sample> samples_;
 };
 
 SampleWriter::Settings settings(const std::string& path, bool full_sync) {
@@ -107,16 +98,17 @@ int writer(const std::string& path, int series, int points) {
     SampleWriter writer(settings(path, true));
     Batcher batcher(writer);
     const auto start = Clock::now();
-    std::vector<std::string> hosts, devices;
+    std::deque<SeriesId> ids;
     for (int s = 0; s < series; ++s) {
-        hosts.push_back("host-" + std::to_string(s % 1000));
-        devices.push_back("dev" + std::to_string(s / 1000));
+        ids.emplace_back("host-" + std::to_string(s % 1000), "bench.value",
+                         std::vector<std::pair<std::string, std::string>>{
+                             {"device", "dev" + std::to_string(s / 1000)}},
+                         DMON_COUNTER);
     }
     for (int p = 0; p < points; ++p) {
         for (int s = 0; s < series; ++s)
-            batcher.add(hosts[s], "bench.value", {{"device", devices[s]}},
-                        static_cast<double>(p * (s % 97 + 1) + (p * 7919 + s) % 13),
-                        kT0 + p * kSecond, DMON_COUNTER);
+            batcher.add(ids[s], static_cast<double>(p * (s % 97 + 1) + (p * 7919 + s) % 13),
+                        kT0 + p * kSecond);
     }
     batcher.flush();
     writer.seal();
@@ -193,12 +185,15 @@ int shape(const std::string& path, const std::string& mode, int hosts, int point
     Batcher batcher(writer);
     std::mt19937_64 random(42);
     int64_t samples = 0;
+    std::deque<SeriesId> ids;
     if (mode == "random") {
+        for (int h = 0; h < hosts; ++h)
+            ids.emplace_back("host-" + std::to_string(h), "random.value",
+                             std::vector<std::pair<std::string, std::string>>{}, DMON_GAUGE);
         for (int p = 0; p < points; ++p) {
             for (int h = 0; h < hosts; ++h) {
-                batcher.add("host-" + std::to_string(h), "random.value", {},
-                            std::uniform_real_distribution<double>(0, 1)(random), kT0 + p * kSecond,
-                            DMON_GAUGE);
+                batcher.add(ids[h], std::uniform_real_distribution<double>(0, 1)(random),
+                            kT0 + p * kSecond);
                 ++samples;
             }
         }
@@ -226,9 +221,12 @@ int shape(const std::string& path, const std::string& mode, int hosts, int point
                 }
             }
         }
+        for (int h = 0; h < hosts; ++h) {
+            for (const auto& r : recorded)
+                ids.emplace_back("host-" + std::to_string(h), r.name, r.labels, r.type);
+        }
         for (int p = 0; p < points; ++p) {
             for (int h = 0; h < hosts; ++h) {
-                const std::string host = "host-" + std::to_string(h);
                 for (size_t s = 0; s < recorded.size(); ++s) {
                     const auto& r = recorded[s];
                     int64_t ts = kT0 + p * kSecond;
@@ -236,7 +234,7 @@ int shape(const std::string& path, const std::string& mode, int hosts, int point
                         const auto& t = r.timestamps;
                         ts += t[(p + h) % t.size()] % kSecond;
                     }
-                    batcher.add(host, r.name, r.labels, values[s * hosts + h][p], ts, r.type);
+                    batcher.add(ids[h * recorded.size() + s], values[s * hosts + h][p], ts);
                     ++samples;
                 }
             }
@@ -258,8 +256,9 @@ int day(const std::string& path, const std::string& rows_path) {
     {
         SampleWriter writer(settings(path, false));
         Batcher batcher(writer);
+        const SeriesId id("day-host", "day.value", {{"state", "used"}}, DMON_GAUGE);
         for (const auto& p : points)
-            batcher.add("day-host", "day.value", {{"state", "used"}}, p.value, p.ts, DMON_GAUGE);
+            batcher.add(id, p.value, p.ts);
         batcher.flush();
         writer.seal();
     }

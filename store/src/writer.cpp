@@ -384,6 +384,11 @@ int64_t SampleWriter::series_id(std::string_view host, std::string_view name,
         .append(type);
     if (auto it = series_cache_.find(key_); it != series_cache_.end())
         return it->second;
+    if (auto it = previous_cache_.find(key_); it != previous_cache_.end()) {
+        const int64_t id = it->second;
+        remember(id);  // still active: kept into the next generation
+        return id;
+    }
     find_series_.reset();
     find_series_.bind(0, host).bind(1, name).bind(2, labels).bind(3, type);
     int64_t id = 0;
@@ -409,13 +414,21 @@ int64_t SampleWriter::series_id(std::string_view host, std::string_view name,
         ++of_host;
         ++total_series_;
     }
-    // Bounded: when full, start again (ids are found in the database; the cache only saves
-    // the lookup for the series that are active now).
-    if (series_cache_.size() >= series_cache_limit_)
-        series_cache_.clear();
-    series_cache_.emplace(key_, id);
+    remember(id);
     added_to_cache_.push_back(key_);
     return id;
+}
+
+// Two generations: when the current one is full it becomes the previous one (the one before
+// is dropped), and a series found there moves back. Series active since the last turn stay
+// cached, so a working set up to the limit never misses (a cache cleared when full missed on
+// every series once per turn); memory stays within twice the limit.
+void SampleWriter::remember(int64_t id) {
+    if (series_cache_.size() >= series_cache_limit_) {
+        previous_cache_.swap(series_cache_);
+        series_cache_.clear();
+    }
+    series_cache_.emplace(key_, id);
 }
 
 SampleWriter::Result SampleWriter::write(const dmon_batch& batch) {
@@ -468,8 +481,10 @@ SampleWriter::Result SampleWriter::write(const dmon_batch& batch) {
     } catch (...) {
         // The transaction rolled back: series ids created in it no longer exist, and the
         // counts are read again when next needed.
-        for (const auto& key : added_to_cache_)
+        for (const auto& key : added_to_cache_) {
             series_cache_.erase(key);
+            previous_cache_.erase(key);
+        }
         host_series_.clear();
         total_series_ = -1;
         throw;
@@ -538,6 +553,7 @@ int64_t SampleWriter::apply_retention(int64_t now) {
     transaction.commit();
     if (series_removed) {
         series_cache_.clear();
+        previous_cache_.clear();
         host_series_.clear();
         total_series_ = -1;
     }

@@ -154,7 +154,7 @@ TEST_F(StoreTest, NewSeriesPastTheLimitsAreRefusedExistingOnesFlow) {
     EXPECT_EQ(result.stored, 100u);
     EXPECT_EQ(result.refused_per_host, 900u);
     EXPECT_EQ(result.refused_host, "noisy");
-    EXPECT_LE(writer.cached_series(), 10u);
+    EXPECT_LE(writer.cached_series(), 20u);  // two generations of 10
 
     test::BatchBuilder next;
     next.add("m", {{"host", "noisy"}, {"id", "5"}}, 1, 2000)    // existing: stored

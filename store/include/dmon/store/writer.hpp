@@ -67,7 +67,7 @@ class SampleWriter {
     // old, and the series left without points. Returns points removed.
     int64_t apply_retention(int64_t now_ns);
     int64_t series_count();  // what max_series counts
-    size_t cached_series() const { return series_cache_.size(); }
+    size_t cached_series() const { return series_cache_.size() + previous_cache_.size(); }
     const std::string& path() const { return db_.path(); }
     const std::string& migration_report() const { return migration_report_; }
     Database& database() { return db_; }  // tests: simulate a full disk with max_page_count
@@ -77,6 +77,7 @@ class SampleWriter {
     int64_t series_id(std::string_view host, std::string_view name, std::string_view labels,
                       std::string_view type, Result& result);
     int64_t& host_series(std::string_view host);  // series of one host, loaded on first use
+    void remember(int64_t id);                    // caches key_ -> id
 
     static bool set_up(Database& db, const Settings& settings, std::string& report);
     void load_head_size();
@@ -92,7 +93,7 @@ class SampleWriter {
     bool ready_;  // set_up() ran: statements below are prepared against the schema
     Statement find_batch_, insert_batch_, insert_series_, find_series_, insert_head_,
         count_host_series_;
-    std::unordered_map<std::string, int64_t> series_cache_;
+    std::unordered_map<std::string, int64_t> series_cache_, previous_cache_;
     // Series counts, per host and in all, as of the last commit; -1: not loaded. Bounded by
     // the number of hosts, which max_series bounds.
     std::unordered_map<std::string, int64_t> host_series_;
