@@ -2,6 +2,8 @@
 #include <dmon/store/reader.hpp>
 #include <dmon/store/schema.hpp>
 
+#include "points.hpp"
+
 #include <algorithm>
 #include <filesystem>
 #include <map>
@@ -35,13 +37,8 @@ std::unordered_map<int64_t, std::vector<Point>> read_head(
                 out[series].push_back(point);
         });
     }
-    for (auto& [series, points] : out) {
-        std::stable_sort(points.begin(), points.end(),
-                         [](const Point& a, const Point& b) { return a.ts < b.ts; });
-        points.erase(std::unique(points.begin(), points.end(),
-                                 [](const Point& a, const Point& b) { return a.ts == b.ts; }),
-                     points.end());
-    }
+    for (auto& [series, series_points] : out)
+        points::sort_unique(series_points);
     return out;
 }
 
@@ -49,20 +46,8 @@ std::unordered_map<int64_t, std::vector<Point>> read_head(
 void merge_head(std::vector<Point>& stored, const std::vector<Point>& head) {
     if (head.empty())
         return;
-    std::vector<Point> out;
-    out.reserve(stored.size() + head.size());
-    size_t i = 0, j = 0;
-    while (i < stored.size() || j < head.size()) {
-        if (j == head.size() || (i < stored.size() && stored[i].ts < head[j].ts)) {
-            out.push_back(stored[i++]);
-        } else if (i == stored.size() || head[j].ts < stored[i].ts) {
-            out.push_back(head[j++]);
-        } else {
-            out.push_back(stored[i++]);
-            ++j;
-        }
-    }
-    stored.swap(out);
+    int64_t duplicates = 0;
+    stored = points::merge_keep_stored(stored, head, duplicates);
 }
 
 }  // namespace

@@ -93,17 +93,12 @@ void check_schema(Database& db, bool create) {
                     db.path() + ": holds tables of something else; dmon will not write into it",
                     SQLITE_NOTFOUND);
         }
-        db.exec("BEGIN IMMEDIATE");
-        try {
-            db.exec(kSchema);
-            db.exec(kChunkTables);
-            db.exec("INSERT INTO meta VALUES('schema_version', '" + std::to_string(kSchemaVersion) +
-                    "')");
-            db.exec("COMMIT");
-        } catch (...) {
-            sqlite3_exec(db.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
-            throw;
-        }
+        Transaction transaction(db);
+        db.exec(kSchema);
+        db.exec(kChunkTables);
+        db.exec("INSERT INTO meta VALUES('schema_version', '" + std::to_string(kSchemaVersion) +
+                "')");
+        transaction.commit();
         return;
     }
     if (version == 1) {
@@ -145,8 +140,8 @@ std::string migrate_schema(Database& db, const MigrationOptions& options) {
     const auto started = std::chrono::steady_clock::now();
     auto last_said = started;
     int64_t series_total = 0, series_done = 0, points = 0, chunks = 0;
-    db.exec("BEGIN IMMEDIATE");
-    try {
+    {
+        Transaction transaction(db);  // a crash or an error leaves schema 1 as it was
         db.exec(kChunkTables);
         {
             auto count = db.prepare("SELECT count(*) FROM series");
@@ -207,10 +202,7 @@ std::string migrate_schema(Database& db, const MigrationOptions& options) {
         db.exec("DROP TABLE samples");
         db.exec("UPDATE meta SET value = '" + std::to_string(kSchemaVersion) +
                 "' WHERE key = 'schema_version'");
-        db.exec("COMMIT");
-    } catch (...) {
-        sqlite3_exec(db.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
-        throw;
+        transaction.commit();
     }
     say("migrated " + std::to_string(points) + " samples of " + std::to_string(series_total) +
         " series into " + std::to_string(chunks) + " chunks; giving the rows' space back (VACUUM)");
