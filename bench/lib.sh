@@ -34,3 +34,15 @@ install_collectd() {
 stored_samples() {
   sqlite3 "$1" "SELECT (SELECT coalesce(sum(count), 0) FROM head) + (SELECT coalesce(sum(count), 0) FROM chunks) + (SELECT coalesce(sum(count), 0) FROM open_chunks)" 2>/dev/null || echo 0
 }
+
+# cpu_seconds PID...: user + system CPU seconds the processes have used so far.
+cpu_seconds() {
+  local ticks=0 p stat
+  for p in "$@"; do
+    stat=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+    stat=${stat##*) }  # the fields after the command name, which may hold spaces
+    set -- $stat
+    ticks=$((ticks + ${12} + ${13}))
+  done
+  awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", t / hz}'
+}

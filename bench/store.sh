@@ -59,12 +59,15 @@ end_to_end() {
   kill -TERM $declarer
   wait $declarer || true
   step "publishing $messages messages of 100 samples over $series series"
-  $ingest publish "$url" "$messages" "$series" >/dev/null
+  $ingest publish "$url" "$messages" "$series" >"$work/published-$series"
   step "the controller drains them"
   local start end stored=0
   start=$(date +%s.%N)
   DMON_AMQP_URL=$url DMON_DB=$db build/bin/dmon run --config config/controller.yaml 2>"$work/controller-$series.log" &
   local controller=$!
+  local broker_pids broker_cpu
+  broker_pids=$(pgrep -f beam.smp || true)
+  broker_cpu=$(cpu_seconds $broker_pids)
   if [ "${DMON_BENCH_PROFILE:-}" = 1 ] && [ "$series" = 1000 ]; then
     (sleep 1 && perf record -F 499 -g -p $controller -o "$work/perf.data" -- sleep 3 >/dev/null 2>&1) &
   fi
@@ -74,6 +77,10 @@ end_to_end() {
     sleep 0.1
   done
   end=$(date +%s.%N)
+  # Where the CPU went while draining: the broker and the controller (2 cores in all).
+  awk -v b0="$broker_cpu" -v b1="$(cpu_seconds $broker_pids)" -v c="$(cpu_seconds $controller)" \
+    -v a="$start" -v e="$end" 'BEGIN {printf "%.1f s wall: broker %.1f CPU-s, controller %.1f CPU-s\n", e - a, b1 - b0, c}' \
+    >"$work/cpu-$series"
   kill -TERM $controller
   wait $controller || true
   if [ "$stored" -lt "$samples" ]; then
@@ -87,13 +94,14 @@ e2e_1k=$(end_to_end 1000)
 if [ "${DMON_BENCH_PROFILE:-}" = 1 ]; then
   wait
   perf report -i "$work/perf.data" --no-children --sort dso,symbol --stdio 2>/dev/null |
-    grep -E '^ +[0-9.]+%' | head -25 >"$work/profile.txt" || true
+    grep -E '^ +[0-9.]+%' | head -25 | sed -E 's/ +- +- *$//; s/ +$//' | cut -c1-140 >"$work/profile.txt" || true
 fi
 e2e_100k=$(end_to_end 100000)
 bash scripts/broker.sh stop >/dev/null
 
 step "bytes per sample: $hosts hosts x $points points of the recorded agent"
 read -r agent_bps agent_samples agent_bytes < <($store shape "$work/agent.db" agent "$hosts" "$points" "$recording")
+agent_free=$(sqlite3 "$work/agent.db" "SELECT freelist_count * page_size FROM pragma_freelist_count, pragma_page_size")
 read -r jitter_bps _ _ < <($store shape "$work/jitter.db" jitter "$hosts" "$points" "$recording")
 read -r random_bps _ _ < <($store shape "$work/random.db" random 1000 5000 "$recording")
 # The same agent data in the row store of schema 1, as the baseline (a tenth of it: rows).
@@ -111,13 +119,18 @@ printf '%-58s %12s samples/s\n' "bare SQLite row insert, (series, ts) key (schem
 printf '%-58s %12s samples/s\n' "bare SQLite rowid append (the limit)" "$rowid_append"
 printf '%-58s %12s samples/s\n' "store writer, no broker, 1,000 series" "$writer_1k"
 printf '%-58s %12s samples/s\n' "store writer, no broker, 100,000 series" "$writer_100k"
+printf '%-58s %12s samples/s\n' "publisher into the broker, with confirms, 1,000 series" "$(cat "$work/published-1000")"
 printf '%-58s %12s samples/s\n' "end to end: broker -> controller -> store, 1,000 series" "$e2e_1k"
 printf '%-58s %12s samples/s\n' "end to end: broker -> controller -> store, 100,000 series" "$e2e_100k"
 awk -v a="$e2e_1k" -v b="$e2e_100k" -v r="$row_insert" -v w="$writer_1k" 'BEGIN {
   printf "end to end / bare row insert: %.2f (1,000 series), %.2f (100,000 series); target >= 3\n", a / r, b / r
   printf "end to end / writer without a broker (1,000 series): %.2f\n", a / w }'
+echo "draining 1,000 series: $(cat "$work/cpu-1000")"
+echo "draining 100,000 series: $(cat "$work/cpu-100000")"
 echo
 printf '%-58s %8s bytes/sample\n' "agent-shaped, regular 1 s ($agent_samples samples)" "$agent_bps"
+awk -v b="$agent_bytes" -v f="$agent_free" -v n="$agent_samples" 'BEGIN {
+  printf "%-58s %8.2f bytes/sample\n", "  of which in use (without the free pages the head left)", (b - f) / n }'
 printf '%-58s %8s bytes/sample\n' "agent-shaped, with the recorded timestamp jitter" "$jitter_bps"
 printf '%-58s %8s bytes/sample\n' "random values in [0, 1)" "$random_bps"
 printf '%-58s %8s bytes/sample\n' "schema 1 row store (baseline)" "$rows_bps"

@@ -89,53 +89,42 @@ std::vector<MetricInfo> SampleReader::metrics() {
 
 std::vector<Row> SampleReader::latest(const std::optional<std::string>& host) {
     Snapshot snapshot(db_);
-    struct Entry {
-        Row row;
-        bool seen = false;
-    };
-    std::unordered_map<int64_t, Entry> by_id;
+    // The head's newest point per series (what was written since the last seal): small.
+    std::unordered_map<int64_t, Point> newer;
     {
-        auto series = db_.prepare(
-            "SELECT s.id, s.host, s.name, s.labels, s.type, l.ts, l.value FROM series s "
-            "LEFT JOIN latest l ON l.series_id = s.id WHERE ?1 IS NULL OR s.host = ?1");
-        if (host)
-            series.bind(0, std::string_view(*host));
-        while (series.step()) {
-            Entry& e = by_id[series.column_int(0)];
-            e.row = {std::string(series.column_text(1)),
-                     std::string(series.column_text(2)),
-                     std::string(series.column_text(3)),
-                     std::string(series.column_text(4)),
-                     series.column_int(5),
-                     series.column_double(6)};
-            e.seen = !series.column_is_null(5);
+        auto rows = db_.prepare("SELECT data FROM head ORDER BY id");
+        while (rows.step()) {
+            decode_head(rows.column_blob(0), [&](int64_t series, const Point& point) {
+                auto [it, added] = newer.emplace(series, point);
+                if (!added && point.ts > it->second.ts)
+                    it->second = point;
+            });
         }
     }
-    // The head holds what was written since the last seal.
-    auto rows = db_.prepare("SELECT data FROM head ORDER BY id");
-    while (rows.step()) {
-        decode_head(rows.column_blob(0), [&](int64_t series, const Point& point) {
-            auto it = by_id.find(series);
-            if (it == by_id.end())
-                return;
-            Entry& e = it->second;
-            if (!e.seen || point.ts > e.row.timestamp_ns) {
-                e.row.timestamp_ns = point.ts;
-                e.row.value = point.value;
-                e.seen = true;
-            }
-        });
-    }
+    // In the order of the series key's index: no sort, and one pass.
+    auto series = db_.prepare(
+        std::string("SELECT s.id, s.host, s.name, s.labels, s.type, l.ts, l.value FROM series s "
+                    "LEFT JOIN latest l ON l.series_id = s.id ") +
+        (host ? "WHERE s.host = ?1 " : "") + "ORDER BY s.host, s.name, s.labels, s.type");
+    if (host)
+        series.bind(0, std::string_view(*host));
     std::vector<Row> out;
-    out.reserve(by_id.size());
-    for (auto& [id, e] : by_id) {
-        if (e.seen)
-            out.push_back(std::move(e.row));
+    while (series.step()) {
+        bool seen = !series.column_is_null(5);
+        Point point{series.column_int(5), series.column_double(6)};
+        if (!newer.empty()) {
+            if (auto it = newer.find(series.column_int(0));
+                it != newer.end() && (!seen || it->second.ts > point.ts)) {
+                point = it->second;
+                seen = true;
+            }
+        }
+        if (!seen)
+            continue;
+        out.push_back({std::string(series.column_text(1)), std::string(series.column_text(2)),
+                       std::string(series.column_text(3)), std::string(series.column_text(4)),
+                       point.ts, point.value});
     }
-    std::sort(out.begin(), out.end(), [](const Row& a, const Row& b) {
-        return std::tie(a.host, a.name, a.labels, a.type) <
-               std::tie(b.host, b.name, b.labels, b.type);
-    });
     return out;
 }
 
@@ -145,10 +134,16 @@ void SampleReader::each_series(const std::string& metric, const std::optional<st
     Snapshot snapshot(db_);
     std::vector<Series> series;
     {
-        auto stmt = db_.prepare(
-            "SELECT id, host, name, labels, type FROM series WHERE (?1 = '' OR name = ?1) AND (?2 "
-            "IS NULL OR host = ?2) ORDER BY host, name, labels, type");
-        stmt.bind(0, std::string_view(metric));
+        // Only the filters given, so that SQLite can use the series key (host, name, ...) or
+        // series_by_name; an "?1 IS NULL OR" filter would make it scan every series.
+        std::string sql = "SELECT id, host, name, labels, type FROM series WHERE 1";
+        if (!metric.empty())
+            sql += " AND name = ?1";
+        if (host)
+            sql += " AND host = ?2";
+        auto stmt = db_.prepare(sql + " ORDER BY host, name, labels, type");
+        if (!metric.empty())
+            stmt.bind(0, std::string_view(metric));
         if (host)
             stmt.bind(1, std::string_view(*host));
         while (stmt.step()) {

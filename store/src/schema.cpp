@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS chunks(
     count INTEGER NOT NULL,
     data BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS chunks_by_series ON chunks(series_id, end_ts, start_ts);
+CREATE INDEX IF NOT EXISTS series_by_name ON series(name);
 CREATE TABLE IF NOT EXISTS open_chunks(
     series_id INTEGER PRIMARY KEY,
     start_ts INTEGER NOT NULL,

@@ -471,8 +471,12 @@ SampleWriter::Result SampleWriter::write(const dmon_batch& batch) {
     return result;
 }
 
-bool SampleWriter::seal_due(int64_t now) const {
-    return head_samples_ >= seal_samples_ ||
+bool SampleWriter::seal_due(int64_t now) {
+    // A seal costs a few statements per series it touches, whatever the number of points: with
+    // many series, wait for about 16 points a series (up to 16 x seal_samples), so the work a
+    // point costs does not grow with the number of series.
+    const int64_t enough = std::clamp(16 * series_count(), seal_samples_, 16 * seal_samples_);
+    return head_samples_ >= enough ||
            (head_samples_ > 0 && now - oldest_head_ns_ >= seal_interval_ns_);
 }
 

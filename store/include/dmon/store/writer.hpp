@@ -46,7 +46,7 @@ class SampleWriter {
         int64_t max_series = 1'000'000;
         size_t series_cache = 100'000;                  // series ids kept in memory at most
         uint32_t chunk_samples = kDefaultChunkSamples;  // points per chunk
-        int64_t seal_samples = 250'000;                 // seal when the head holds this many
+        int64_t seal_samples = 250'000;  // seal when the head holds this many (see seal_due)
         std::chrono::nanoseconds seal_interval{std::chrono::seconds(10)};  // or is this old
         bool backup_before_migration = true;
         std::function<void(const std::string&)> progress;  // migration progress lines
@@ -61,7 +61,9 @@ class SampleWriter {
 
     explicit SampleWriter(const Settings& settings);
     Result write(const dmon_batch& batch);
-    bool seal_due(int64_t now_ns) const;  // the head is full or old enough to seal
+    // The head is old enough (seal_interval) or full: seal_samples, or 16 points a series when
+    // there are more series than seal_samples / 16 (at most 16 x seal_samples).
+    bool seal_due(int64_t now_ns);
     SealResult seal();
     // Seals, then removes chunks wholly older than the retention, remembered message ids as
     // old, and the series left without points. Returns points removed.
