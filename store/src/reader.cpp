@@ -5,6 +5,7 @@
 #include "points.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <filesystem>
 #include <map>
 #include <unordered_map>
@@ -58,7 +59,8 @@ std::vector<Point> counter_rates(const std::vector<Point>& points) {
         const Point& a = points[i - 1];
         const Point& b = points[i];
         if (b.value >= a.value && b.ts > a.ts)
-            out.push_back({b.ts, (b.value - a.value) * 1e9 / static_cast<double>(b.ts - a.ts)});
+            out.push_back({b.ts, (b.value - a.value) * 1e9 /
+                                     (static_cast<double>(b.ts) - static_cast<double>(a.ts))});
     }
     return out;
 }
@@ -213,10 +215,14 @@ std::vector<StepRow> SampleReader::query_steps(const std::string& metric,
                             bucket->mean = sum / static_cast<double>(bucket->count);
                     };
                     for (const auto& p : points) {
-                        // Floor division: buckets are aligned to the epoch, before it too.
-                        int64_t start = p.ts / step_ns * step_ns;
-                        if (start > p.ts)
-                            start -= step_ns;
+                        // Buckets are aligned to the epoch, before it too; the first bucket of
+                        // time (where ts - remainder would overflow) starts at the minimum.
+                        int64_t remainder = p.ts % step_ns;
+                        if (remainder < 0)
+                            remainder += step_ns;
+                        int64_t start = 0;
+                        if (__builtin_sub_overflow(p.ts, remainder, &start))
+                            start = std::numeric_limits<int64_t>::min();
                         if (bucket == nullptr || bucket->timestamp_ns != start) {
                             finish();
                             out.push_back({s.host, s.name, s.labels, type, start, p.value, 0,

@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include <chrono>
 #include <map>
 #include <set>
@@ -80,6 +82,49 @@ TEST_F(AmqpTest, AControllerKilledMidStreamLosesNothing) {
     wait_until_settled("it-kill");
     EXPECT_EQ(c->stop(), 0);
     expect_every_round("it-kill", stopped_at);
+}
+
+// The shipped controller made to seal its head after every batch, so that each SIGKILL lands
+// in a seal or next to one: every round is stored once, and the chunks never overlap.
+TEST_F(AmqpTest, AControllerKilledWhileSealingLosesNothingAndDoublesNothing) {
+    std::string config = read_text(kSource + "/config/controller.yaml");
+    const auto at = config.find("    retention: 7d\n");
+    ASSERT_NE(at, std::string::npos);
+    config.insert(at, "    seal_samples: 1\n    seal_interval: 1ms\n    chunk_samples: 16\n");
+    const std::string path = folder_.path("sealing.yaml");
+    std::ofstream(path) << config;
+    auto c = controller(path);
+    auto a = agent("it-seal");
+    ASSERT_TRUE(wait_for(
+        [&] { return query_int("SELECT count(*) FROM series WHERE host = 'it-seal'") > 0; }, 20s));
+    for (int kill = 0; kill < 3; ++kill) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1500 + 700 * kill));
+        c->signal(SIGKILL);
+        c->wait();
+        c = controller(path);
+    }
+    std::this_thread::sleep_for(3s);
+    const int64_t stopped_at = now_ns();
+    EXPECT_EQ(a->stop(), 0);
+    wait_until_settled("it-seal");
+    EXPECT_EQ(c->stop(), 0);
+    expect_every_round("it-seal", stopped_at);
+    if (HasFailure()) {
+        const std::string log = read_text(folder_.path("controller.log"));
+        ADD_FAILURE() << "controller log (end):\n"
+                      << log.substr(log.size() > 6000 ? log.size() - 6000 : 0);
+    }
+    // Sealed while the agent sent, not only at the end.
+    EXPECT_GT(
+        query_int("SELECT count(*) FROM chunks") + query_int("SELECT count(*) FROM open_chunks"),
+        0);
+    const std::string all_chunks =
+        "(SELECT rowid AS id, series_id, start_ts, end_ts FROM chunks UNION ALL SELECT -series_id, "
+        "series_id, start_ts, end_ts FROM open_chunks)";
+    EXPECT_EQ(query_int("SELECT count(*) FROM " + all_chunks + " a JOIN " + all_chunks +
+                        " b ON a.series_id = b.series_id AND a.id <> b.id AND a.start_ts <= "
+                        "b.end_ts AND b.start_ts <= a.end_ts"),
+              0);
 }
 
 TEST_F(AmqpTest, MalformedMessagesGoToTheDeadLetterQueueAndForeignOnesAreStored) {

@@ -53,11 +53,11 @@ class BrokerFixture : public ::testing::Test {
                " DMON_AMQP_URL=amqp://guest@127.0.0.1:" + std::to_string(kPort) +
                "/ DMON_DB=" + queue_db + " ";
     }
-    std::unique_ptr<Process> controller() {
+    std::unique_ptr<Process> controller(const std::string& config = "") {
         return std::make_unique<Process>(
             "env " + env(db_) + "DMON_CONTROL=" + folder_.path("controller.sock") + " " + kDmon +
-            " run --config " + kSource + "/config/controller.yaml >>" +
-            folder_.path("controller.log") + " 2>&1");
+            " run --config " + (config.empty() ? kSource + "/config/controller.yaml" : config) +
+            " >>" + folder_.path("controller.log") + " 2>&1");
     }
     std::unique_ptr<Process> agent(const std::string& node) {
         return std::make_unique<Process>(

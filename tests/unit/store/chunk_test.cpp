@@ -139,11 +139,11 @@ TEST(ChunkTest, RandomSeriesRoundTrip) {
         const size_t n = 1 + random() % 700;
         const int shape = static_cast<int>(random() % 6);
         std::vector<Point> points;
-        int64_t ts = static_cast<int64_t>(random());
+        uint64_t ts = random();  // wraps around: any int64 timestamps, in any order
         double value = static_cast<double>(random() % 1000);
         for (size_t i = 0; i < n; ++i) {
-            ts += static_cast<int64_t>(random() % 3 == 0 ? random() : random() % 2'000'000'000) -
-                  (random() % 50 == 0 ? 5'000'000'000 : 0);
+            ts += (random() % 3 == 0 ? random() : random() % 2'000'000'000) -
+                  (random() % 50 == 0 ? 5'000'000'000u : 0u);
             switch (shape) {
                 case 0:  // random doubles, any bits
                     value = std::bit_cast<double>(random());
@@ -164,7 +164,7 @@ TEST(ChunkTest, RandomSeriesRoundTrip) {
                 default:  // integers that turn fractional halfway
                     value = i < n / 2 ? static_cast<double>(i) : static_cast<double>(i) + 0.5;
             }
-            points.push_back({ts, value});
+            points.push_back({static_cast<int64_t>(ts), value});
         }
         expect_round_trip(points, "round " + std::to_string(round));
         // The same points appended in random pieces (re-encoded when a piece does not fit).

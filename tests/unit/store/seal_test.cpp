@@ -9,7 +9,9 @@
 
 #include <filesystem>
 #include <map>
+#include <atomic>
 #include <random>
+#include <thread>
 
 #ifndef _WIN32
 #include <csignal>
@@ -271,6 +273,39 @@ TEST_F(SealTest, ASchemaOneFileIsMigratedInPlaceWithABackup) {
     ASSERT_EQ(util.size(), 300u);
     EXPECT_EQ(util[10].value, (10 % 10) / 3.0);
     EXPECT_EQ(util[11].value, (11 % 10) / 3.0);
+}
+
+// `dmonctl compact` seals on its own connection while the controller writes: SQLite lets one in
+// at a time, and nothing of the chunks lives in the writer's memory, so nothing is lost, doubled
+// or overlapping.
+TEST_F(SealTest, SealingBesideARunningWriterLosesNothing) {
+    { SampleWriter create(settings(16)); }
+    std::atomic<bool> done{false};
+    std::thread writer_thread([&] {
+        SampleWriter writer(settings(16));
+        for (int r = 0; r < 200; r += 5) {
+            write_rounds(writer, r, 5);
+            if (r % 40 == 0)
+                writer.seal();  // the writer's own seals, too
+        }
+        done = true;
+    });
+    int seals = 0;
+    {
+        Database db(path_, false);
+        while (!done) {
+            seal_head(db, 16);
+            ++seals;
+        }
+        seal_head(db, 16);
+    }
+    writer_thread.join();
+    EXPECT_GT(seals, 0);
+    EXPECT_EQ(everything().size(), 600u);
+    SampleReader reader(path_);
+    EXPECT_EQ(reader.stats().samples, 600);
+    EXPECT_EQ(reader.stats().head_samples, 0);
+    expect_no_overlaps();
 }
 
 #ifndef _WIN32
