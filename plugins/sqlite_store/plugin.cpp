@@ -10,7 +10,8 @@ using store::SampleWriter;
 
 constexpr dmon_option_decl kOptions[] = {
     sdk::option("path", DMON_OPT_STRING, nullptr, "the database file; its folder is created", true),
-    sdk::option("retention", DMON_OPT_DURATION, "7d", "samples older than this are removed"),
+    sdk::option("retention", DMON_OPT_DURATION, "7d",
+                "chunks whose newest sample is older than this are removed"),
     sdk::option("synchronous", DMON_OPT_STRING, "full",
                 "full: fsync every commit (survives power loss); normal: survives a crash of dmon"),
     sdk::option("max_series_per_host", DMON_OPT_INT, "10000",
