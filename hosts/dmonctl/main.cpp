@@ -362,13 +362,7 @@ int compact(const Arguments& args) {
     dmon::store::Database db(args.db, false);
     db.exec("PRAGMA journal_mode=WAL");
     dmon::store::check_schema(db, false);
-    uint32_t chunk_samples = dmon::store::kDefaultChunkSamples;
-    {
-        auto stmt = db.prepare("SELECT value FROM meta WHERE key = 'chunk_samples'");
-        if (stmt.step())
-            chunk_samples = static_cast<uint32_t>(std::stoul(std::string(stmt.column_text(0))));
-    }
-    const auto result = dmon::store::seal_head(db, chunk_samples);
+    const auto result = dmon::store::seal_head(db, dmon::store::recorded_chunk_samples(db));
     db.exec("PRAGMA wal_checkpoint(PASSIVE)");
     std::cout << "sealed " << result.stored << " samples of " << result.series << " series into "
               << result.chunks << " chunks";

@@ -26,18 +26,23 @@ class Snapshot {
     Database& db_;
 };
 
+// Every point in the head, in arrival order.
+template <typename Visit>
+void for_each_head_point(Database& db, Visit&& visit) {
+    auto rows = db.prepare("SELECT data FROM head ORDER BY id");
+    while (rows.step())
+        decode_head(rows.column_blob(0), visit);
+}
+
 // The head's points of the wanted series (all series when `wanted` is null), per series,
 // sorted and one per timestamp (the first received).
 std::unordered_map<int64_t, std::vector<Point>> read_head(
     Database& db, const std::unordered_set<int64_t>* wanted) {
     std::unordered_map<int64_t, std::vector<Point>> out;
-    auto rows = db.prepare("SELECT data FROM head ORDER BY id");
-    while (rows.step()) {
-        decode_head(rows.column_blob(0), [&](int64_t series, const Point& point) {
-            if (wanted == nullptr || wanted->count(series) > 0)
-                out[series].push_back(point);
-        });
-    }
+    for_each_head_point(db, [&](int64_t series, const Point& point) {
+        if (wanted == nullptr || wanted->count(series) > 0)
+            out[series].push_back(point);
+    });
     for (auto& [series, series_points] : out)
         points::sort_unique(series_points);
     return out;
@@ -93,16 +98,11 @@ std::vector<Row> SampleReader::latest(const std::optional<std::string>& host) {
     Snapshot snapshot(db_);
     // The head's newest point per series (what was written since the last seal): small.
     std::unordered_map<int64_t, Point> newer;
-    {
-        auto rows = db_.prepare("SELECT data FROM head ORDER BY id");
-        while (rows.step()) {
-            decode_head(rows.column_blob(0), [&](int64_t series, const Point& point) {
-                auto [it, added] = newer.emplace(series, point);
-                if (!added && point.ts > it->second.ts)
-                    it->second = point;
-            });
-        }
-    }
+    for_each_head_point(db_, [&](int64_t series, const Point& point) {
+        auto [it, added] = newer.emplace(series, point);
+        if (!added && point.ts > it->second.ts)
+            it->second = point;
+    });
     // In the order of the series key's index: no sort, and one pass.
     auto series = db_.prepare(
         std::string("SELECT s.id, s.host, s.name, s.labels, s.type, l.ts, l.value FROM series s "
@@ -264,16 +264,11 @@ StoreStats SampleReader::stats() {
                 std::max(stats.newest_ns.value_or(stmt.column_int(3)), stmt.column_int(3));
         }
     }
-    {
-        auto rows = db_.prepare("SELECT data FROM head");
-        while (rows.step()) {
-            decode_head(rows.column_blob(0), [&](int64_t, const Point& p) {
-                ++stats.head_samples;
-                stats.oldest_ns = std::min(stats.oldest_ns.value_or(p.ts), p.ts);
-                stats.newest_ns = std::max(stats.newest_ns.value_or(p.ts), p.ts);
-            });
-        }
-    }
+    for_each_head_point(db_, [&](int64_t, const Point& p) {
+        ++stats.head_samples;
+        stats.oldest_ns = std::min(stats.oldest_ns.value_or(p.ts), p.ts);
+        stats.newest_ns = std::max(stats.newest_ns.value_or(p.ts), p.ts);
+    });
     stats.samples += stats.head_samples;
     int64_t page_size = 0, free_pages = 0;
     {

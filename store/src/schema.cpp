@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 namespace dmon::store {
@@ -79,6 +80,23 @@ int schema_version(Database& db) {
     } catch (const std::exception&) {
         return 0;
     }
+}
+
+uint32_t recorded_chunk_samples(Database& db) {
+    auto stmt = db.prepare("SELECT value FROM meta WHERE key = 'chunk_samples'");
+    if (!stmt.step())
+        return kDefaultChunkSamples;
+    const std::string text(stmt.column_text(0));
+    char* end = nullptr;
+    const unsigned long value = std::strtoul(text.c_str(), &end, 10);
+    return end != text.c_str() && *end == '\0' && value >= 2 && value <= 65536
+               ? static_cast<uint32_t>(value)
+               : kDefaultChunkSamples;
+}
+
+void record_chunk_samples(Database& db, uint32_t chunk_samples) {
+    auto stmt = db.prepare("INSERT OR REPLACE INTO meta VALUES('chunk_samples', ?)");
+    stmt.bind(0, std::string_view(std::to_string(chunk_samples))).step();
 }
 
 void check_schema(Database& db, bool create) {

@@ -313,8 +313,7 @@ bool SampleWriter::set_up(Database& db, const Settings& settings, std::string& r
     // memory rather than SQLite's 2 MiB default.
     db.exec("PRAGMA cache_size=-65536");
     // `dmonctl compact` seals with the chunk size the writer uses.
-    db.exec("INSERT OR REPLACE INTO meta VALUES('chunk_samples', '" +
-            std::to_string(std::max<uint32_t>(2, settings.chunk_samples)) + "')");
+    record_chunk_samples(db, std::max<uint32_t>(2, settings.chunk_samples));
     return true;
 }
 

@@ -22,6 +22,11 @@ int schema_version(Database& db);
 // creates it. Throws DatabaseError saying what to do with an older or newer file.
 void check_schema(Database& db, bool create);
 
+// The chunk size the file's writer uses (kept in meta so that `dmonctl compact` seals alike);
+// the default when none is recorded or the record is out of range.
+uint32_t recorded_chunk_samples(Database& db);
+void record_chunk_samples(Database& db, uint32_t chunk_samples);
+
 struct MigrationOptions {
     bool backup = true;  // copy the file to FILE.schema1.bak first
     uint32_t chunk_samples = kDefaultChunkSamples;
