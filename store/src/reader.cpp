@@ -29,9 +29,15 @@ class Snapshot {
 // Every point in the head, in arrival order.
 template <typename Visit>
 void for_each_head_point(Database& db, Visit&& visit) {
-    auto rows = db.prepare("SELECT data FROM head ORDER BY id");
-    while (rows.step())
-        decode_head(rows.column_blob(0), visit);
+    auto rows = db.prepare("SELECT id, data FROM head ORDER BY id");
+    while (rows.step()) {
+        try {
+            decode_head(rows.column_blob(1), visit);
+        } catch (const CorruptChunk& e) {
+            throw CorruptChunk(db.path() + ": head row " + std::to_string(rows.column_int(0)) +
+                               " does not decode: " + e.what());
+        }
+    }
 }
 
 // The head's points of the wanted series (all series when `wanted` is null), per series,
@@ -171,8 +177,15 @@ void SampleReader::each_series(const std::string& metric, const std::optional<st
         for (auto* stmt : {&closed, &open}) {
             stmt->reset();
             stmt->bind(0, s.id).bind(1, range.from_ns).bind(2, range.to_ns);
-            while (stmt->step())
-                decode_chunk(stmt->column_blob(0), points);
+            while (stmt->step()) {
+                try {
+                    decode_chunk(stmt->column_blob(0), points);
+                } catch (const CorruptChunk& e) {
+                    throw CorruptChunk(db_.path() + ": a chunk of " + s.host + " " + s.name + " " +
+                                       s.labels + " (series " + std::to_string(s.id) +
+                                       ") does not decode: " + e.what());
+                }
+            }
         }
         if (auto it = head.find(s.id); it != head.end())
             merge_head(points, it->second);

@@ -220,13 +220,18 @@ SealResult seal_head(Database& db, uint32_t chunk_samples,
     // The head in arrival order, per series.
     std::unordered_map<int64_t, std::vector<Point>> by_series;
     {
-        auto rows = db.prepare("SELECT data FROM head WHERE id <= ? ORDER BY id");
+        auto rows = db.prepare("SELECT id, data FROM head WHERE id <= ? ORDER BY id");
         rows.bind(0, through);
         while (rows.step()) {
-            decode_head(rows.column_blob(0), [&](int64_t series, const Point& point) {
-                by_series[series].push_back(point);
-                ++result.head_samples;
-            });
+            try {
+                decode_head(rows.column_blob(1), [&](int64_t series, const Point& point) {
+                    by_series[series].push_back(point);
+                    ++result.head_samples;
+                });
+            } catch (const CorruptChunk& e) {
+                throw CorruptChunk(db.path() + ": head row " + std::to_string(rows.column_int(0)) +
+                                   " does not decode: " + e.what());
+            }
         }
     }
     note("read");

@@ -209,6 +209,38 @@ TEST_F(SealTest, StepsGiveMinMeanMaxLastPerBucketAndRatesHandleResets) {
     check();  // from the chunks
 }
 
+// A damaged file is refused with where the damage is, not read as something else.
+TEST_F(SealTest, ADamagedChunkOrHeadRowIsNamedInTheError) {
+    {
+        SampleWriter writer(settings(16));
+        write_rounds(writer, 0, 20);
+        writer.seal();
+        write_rounds(writer, 20, 1);
+        Database db(path_, false);
+        db.exec("UPDATE chunks SET data = substr(data, 1, 12) WHERE series_id = 1");
+        db.exec("UPDATE head SET data = substr(data, 1, 5)");
+    }
+    SampleReader reader(path_);
+    try {
+        reader.query("system.cpu.time", std::nullopt, {}, false);
+        FAIL() << "a damaged head must not be read";
+    } catch (const CorruptChunk& e) {
+        EXPECT_EQ(std::string(e.what()),
+                  path_ + ": head row 1 does not decode: head record ends early");
+    }
+    Database db(path_, false);
+    db.exec("DELETE FROM head");
+    try {
+        reader.query("system.cpu.time", std::nullopt, {}, false);
+        FAIL() << "a damaged chunk must not be read";
+    } catch (const CorruptChunk& e) {
+        EXPECT_EQ(std::string(e.what()),
+                  path_ +
+                      ": a chunk of a system.cpu.time state=user (series "
+                      "1) does not decode: chunk count 16 beyond its 4 bytes");
+    }
+}
+
 TEST_F(SealTest, TheSeriesKeyIsTheStoresOwnAndFrozen) {
     const std::vector<dmon_label> labels = {
         {{"cpu", 3}, {"total", 5}},
