@@ -8,7 +8,7 @@ PACKAGES=(
   libboost-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libgtest-dev
   librabbitmq-dev libsqlite3-dev sqlite3 rabbitmq-server
   clang-format procps
-  libssl-dev openssl clang libclang-rt-14-dev
+  libssl-dev openssl clang libclang-rt-14-dev nlohmann-json3-dev
 )
 
 missing=()

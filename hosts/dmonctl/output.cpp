@@ -1,13 +1,14 @@
 #include "output.hpp"
 
+#include "units.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <cstdint>
-#include <ctime>
 #include <string_view>
 
 #include <dmon/str.hpp>
+#include <nlohmann/json.hpp>
 
 namespace dmon::ctl {
 
@@ -17,39 +18,10 @@ std::string format_number(double value) {
     return std::string(buffer, result.ptr);
 }
 
-std::string json_escape(const std::string& text) {
-    std::string out;
-    for (const char c : text) {
-        switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20) {
-                    char buffer[8];
-                    std::snprintf(buffer, sizeof(buffer), "\\u%04x", c);
-                    out += buffer;
-                } else {
-                    out += c;
-                }
-        }
-    }
-    return out;
-}
-
 namespace {
 // A text cell that a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a
 // leading ' (OWASP's advice): host names and labels come from agents, who may be hostile.
-// Numeric columns are numbers we formatted and keep their sign.
+// Numbers are ours and keep their sign.
 std::string csv_cell(const std::string& text, bool numeric) {
     std::string value = text;
     if (!numeric && !value.empty() &&
@@ -62,6 +34,55 @@ std::string csv_cell(const std::string& text, bool numeric) {
         out += c == '"' ? std::string("\"\"") : std::string(1, c);
     return out + "\"";
 }
+
+std::string exact_text(const Cell& cell) {
+    switch (cell.kind) {
+        case Cell::Kind::null:
+            return "";
+        case Cell::Kind::text:
+            return cell.text;
+        case Cell::Kind::integer:
+        case Cell::Kind::time:
+            return std::to_string(cell.integer);
+        case Cell::Kind::number:
+            return format_number(cell.number);
+    }
+    return "";
+}
+
+std::string human_text(const Cell& cell) {
+    switch (cell.kind) {
+        case Cell::Kind::null:
+            return "-";
+        case Cell::Kind::time:
+            return format_time_utc(cell.integer);
+        case Cell::Kind::number:
+            return format_value(cell.number, cell.unit, cell.per_second);
+        default:
+            // A terminal runs escape sequences: control bytes in stored text are shown as \xNN.
+            return escape_text(exact_text(cell), SIZE_MAX);
+    }
+}
+
+nlohmann::json json_value(const Cell& cell) {
+    switch (cell.kind) {
+        case Cell::Kind::null:
+            return nullptr;
+        case Cell::Kind::text:
+            return cell.text;
+        case Cell::Kind::integer:
+        case Cell::Kind::time:
+            return cell.integer;
+        case Cell::Kind::number:
+            // JSON has no NaN or infinity: those are null.
+            return std::isfinite(cell.number) ? nlohmann::json(cell.number) : nlohmann::json();
+    }
+    return nullptr;
+}
+
+bool right_aligned(const Cell& cell) {
+    return cell.kind == Cell::Kind::integer || cell.kind == Cell::Kind::number;
+}
 }  // namespace
 
 void print(const Table& table, Format format, std::ostream& out) {
@@ -72,48 +93,51 @@ void print(const Table& table, Format format, std::ostream& out) {
         out << '\n';
         for (const auto& row : table.rows) {
             for (size_t c = 0; c < n; ++c)
-                out << (c ? "," : "") << csv_cell(row[c], table.numeric[c]);
+                out << (c ? "," : "") << csv_cell(exact_text(row[c]), right_aligned(row[c]));
             out << '\n';
         }
         return;
     }
     if (format == Format::json) {
-        out << "[";
-        for (size_t r = 0; r < table.rows.size(); ++r) {
-            out << (r ? ",\n " : "\n ") << "{";
-            for (size_t c = 0; c < n; ++c) {
-                out << (c ? ", " : "") << '"' << json_escape(table.columns[c]) << "\": ";
-                if (table.numeric[c])
-                    out << table.rows[r][c];
-                else
-                    out << '"' << json_escape(table.rows[r][c]) << '"';
-            }
-            out << "}";
+        // Stored text may be any bytes: invalid UTF-8 is replaced, not an exception.
+        auto array = nlohmann::json::array();
+        for (const auto& row : table.rows) {
+            nlohmann::json object = nlohmann::json::object();
+            for (size_t c = 0; c < n; ++c)
+                object[table.columns[c]] = json_value(row[c]);
+            array.push_back(std::move(object));
         }
-        out << (table.rows.empty() ? "]\n" : "\n]\n");
+        out << array.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
         return;
     }
-    // A terminal runs escape sequences: control bytes in stored text are shown as \xNN.
     std::vector<std::vector<std::string>> rows;
     rows.reserve(table.rows.size());
+    std::vector<bool> numeric(n, false);
     for (const auto& row : table.rows) {
         rows.emplace_back();
-        for (const auto& cell : row)
-            rows.back().push_back(escape_text(cell, SIZE_MAX));
+        for (size_t c = 0; c < n; ++c) {
+            rows.back().push_back(human_text(row[c]));
+            numeric[c] = numeric[c] || right_aligned(row[c]);
+        }
     }
+    // Widths in characters, not bytes: "µs" is one column wide.
+    auto width_of = [](const std::string& text) {
+        return static_cast<size_t>(
+            std::count_if(text.begin(), text.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+    };
     std::vector<size_t> width(n);
     for (size_t c = 0; c < n; ++c) {
-        width[c] = table.columns[c].size();
+        width[c] = width_of(table.columns[c]);
         for (const auto& row : rows)
-            width[c] = std::max(width[c], row[c].size());
+            width[c] = std::max(width[c], width_of(row[c]));
     }
     auto line = [&](const std::vector<std::string>& cells) {
         std::string text;
         for (size_t c = 0; c < n; ++c) {
-            const std::string pad(width[c] - cells[c].size(), ' ');
+            const std::string pad(width[c] - width_of(cells[c]), ' ');
             if (c)
                 text += "  ";
-            text += table.numeric[c] ? pad + cells[c] : cells[c] + (c + 1 < n ? pad : "");
+            text += numeric[c] ? pad + cells[c] : cells[c] + (c + 1 < n ? pad : "");
         }
         out << text << '\n';
     };

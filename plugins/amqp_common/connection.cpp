@@ -1,5 +1,7 @@
 #include "amqp_common/connection.hpp"
 
+#include <dmon/secret_file.hpp>
+
 #ifndef DMON_AMQP_NO_TLS
 #include <amqp_ssl_socket.h>
 #include <openssl/ssl.h>
@@ -22,24 +24,8 @@
 namespace dmon::plugins::amqp {
 
 void check_password_file(const std::string& path) {
-#ifndef _WIN32
-    struct stat info {};
-    if (::stat(path.c_str(), &info) != 0) {
-        throw AmqpError("password_file " + path + ": " + std::strerror(errno));
-    }
-    if ((info.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-        char mode[8];
-        std::snprintf(mode, sizeof(mode), "%04o", static_cast<unsigned>(info.st_mode & 07777));
-        throw AmqpError("password_file " + path + " may be read by others (mode " + mode +
-                        "): chmod 600 it");
-    }
-    if (info.st_uid != ::geteuid() && info.st_uid != 0) {
-        throw AmqpError("password_file " + path + " belongs to another user (uid " +
-                        std::to_string(info.st_uid) + ")");
-    }
-#else
-    (void)path;  // the folder's ACL protects it (docs/windows.md)
-#endif
+    if (std::string problem = secret_file_problem(path, "password_file"); !problem.empty())
+        throw AmqpError(problem);
 }
 
 namespace {

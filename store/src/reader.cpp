@@ -100,7 +100,8 @@ std::vector<MetricInfo> SampleReader::metrics() {
     return out;
 }
 
-std::vector<Row> SampleReader::latest(const std::optional<std::string>& host) {
+std::vector<Row> SampleReader::latest(const std::optional<std::string>& host,
+                                      const std::string& metric) {
     Snapshot snapshot(db_);
     // The head's newest point per series (what was written since the last seal): small.
     std::unordered_map<int64_t, Point> newer;
@@ -113,9 +114,12 @@ std::vector<Row> SampleReader::latest(const std::optional<std::string>& host) {
     auto series = db_.prepare(
         std::string("SELECT s.id, s.host, s.name, s.labels, s.type, l.ts, l.value FROM series s "
                     "LEFT JOIN latest l ON l.series_id = s.id ") +
-        (host ? "WHERE s.host = ?1 " : "") + "ORDER BY s.host, s.name, s.labels, s.type");
+        "WHERE 1" + (host ? " AND s.host = ?1" : "") + (metric.empty() ? "" : " AND s.name = ?2") +
+        " ORDER BY s.host, s.name, s.labels, s.type");
     if (host)
         series.bind(0, std::string_view(*host));
+    if (!metric.empty())
+        series.bind(1, std::string_view(metric));
     std::vector<Row> out;
     while (series.step()) {
         bool seen = !series.column_is_null(5);
@@ -136,29 +140,53 @@ std::vector<Row> SampleReader::latest(const std::optional<std::string>& host) {
     return out;
 }
 
+std::vector<SampleReader::Series> SampleReader::find_series(
+    const std::string& metric, const std::optional<std::string>& host) {
+    std::vector<Series> series;
+    // Only the filters given, so that SQLite can use the series key (host, name, ...) or
+    // series_by_name; an "?1 IS NULL OR" filter would make it scan every series.
+    std::string sql = "SELECT id, host, name, labels, type FROM series WHERE 1";
+    if (!metric.empty())
+        sql += " AND name = ?1";
+    if (host)
+        sql += " AND host = ?2";
+    auto stmt = db_.prepare(sql + " ORDER BY host, name, labels, type");
+    if (!metric.empty())
+        stmt.bind(0, std::string_view(metric));
+    if (host)
+        stmt.bind(1, std::string_view(*host));
+    while (stmt.step()) {
+        series.push_back({stmt.column_int(0), std::string(stmt.column_text(1)),
+                          std::string(stmt.column_text(2)), std::string(stmt.column_text(3)),
+                          std::string(stmt.column_text(4))});
+    }
+    return series;
+}
+
+std::vector<Row> SampleReader::series(const std::string& metric,
+                                      const std::optional<std::string>& host) {
+    std::vector<Row> out;
+    for (auto& s : find_series(metric, host))
+        out.push_back(
+            {std::move(s.host), std::move(s.name), std::move(s.labels), std::move(s.type)});
+    return out;
+}
+
 template <typename Visit>
 void SampleReader::each_series(const std::string& metric, const std::optional<std::string>& host,
-                               QueryRange range, bool rate, Visit&& visit) {
+                               QueryRange range, bool rate, Visit&& visit,
+                               const std::function<bool(const Row&)>& wanted_series) {
     Snapshot snapshot(db_);
-    std::vector<Series> series;
-    {
-        // Only the filters given, so that SQLite can use the series key (host, name, ...) or
-        // series_by_name; an "?1 IS NULL OR" filter would make it scan every series.
-        std::string sql = "SELECT id, host, name, labels, type FROM series WHERE 1";
-        if (!metric.empty())
-            sql += " AND name = ?1";
-        if (host)
-            sql += " AND host = ?2";
-        auto stmt = db_.prepare(sql + " ORDER BY host, name, labels, type");
-        if (!metric.empty())
-            stmt.bind(0, std::string_view(metric));
-        if (host)
-            stmt.bind(1, std::string_view(*host));
-        while (stmt.step()) {
-            series.push_back({stmt.column_int(0), std::string(stmt.column_text(1)),
-                              std::string(stmt.column_text(2)), std::string(stmt.column_text(3)),
-                              std::string(stmt.column_text(4))});
-        }
+    std::vector<Series> series = find_series(metric, host);
+    if (wanted_series) {
+        Row row;
+        std::erase_if(series, [&](const Series& s) {
+            row.host = s.host;
+            row.name = s.name;
+            row.labels = s.labels;
+            row.type = s.type;
+            return !wanted_series(row);
+        });
     }
     if (series.empty())
         return;
@@ -197,8 +225,55 @@ void SampleReader::each_series(const std::string& metric, const std::optional<st
         const bool as_rate = rate && s.type == "counter";
         if (as_rate)
             in_range = counter_rates(in_range);
-        visit(s, as_rate ? std::string("rate") : s.type, in_range);
+        if (!visit(s, as_rate ? std::string("rate") : s.type, in_range))
+            return;
     }
+}
+
+void SampleReader::scan(const std::string& metric, const std::optional<std::string>& host,
+                        QueryRange range, bool rate,
+                        const std::function<bool(const Row&, const std::vector<Point>&)>& visit,
+                        const std::function<bool(const Row&)>& wanted) {
+    Row row;
+    each_series(
+        metric, host, range, rate,
+        [&](const Series& s, const std::string& type, const std::vector<Point>& points) {
+            row.host = s.host;
+            row.name = s.name;
+            row.labels = s.labels;
+            row.type = type;
+            return visit(row, points);
+        },
+        wanted);
+}
+
+std::vector<std::pair<std::string, int64_t>> SampleReader::last_seen() {
+    Snapshot snapshot(db_);
+    std::unordered_map<int64_t, int64_t> head_newest;  // by series
+    for_each_head_point(db_, [&](int64_t series, const Point& point) {
+        auto [it, added] = head_newest.emplace(series, point.ts);
+        if (!added)
+            it->second = std::max(it->second, point.ts);
+    });
+    std::vector<std::pair<std::string, int64_t>> out;
+    auto stmt = db_.prepare(
+        "SELECT s.host, s.id, l.ts FROM series s LEFT JOIN latest l ON l.series_id = s.id "
+        "ORDER BY s.host");
+    while (stmt.step()) {
+        std::optional<int64_t> newest;
+        if (!stmt.column_is_null(2))
+            newest = stmt.column_int(2);
+        if (auto it = head_newest.find(stmt.column_int(1)); it != head_newest.end())
+            newest = std::max(newest.value_or(it->second), it->second);
+        if (!newest)
+            continue;
+        const std::string_view host = stmt.column_text(0);
+        if (out.empty() || out.back().first != host)
+            out.emplace_back(std::string(host), *newest);
+        else
+            out.back().second = std::max(out.back().second, *newest);
+    }
+    return out;
 }
 
 std::vector<Row> SampleReader::query(const std::string& metric,
@@ -209,6 +284,7 @@ std::vector<Row> SampleReader::query(const std::string& metric,
                 [&](const Series& s, const std::string& type, const std::vector<Point>& points) {
                     for (const auto& p : points)
                         out.push_back({s.host, s.name, s.labels, type, p.ts, p.value});
+                    return true;
                 });
     return out;
 }
@@ -250,6 +326,7 @@ std::vector<StepRow> SampleReader::query_steps(const std::string& metric,
                         ++bucket->count;
                     }
                     finish();
+                    return true;
                 });
     return out;
 }

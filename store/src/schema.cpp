@@ -235,6 +235,33 @@ std::string migrate_schema(Database& db, const MigrationOptions& options) {
            " in " + took;
 }
 
+std::vector<std::pair<std::string, std::string>> split_series_labels(std::string_view labels) {
+    std::vector<std::pair<std::string, std::string>> out;
+    if (labels.empty())
+        return out;
+    std::string key, value;
+    bool in_value = false;
+    for (size_t i = 0; i < labels.size(); ++i) {
+        char c = labels[i];
+        std::string& part = in_value ? value : key;
+        if (c == '\\' && i + 1 < labels.size()) {
+            c = labels[++i];
+            part.push_back(c == 'n' ? '\n' : c);
+        } else if (c == '=' && !in_value) {
+            in_value = true;
+        } else if (c == ',') {
+            out.emplace_back(std::move(key), std::move(value));
+            key.clear();
+            value.clear();
+            in_value = false;
+        } else {
+            part.push_back(c);
+        }
+    }
+    out.emplace_back(std::move(key), std::move(value));
+    return out;
+}
+
 void series_labels(const dmon_sample& sample, std::string& labels, std::string_view& host) {
     labels.clear();
     host = {};

@@ -3,9 +3,11 @@
 #include <dmon/store/database.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace dmon::store {
@@ -61,8 +63,12 @@ class SampleReader {
     explicit SampleReader(const std::string& path);
     std::vector<std::string> hosts();
     std::vector<MetricInfo> metrics();
-    // The newest point of every series (of one host): from the last-value table and the head.
-    std::vector<Row> latest(const std::optional<std::string>& host);
+    // The newest point of every series (of one host, of one metric when `metric` is not empty):
+    // from the last-value table and the head.
+    std::vector<Row> latest(const std::optional<std::string>& host, const std::string& metric = "");
+    // The series of a metric (every metric for ""), of one host or all, in key order;
+    // `timestamp_ns` and `value` are left 0.
+    std::vector<Row> series(const std::string& metric, const std::optional<std::string>& host);
     // Points of one metric (every metric for "") within the range; only the chunks that overlap it
     // are decoded. With `rate`, counters become per-second rates between consecutive points (a
     // counter that went down, a reset, gives no rate for that step).
@@ -73,16 +79,31 @@ class SampleReader {
                                      const std::optional<std::string>& host, QueryRange range,
                                      int64_t step_ns, bool rate);
     StoreStats stats();
+    // The newest timestamp of each host's series, by host (from the last-value table and head).
+    std::vector<std::pair<std::string, int64_t>> last_seen();
+    // Each series of the metric (every metric for "") with its points in the range, one call per
+    // series in key order, in one snapshot; the row's timestamp and value are left 0, its type
+    // is "rate" for a counter turned into rates. What query() and query_steps() are built on,
+    // for callers that want points per series without a row per point.
+    // `wanted`, when given, picks series before their chunks are read; `visit` returning false
+    // stops the scan (a caller's deadline).
+    void scan(const std::string& metric, const std::optional<std::string>& host, QueryRange range,
+              bool rate, const std::function<bool(const Row&, const std::vector<Point>&)>& visit,
+              const std::function<bool(const Row&)>& wanted = {});
 
   private:
     struct Series {
         int64_t id;
         std::string host, name, labels, type;
     };
+    std::vector<Series> find_series(const std::string& metric,
+                                    const std::optional<std::string>& host);
     // Each series of the metric with its points in the range, merged from chunks and head.
+    // `visit` returns false to stop; `wanted` (may be empty) picks series before decoding.
     template <typename Visit>
     void each_series(const std::string& metric, const std::optional<std::string>& host,
-                     QueryRange range, bool rate, Visit&& visit);
+                     QueryRange range, bool rate, Visit&& visit,
+                     const std::function<bool(const Row&)>& wanted = {});
 
     Database db_;
 };

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 #include <string_view>
 
 namespace dmon::store {
@@ -41,5 +43,7 @@ std::string migrate_schema(Database& db, const MigrationOptions& options);
 // The store's own function, frozen with the schema: the wire format's escaping may change
 // without changing which series a sample belongs to.
 void series_labels(const dmon_sample& sample, std::string& labels, std::string_view& host);
+// The labels of a series key's label text, unescaped, in order: the inverse of series_labels.
+std::vector<std::pair<std::string, std::string>> split_series_labels(std::string_view labels);
 
 }  // namespace dmon::store

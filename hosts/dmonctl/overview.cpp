@@ -1,0 +1,104 @@
+#include "overview.hpp"
+
+#include <algorithm>
+#include <map>
+
+namespace dmon::ctl {
+
+namespace {
+bool has_label(const std::string& labels, const std::string& label) {
+    return ("," + labels + ",").find("," + label + ",") != std::string::npos;
+}
+
+// The sum over every series of a counter (all devices) of its newest per-second rate, split by
+// the `direction` label.
+void newest_rates(store::SampleReader& reader, const std::string& metric, store::QueryRange range,
+                  const std::string& first_direction, std::map<std::string, HostOverview*>& hosts,
+                  std::optional<double> HostOverview::*first,
+                  std::optional<double> HostOverview::*second) {
+    reader.scan(metric, std::nullopt, range, true,
+                [&](const store::Row& series, const std::vector<store::Point>& rates) {
+                    auto it = hosts.find(series.host);
+                    if (it == hosts.end() || rates.empty())
+                        return true;
+                    HostOverview& host = *it->second;
+                    auto& total = has_label(series.labels, "direction=" + first_direction)
+                                      ? host.*first
+                                      : host.*second;
+                    total = total.value_or(0) + rates.back().value;
+                    return true;
+                });
+}
+}  // namespace
+
+int64_t stale_after(int64_t interval_ns) {
+    return std::max<int64_t>(3 * interval_ns, 10'000'000'000);
+}
+
+std::vector<HostOverview> overview(store::SampleReader& reader, const OverviewOptions& options) {
+    std::vector<HostOverview> out;
+    for (auto& [host, newest] : reader.last_seen())
+        out.push_back({host, newest});
+    std::map<std::string, HostOverview*> by_host;
+    for (auto& host : out)
+        by_host[host.host] = &host;
+    const int64_t now = options.now_ns;
+    const int64_t from = now - options.window_ns;
+    const int64_t step = std::max<int64_t>(1, options.window_ns / std::max(1, options.buckets));
+
+    reader.scan(
+        "system.cpu.utilization", std::nullopt, {from, now}, false,
+        [&](const store::Row& series, const std::vector<store::Point>& points) {
+            auto it = by_host.find(series.host);
+            if (it == by_host.end() || points.empty())
+                return true;
+            HostOverview& host = *it->second;
+            host.cpu = points.back().value;
+            if (points.size() >= 2) {
+                host.interval_ns = (points.back().ts - points.front().ts) /
+                                   static_cast<int64_t>(points.size() - 1);
+            }
+            // Mean per bucket, buckets aligned to the window's end.
+            double sum = 0;
+            int count = 0;
+            int64_t bucket = -1;
+            auto flush = [&] {
+                if (count > 0)
+                    host.cpu_recent.push_back({from + bucket * step + step / 2, sum / count});
+            };
+            for (const auto& p : points) {
+                const int64_t b = (p.ts - from) / step;
+                if (b != bucket) {
+                    flush();
+                    bucket = b;
+                    sum = 0;
+                    count = 0;
+                }
+                sum += p.value;
+                ++count;
+            }
+            flush();
+            return true;
+        },
+        [](const store::Row& series) { return series.labels == "cpu=total"; });
+    for (const auto& row : reader.latest(std::nullopt, "system.memory.usage"))
+        if (auto it = by_host.find(row.host); it != by_host.end() && row.labels == "state=used")
+            it->second->memory_used = row.value;
+    for (const auto& row : reader.latest(std::nullopt, "system.memory.limit"))
+        if (auto it = by_host.find(row.host); it != by_host.end())
+            it->second->memory_limit = row.value;
+    // Rates from the last two minutes (at least two points of a 1 s or 10 s agent).
+    const store::QueryRange recent{now - 120'000'000'000, now};
+    newest_rates(reader, "system.disk.io", recent, "read", by_host, &HostOverview::disk_read,
+                 &HostOverview::disk_write);
+    newest_rates(reader, "system.network.io", recent, "receive", by_host,
+                 &HostOverview::network_receive, &HostOverview::network_transmit);
+    for (auto& host : out) {
+        if (host.interval_ns <= 0)
+            host.interval_ns = kDefaultIntervalNs;
+        host.stale = now - host.last_seen_ns > stale_after(host.interval_ns);
+    }
+    return out;
+}
+
+}  // namespace dmon::ctl

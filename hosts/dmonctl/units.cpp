@@ -1,0 +1,132 @@
+#include "units.hpp"
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <utility>
+
+namespace dmon::ctl {
+
+std::string_view metric_unit(std::string_view metric) {
+    // docs/metrics.md is the reference; a metric not listed has no unit ("").
+    static constexpr std::array<std::pair<std::string_view, std::string_view>, 34> kUnits{{
+        {"system.cpu.time", "s"},
+        {"system.cpu.utilization", "1"},
+        {"system.memory.limit", "By"},
+        {"system.memory.usage", "By"},
+        {"system.memory.available", "By"},
+        {"system.paging.usage", "By"},
+        {"system.disk.operations", "{operations}"},
+        {"system.disk.io", "By"},
+        {"system.disk.merged", "{operations}"},
+        {"system.disk.operation_time", "s"},
+        {"system.disk.io_time", "s"},
+        {"system.network.io", "By"},
+        {"system.network.packets", "{packets}"},
+        {"system.network.errors", "{errors}"},
+        {"system.network.dropped", "{packets}"},
+        {"dmon.collector.samples", "{samples}"},
+        {"dmon.collector.errors", "{errors}"},
+        {"dmon.collector.skipped", "{ticks}"},
+        {"dmon.collector.duration", "s"},
+        {"dmon.sink.samples", "{samples}"},
+        {"dmon.sink.errors", "{errors}"},
+        {"dmon.sink.dropped", "{samples}"},
+        {"dmon.sink.spool_corrupt_records", "{records}"},
+        {"dmon.sink.oldest_unsent_age", "s"},
+        {"dmon.sink.duration", "s"},
+        {"dmon.plugin.messages", "{messages}"},
+        {"dmon.consume.rejected", "{messages}"},
+        {"dmon.store.refused_samples", "{samples}"},
+        {"dmon.plugin.duplicate_samples", "{samples}"},
+        {"dmon.store.sealed_samples", "{samples}"},
+        {"process.cpu.time", "s"},
+        {"process.memory.usage", "By"},
+        {"process.uptime", "s"},
+        {"dmon.host.reloads", "{reloads}"},
+    }};
+    for (const auto& [name, unit] : kUnits)
+        if (name == metric)
+            return unit;
+    return "";
+}
+
+namespace {
+// Three significant digits: 1.23, 12.3, 123.
+std::string significant(double value) {
+    char buffer[32];
+    const double magnitude = std::fabs(value);
+    if (magnitude != 0 && magnitude < 1) {
+        std::snprintf(buffer, sizeof(buffer), "%.3g", value);  // 0.00512
+        return buffer;
+    }
+    const int decimals = magnitude == 0 || magnitude >= 100 ? 0 : magnitude >= 10 ? 1 : 2;
+    std::snprintf(buffer, sizeof(buffer), "%.*f", decimals, value);
+    return buffer;
+}
+
+std::string scaled(double value, double base, const char* const* prefixes, size_t count,
+                   std::string_view suffix) {
+    size_t i = 0;
+    while (i + 1 < count && std::fabs(value) >= base) {
+        value /= base;
+        ++i;
+    }
+    return significant(value) + " " + prefixes[i] + std::string(suffix);
+}
+}  // namespace
+
+std::string format_value(double value, std::string_view unit, bool per_second) {
+    if (std::isnan(value))
+        return "NaN";
+    if (std::isinf(value))
+        return value > 0 ? "+Inf" : "-Inf";
+    const std::string rate = per_second ? "/s" : "";
+    if (unit == "By") {
+        static const char* const kBinary[] = {"", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"};
+        return scaled(value, 1024, kBinary, 7, "B" + rate);
+    }
+    if (unit == "s" && per_second)
+        return significant(value * 100) + " %";  // seconds per second: a share of a CPU
+    if (unit == "1" && !per_second)
+        return significant(value * 100) + " %";
+    if (unit == "s" && !per_second) {
+        const double magnitude = std::fabs(value);
+        if (magnitude != 0 && magnitude < 1e-3)
+            return significant(value * 1e6) + " µs";
+        if (magnitude != 0 && magnitude < 1)
+            return significant(value * 1e3) + " ms";
+        return significant(value) + " s";
+    }
+    static const char* const kDecimal[] = {"", "k", "M", "G", "T", "P", "E"};
+    std::string suffix;
+    if (unit.size() > 2 && unit.front() == '{' && unit.back() == '}')
+        suffix = std::string(unit.substr(1, unit.size() - 2));
+    std::string text = scaled(value, 1000, kDecimal, 7, "");
+    if (!suffix.empty() || !rate.empty()) {
+        if (text.back() == ' ')
+            text.pop_back();
+        text += (suffix.empty() ? "" : " " + suffix) + rate;
+    } else if (text.back() == ' ') {
+        text.pop_back();
+    }
+    return text;
+}
+
+size_t edit_distance(std::string_view a, std::string_view b) {
+    std::vector<size_t> row(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j)
+        row[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+        size_t diagonal = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= b.size(); ++j) {
+            const size_t above = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
+            diagonal = above;
+        }
+    }
+    return row[b.size()];
+}
+
+}  // namespace dmon::ctl

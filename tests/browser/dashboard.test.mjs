@@ -1,0 +1,108 @@
+// The page in a real browser: Debian's headless Chromium, driven by puppeteer-core (which
+// downloads no browser). node dashboard.test.mjs URL SCREENSHOT_DIR
+// The store behind URL is made by run.sh: hosts web-1..web-3 reporting every second, and
+// old-1, which stopped reporting 10 minutes ago.
+import puppeteer from "puppeteer-core";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+const [base, shots] = process.argv.slice(2);
+if (!base || !shots) {
+  console.error("usage: node dashboard.test.mjs URL SCREENSHOT_DIR");
+  process.exit(2);
+}
+mkdirSync(shots, { recursive: true });
+let failures = 0;
+const check = (ok, what) => {
+  console.log(`[browser] ${ok ? "ok  " : "FAIL"} ${what}`);
+  if (!ok) failures++;
+};
+
+const browser = await puppeteer.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  // The machine's network is closed: no background connections, no updates, no sync.
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage", "--lang=en-US"],
+  env: { ...process.env, TZ: "Europe/Berlin" },
+});
+try {
+  const page = await browser.newPage();
+  await page.setViewport({ width: 1400, height: 1000 });
+  const problems = [];
+  page.on("console", (m) => { if (m.type() === "error" || m.type() === "warn") problems.push(`console ${m.type()}: ${m.text()}`); });
+  page.on("pageerror", (e) => problems.push("page error: " + e.message));
+  page.on("requestfailed", (r) => problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
+  page.on("response", (r) => { if (r.status() >= 400) problems.push(`HTTP ${r.status()} for ${r.url()}`); });
+  const requests = [];
+  page.on("request", (r) => requests.push(r.url()));
+
+  // The overview: every host, the stale one marked.
+  await page.goto(base, { waitUntil: "networkidle0" });
+  await page.waitForSelector("#hosts tbody tr", { timeout: 15000 });
+  const rows = await page.$$eval("#hosts tbody tr", (trs) => trs.map((tr) => ({
+    host: tr.dataset.host, stale: tr.classList.contains("stale"), text: tr.innerText })));
+  check(JSON.stringify(rows.map((r) => r.host)) === JSON.stringify(["old-1", "web-1", "web-2", "web-3"]),
+    "the overview lists old-1, web-1, web-2, web-3: " + rows.map((r) => r.host).join(", "));
+  check(rows.find((r) => r.host === "old-1")?.stale === true && rows.filter((r) => r.stale).length === 1,
+    "old-1, and only old-1, is marked stale");
+  check(/ %/.test(rows.find((r) => r.host === "web-1")?.text || "") && /iB\/s/.test(rows.find((r) => r.host === "web-1")?.text || ""),
+    "web-1 shows CPU in % and rates in iB/s: " + (rows.find((r) => r.host === "web-1")?.text || "").replace(/\s+/g, " "));
+  const zone = await page.$eval("#zone", (e) => e.textContent);
+  check(zone.includes("Europe/Berlin"), "the time zone is shown: " + zone);
+  await page.screenshot({ path: join(shots, "overview.png") });
+
+  // A host page: every chart drawn, none blank (the canvas has coloured pixels).
+  await page.goto(base + "#/host/web-1?range=1h", { waitUntil: "networkidle0" });
+  await page.waitForSelector(".chart canvas", { timeout: 15000 });
+  await new Promise((r) => setTimeout(r, 500));
+  const charts = await page.$$eval(".chart", (boxes) => boxes.map((box) => {
+    const title = box.querySelector("h2")?.textContent;
+    const canvas = box.querySelector("canvas");
+    if (!canvas) return { title, inked: 0, text: box.innerText };
+    const { data } = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
+    let inked = 0;  // pixels of a series line: saturated colour, not grey axes or grid
+    for (let i = 0; i < data.length; i += 4) {
+      const [r, g, b, a] = [data[i], data[i + 1], data[i + 2], data[i + 3]];
+      if (a > 0 && Math.max(r, g, b) - Math.min(r, g, b) > 60) inked++;
+    }
+    return { title, inked };
+  }));
+  check(charts.length >= 10, `the host page has ${charts.length} charts`);
+  for (const c of charts) check(c.inked > 200, `chart '${c.title}' is drawn (${c.inked} coloured pixels)`);
+  await page.screenshot({ path: join(shots, "host.png"), fullPage: true });
+
+  // The range picker changes what is asked for, and the URL.
+  requests.length = 0;
+  await page.click('button[data-range="6h"]');
+  await page.waitForNetworkIdle({ idleTime: 300, timeout: 15000 });
+  const asked = requests.filter((u) => u.includes("/api/v1/points")).map((u) => new URL(u));
+  const spans = asked.map((u) => Number(u.searchParams.get("until")) - Number(u.searchParams.get("from")));
+  check(page.url().includes("range=6h"), "the URL holds the range: " + page.url());
+  check(asked.length > 0 && spans.every((s) => Math.abs(s - 6 * 3600e3) < 60e3),
+    `after 6h the page asks for 6 hours (${asked.length} requests)`);
+
+  // Zoom: a drag across a chart fixes the range to what was dragged over.
+  const box = await (await page.$(".chart .u-over")).boundingBox();
+  await page.mouse.move(box.x + box.width * 0.4, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2, { steps: 5 });
+  await page.mouse.up();
+  await page.waitForNetworkIdle({ idleTime: 300, timeout: 15000 });
+  const zoomed = new URLSearchParams(new URL(page.url()).hash.split("?")[1]);
+  const zoomSpan = Number(zoomed.get("until")) - Number(zoomed.get("from"));
+  check(zoomSpan > 0.1 * 6 * 3600e3 && zoomSpan < 0.3 * 6 * 3600e3, `dragging zooms to a fifth of the range (${Math.round(zoomSpan / 60e3)} min)`);
+
+  // The explorer: a counter as a rate, one host.
+  await page.goto(base + "#/explore?metric=system.network.io&host=web-2&rate=true&range=15m", { waitUntil: "networkidle0" });
+  await page.waitForSelector(".chart canvas", { timeout: 15000 });
+  const legend = await page.$$eval(".u-legend .u-series", (s) => s.map((x) => x.innerText.replace(/\s+/g, " ")));
+  check(legend.length === 5, "the explorer draws web-2's four interfaces and directions: " + legend.slice(1).join(" | "));
+
+  check(problems.length === 0, "no console errors, failed requests or HTTP errors" + (problems.length ? ": " + problems.join("; ") : ""));
+} finally {
+  await browser.close();
+}
+console.log(failures ? `[browser] ${failures} failed` : "[browser] all passed");
+process.exit(failures ? 1 : 0);

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The page in Debian's headless Chromium (tests/browser/dashboard.test.mjs) against a real
+# `dmonctl serve` over a store of a made-up fleet. Screenshots go to SHOTS (overview.png,
+# host.png): the README's is one of them.
+#   tests/browser/run.sh BUILD_DIR [SHOTS]
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+build=$(cd "${1:?usage: run.sh BUILD_DIR [SHOTS]}" && pwd)
+shots=${2:-$build/browser-shots}
+state=$(mktemp -d)
+server=""
+cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null; rm -rf "$state"; }
+trap cleanup EXIT
+
+if [ ! -x /usr/bin/chromium ] && [ -z "${CHROMIUM:-}" ]; then
+  echo "[browser] /usr/bin/chromium is missing: scripts/setup.sh --tests installs it" >&2
+  exit 1
+fi
+# puppeteer-core from the lock file, installed once into the build tree (it fetches no browser).
+modules=$build/browser-test
+if [ ! -f "$modules/node_modules/.package-lock.json" ] ||
+   [ "$here/package-lock.json" -nt "$modules/node_modules/.package-lock.json" ]; then
+  mkdir -p "$modules"
+  cp "$here/package.json" "$here/package-lock.json" "$modules/"
+  npm ci --prefix "$modules" --no-audit --no-fund --loglevel=error
+fi
+cp "$here/dashboard.test.mjs" "$modules/"
+
+"$build/bin/dmon_fleet_store" --db "$state/metrics.db" --hosts 3 --duration 7h --interval 1s >/dev/null
+"$build/bin/dmon_fleet_store" --db "$state/metrics.db" --hosts 1 --prefix old- --duration 15m \
+  --interval 5s --end-ago 10m >/dev/null
+"$build/bin/dmonctl" serve --db "$state/metrics.db" --listen 127.0.0.1:0 >"$state/serve.out" 2>"$state/serve.err" &
+server=$!
+for _ in $(seq 50); do grep -q http "$state/serve.out" 2>/dev/null && break; sleep 0.1; done
+url=$(grep -o 'http://[^ ]*' "$state/serve.out" || true)
+if [ -z "$url" ]; then echo "[browser] dmonctl serve did not start:"; cat "$state/serve.err"; exit 1; fi
+echo "[browser] $url"
+node "$modules/dashboard.test.mjs" "$url" "$shots"
