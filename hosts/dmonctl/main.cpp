@@ -342,10 +342,10 @@ Table stats_table(const dmon::store::StoreStats& stats) {
     return Table{{"series", "samples", "bytes", "bytes_per_sample", "head_samples", "chunks",
                   "free_bytes", "oldest", "newest", "schema_version"},
                  {{Cell::of_integer(stats.series), Cell::of_integer(stats.samples),
-                   Cell::of_integer(stats.bytes),
+                   Cell::of_integer(stats.bytes, "By"),
                    Cell::of_number(std::round(stats.bytes_per_sample() * 100) / 100),
                    Cell::of_integer(stats.head_samples), Cell::of_integer(stats.chunks),
-                   Cell::of_integer(stats.free_bytes), moment_cell(stats.oldest_ns),
+                   Cell::of_integer(stats.free_bytes, "By"), moment_cell(stats.oldest_ns),
                    moment_cell(stats.newest_ns), Cell::of_integer(stats.schema_version)}}};
 }
 
@@ -392,9 +392,10 @@ void check_names(SampleReader& reader, const Arguments& args) {
 
 std::string seen_text(int64_t now, const dmon::ctl::HostOverview& host) {
     const int64_t seconds = std::max<int64_t>(0, (now - host.last_seen_ns) / 1'000'000'000);
-    std::string text = seconds < 120    ? std::to_string(seconds) + " s ago"
-                       : seconds < 7200 ? std::to_string(seconds / 60) + " min ago"
-                                        : std::to_string(seconds / 3600) + " h ago";
+    std::string text = seconds < 120      ? std::to_string(seconds) + " s ago"
+                       : seconds < 7200   ? std::to_string(seconds / 60) + " min ago"
+                       : seconds < 172800 ? std::to_string(seconds / 3600) + " h ago"
+                                          : std::to_string(seconds / 86400) + " d ago";
     return host.stale ? text + " (stale)" : text;
 }
 

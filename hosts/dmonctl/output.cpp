@@ -58,13 +58,17 @@ std::string human_text(const Cell& cell) {
             return format_time_utc(cell.integer);
         case Cell::Kind::number:
             return format_value(cell.number, cell.unit, cell.per_second);
+        case Cell::Kind::integer:
+            if (!cell.unit.empty())
+                return format_value(static_cast<double>(cell.integer), cell.unit);
+            return exact_text(cell);
         default:
             // A terminal runs escape sequences: control bytes in stored text are shown as \xNN.
             return escape_text(exact_text(cell), SIZE_MAX);
     }
 }
 
-nlohmann::json json_value(const Cell& cell) {
+nlohmann::ordered_json json_value(const Cell& cell) {
     switch (cell.kind) {
         case Cell::Kind::null:
             return nullptr;
@@ -75,7 +79,8 @@ nlohmann::json json_value(const Cell& cell) {
             return cell.integer;
         case Cell::Kind::number:
             // JSON has no NaN or infinity: those are null.
-            return std::isfinite(cell.number) ? nlohmann::json(cell.number) : nlohmann::json();
+            return std::isfinite(cell.number) ? nlohmann::ordered_json(cell.number)
+                                              : nlohmann::ordered_json();
     }
     return nullptr;
 }
@@ -99,25 +104,28 @@ void print(const Table& table, Format format, std::ostream& out) {
         return;
     }
     if (format == Format::json) {
-        // Stored text may be any bytes: invalid UTF-8 is replaced, not an exception.
-        auto array = nlohmann::json::array();
-        for (const auto& row : table.rows) {
-            nlohmann::json object = nlohmann::json::object();
+        // One object per line, keys in column order. Stored text may be any bytes: invalid
+        // UTF-8 is replaced, not an exception.
+        out << '[';
+        for (size_t r = 0; r < table.rows.size(); ++r) {
+            nlohmann::ordered_json object = nlohmann::ordered_json::object();
             for (size_t c = 0; c < n; ++c)
-                object[table.columns[c]] = json_value(row[c]);
-            array.push_back(std::move(object));
+                object[table.columns[c]] = json_value(table.rows[r][c]);
+            out << (r ? ",\n " : "\n ")
+                << object.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
         }
-        out << array.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+        out << (table.rows.empty() ? "]\n" : "\n]\n");
         return;
     }
     std::vector<std::vector<std::string>> rows;
     rows.reserve(table.rows.size());
-    std::vector<bool> numeric(n, false);
+    // A column of numbers (and gaps) is right-aligned; one with any text is not.
+    std::vector<bool> numeric(n, !table.rows.empty());
     for (const auto& row : table.rows) {
         rows.emplace_back();
         for (size_t c = 0; c < n; ++c) {
             rows.back().push_back(human_text(row[c]));
-            numeric[c] = numeric[c] || right_aligned(row[c]);
+            numeric[c] = numeric[c] && (right_aligned(row[c]) || row[c].kind == Cell::Kind::null);
         }
     }
     // Widths in characters, not bytes: "µs" is one column wide.

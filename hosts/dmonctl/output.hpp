@@ -25,7 +25,9 @@ struct Cell {
     bool per_second = false;  // numbers: a counter's rate
 
     static Cell of(std::string text) { return {Kind::text, std::move(text)}; }
-    static Cell of_integer(int64_t value) { return {Kind::integer, {}, value}; }
+    static Cell of_integer(int64_t value, std::string unit = {}) {
+        return {Kind::integer, {}, value, 0, std::move(unit)};
+    }
     static Cell of_number(double value, std::string unit = {}, bool per_second = false) {
         return {Kind::number, {}, 0, value, std::move(unit), per_second};
     }

@@ -31,6 +31,14 @@ void newest_rates(store::SampleReader& reader, const std::string& metric, store:
 }
 }  // namespace
 
+std::vector<int64_t> sparkline_grid(const OverviewOptions& options) {
+    const int64_t step = std::max<int64_t>(1, options.window_ns / std::max(1, options.buckets));
+    std::vector<int64_t> grid;
+    for (int b = 0; b < options.buckets; ++b)
+        grid.push_back(options.now_ns - options.window_ns + b * step + step / 2);
+    return grid;
+}
+
 int64_t stale_after(int64_t interval_ns) {
     return std::max<int64_t>(3 * interval_ns, 10'000'000'000);
 }
@@ -54,6 +62,7 @@ std::vector<HostOverview> overview(store::SampleReader& reader, const OverviewOp
                 return true;
             HostOverview& host = *it->second;
             host.cpu = points.back().value;
+            host.cpu_recent.assign(static_cast<size_t>(std::max(1, options.buckets)), std::nullopt);
             if (points.size() >= 2) {
                 host.interval_ns = (points.back().ts - points.front().ts) /
                                    static_cast<int64_t>(points.size() - 1);
@@ -63,11 +72,12 @@ std::vector<HostOverview> overview(store::SampleReader& reader, const OverviewOp
             int count = 0;
             int64_t bucket = -1;
             auto flush = [&] {
-                if (count > 0)
-                    host.cpu_recent.push_back({from + bucket * step + step / 2, sum / count});
+                if (count > 0 && bucket >= 0 &&
+                    bucket < static_cast<int64_t>(host.cpu_recent.size()))
+                    host.cpu_recent[static_cast<size_t>(bucket)] = sum / count;
             };
             for (const auto& p : points) {
-                const int64_t b = (p.ts - from) / step;
+                const int64_t b = std::min<int64_t>((p.ts - from) / step, options.buckets - 1);
                 if (b != bucket) {
                     flush();
                     bucket = b;
@@ -81,6 +91,15 @@ std::vector<HostOverview> overview(store::SampleReader& reader, const OverviewOp
             return true;
         },
         [](const store::Row& series) { return series.labels == "cpu=total"; });
+    if (!options.values) {
+        for (auto& host : out) {
+            host.interval_ns = host.interval_ns > 0 ? host.interval_ns : kDefaultIntervalNs;
+            host.stale = now - host.last_seen_ns > stale_after(host.interval_ns);
+            host.cpu.reset();
+            host.cpu_recent.clear();
+        }
+        return out;
+    }
     for (const auto& row : reader.latest(std::nullopt, "system.memory.usage"))
         if (auto it = by_host.find(row.host); it != by_host.end() && row.labels == "state=used")
             it->second->memory_used = row.value;
@@ -94,6 +113,8 @@ std::vector<HostOverview> overview(store::SampleReader& reader, const OverviewOp
     newest_rates(reader, "system.network.io", recent, "receive", by_host,
                  &HostOverview::network_receive, &HostOverview::network_transmit);
     for (auto& host : out) {
+        if (host.cpu_recent.empty())
+            host.cpu_recent.assign(static_cast<size_t>(std::max(1, options.buckets)), std::nullopt);
         if (host.interval_ns <= 0)
             host.interval_ns = kDefaultIntervalNs;
         host.stale = now - host.last_seen_ns > stale_after(host.interval_ns);

@@ -19,14 +19,19 @@ struct HostOverview {
     std::optional<double> memory_used, memory_limit;          // bytes
     std::optional<double> disk_read, disk_write;              // bytes/s, every device, newest rate
     std::optional<double> network_receive, network_transmit;  // bytes/s, every interface
-    std::vector<store::Point> cpu_recent;  // mean per bucket over the window: the sparkline
+    // The sparkline: the mean of each bucket of sparkline_grid(), nullopt where there is no point.
+    std::vector<std::optional<double>> cpu_recent;
 };
 
 struct OverviewOptions {
     int64_t now_ns = 0;
     int64_t window_ns = 15 * 60 * 1'000'000'000LL;
-    int buckets = 60;  // sparkline points
+    int buckets = 60;    // sparkline points
+    bool values = true;  // false: only last seen, interval and stale (the host list)
 };
+
+// The middle of each sparkline bucket: the window's start + (i + 0.5) x window / buckets.
+std::vector<int64_t> sparkline_grid(const OverviewOptions& options);
 
 // A host's interval when it cannot be estimated (no CPU points in the window).
 constexpr int64_t kDefaultIntervalNs = 10'000'000'000;

@@ -100,6 +100,14 @@ std::vector<MetricInfo> SampleReader::metrics() {
     return out;
 }
 
+std::optional<std::string> SampleReader::metric_type(const std::string& metric) {
+    auto stmt = db_.prepare("SELECT type FROM series WHERE name = ?1 LIMIT 1");
+    stmt.bind(0, std::string_view(metric));
+    if (!stmt.step())
+        return std::nullopt;
+    return std::string(stmt.column_text(0));
+}
+
 std::vector<Row> SampleReader::latest(const std::optional<std::string>& host,
                                       const std::string& metric) {
     Snapshot snapshot(db_);

@@ -77,14 +77,15 @@ TEST_F(DmonctlTest, Hosts) {
 
 TEST_F(DmonctlTest, MetricsAsTableAndJson) {
     EXPECT_EQ(ctl("metrics").output,
-              "name                    type     series  hosts\n"
-              "system.cpu.utilization  gauge         2      2\n"
-              "system.disk.io          counter       1      1\n");
-    EXPECT_EQ(
-        ctl("metrics --format json").output,
-        "[\n {\"name\": \"system.cpu.utilization\", \"type\": \"gauge\", \"series\": 2, \"hosts\": "
-        "2},\n"
-        " {\"name\": \"system.disk.io\", \"type\": \"counter\", \"series\": 1, \"hosts\": 1}\n]\n");
+              "name                    type     unit  series  hosts\n"
+              "system.cpu.utilization  gauge    1          2      2\n"
+              "system.disk.io          counter  By         1      1\n");
+    // From the JSON library: keys in column order, numbers as numbers, one object a line.
+    EXPECT_EQ(ctl("metrics --format json").output,
+              "[\n {\"name\":\"system.cpu.utilization\",\"type\":\"gauge\",\"unit\":\"1\","
+              "\"series\":2,\"hosts\":2},\n"
+              " {\"name\":\"system.disk.io\",\"type\":\"counter\",\"unit\":\"By\",\"series\":1,"
+              "\"hosts\":1}\n]\n");
 }
 
 TEST_F(DmonctlTest, LatestAsCsv) {
@@ -99,9 +100,76 @@ TEST_F(DmonctlTest, LatestAsCsv) {
 
 TEST_F(DmonctlTest, QueryAsTableWithUtcTimes) {
     EXPECT_EQ(ctl("query --metric system.cpu.utilization --host web1 --since 100000d").output,
-              "host  name                    labels     timestamp                 value\n"
-              "web1  system.cpu.utilization  cpu=total  2024-11-24T17:20:00.000Z   0.25\n"
-              "web1  system.cpu.utilization  cpu=total  2024-11-24T17:20:10.000Z    0.5\n");
+              "host  name                    labels     timestamp                  value\n"
+              "web1  system.cpu.utilization  cpu=total  2024-11-24T17:20:00.000Z  25.0 %\n"
+              "web1  system.cpu.utilization  cpu=total  2024-11-24T17:20:10.000Z  50.0 %\n");
+}
+
+// Tables show units and three significant digits; CSV and JSON keep the exact numbers.
+TEST_F(DmonctlTest, TablesShowUnitsAndRoundedRates) {
+    EXPECT_EQ(
+        ctl("query --metric system.disk.io --since 100000d --rate").output,
+        "host  name            labels                     timestamp                   value\n"
+        "web1  system.disk.io  device=sda,direction=read  2024-11-24T17:20:10.000Z  500 B/s\n");
+    {
+        store::SampleWriter writer({db_, std::chrono::nanoseconds(0), false});
+        BatchBuilder batch;
+        batch.add("system.network.io", {{"host", "web1"}, {"device", "eth0"}}, 0, kT0, DMON_COUNTER)
+            .add("system.network.io", {{"host", "web1"}, {"device", "eth0"}}, 10'000'000'000,
+                 kT0 + 3 * kSecond, DMON_COUNTER);
+        writer.write(batch.build());
+    }
+    const std::string table = ctl("query --metric system.network.io --since 100000d --rate").output;
+    EXPECT_NE(table.find("  3.10 GiB/s\n"), std::string::npos) << table;
+    EXPECT_EQ(ctl("query --metric system.network.io --since 100000d --rate --format csv").output,
+              "host,name,labels,timestamp,value\n"
+              "web1,system.network.io,device=eth0,1732468803000000000,3333333333.3333335\n");
+    EXPECT_EQ(ctl("query --metric system.network.io --since 100000d --rate --format json").output,
+              "[\n {\"host\":\"web1\",\"name\":\"system.network.io\",\"labels\":\"device=eth0\","
+              "\"timestamp\":1732468803000000000,\"value\":3333333333.3333335}\n]\n");
+}
+
+// An unknown metric or host is an error that names the closest ones, not an empty table;
+// --rate on a gauge is refused with the reason.
+TEST_F(DmonctlTest, UnknownNamesAreErrorsWithSuggestions) {
+    auto metric = ctl("query --metric system.cpu.utilisation");
+    EXPECT_EQ(metric.exit_code, 1);
+    EXPECT_EQ(metric.output, "error: no metric 'system.cpu.utilisation' in " + db_ +
+                                 "; the closest: system.cpu.utilization\n");
+    auto host = ctl("latest --host web");
+    EXPECT_EQ(host.exit_code, 1);
+    EXPECT_EQ(host.output, "error: no host 'web' in " + db_ + "; the closest: web1\n");
+    auto rate = ctl("query --metric system.cpu.utilization --rate");
+    EXPECT_EQ(rate.exit_code, 2);
+    EXPECT_EQ(rate.output,
+              "dmonctl: --rate turns a counter into per-second rates; system.cpu.utilization is "
+              "a gauge, shown as it is without --rate\n");
+}
+
+// Options before or after the command; `COMMAND --help`; an option a command does not take.
+TEST_F(DmonctlTest, OptionsAnywhereAndHelpPerCommand) {
+    EXPECT_EQ(run_command(kDmonctl + " --db " + db_ + " hosts").output, "host\ndb, 2\nweb1\n");
+    EXPECT_EQ(run_command(kDmonctl + " --format csv --db " + db_ + " hosts").output,
+              "host\n\"db, 2\"\nweb1\n");
+    auto help = run_command(kDmonctl + " query --help");
+    EXPECT_EQ(help.exit_code, 0);
+    EXPECT_EQ(help.output.rfind("usage: dmonctl query --metric NAME", 0), 0u) << help.output;
+    auto serve_help = run_command(kDmonctl + " --help serve");
+    EXPECT_EQ(serve_help.output.rfind("usage: dmonctl serve [--listen 127.0.0.1:8080]", 0), 0u)
+        << serve_help.output;
+    auto wrong = ctl("hosts --step 1m");
+    EXPECT_EQ(wrong.exit_code, 2);
+    EXPECT_EQ(wrong.output,
+              "dmonctl: 'hosts' takes no --step\nusage: dmonctl hosts [--db FILE] "
+              "[--format F]   (dmonctl hosts --help for more)\n");
+    auto typo = run_command(kDmonctl + " hots");
+    EXPECT_EQ(typo.exit_code, 2);
+    EXPECT_EQ(typo.output.rfind("dmonctl: unknown command 'hots' (did you mean hosts?)\n", 0), 0u)
+        << typo.output;
+    // A control option before the command reaches the command (it once printed the usage).
+    auto reload = run_command(kDmonctl + " --control " + folder_.path("none.sock") + " reload");
+    EXPECT_EQ(reload.exit_code, 1);
+    EXPECT_NE(reload.output.find("no dmon host answers there"), std::string::npos) << reload.output;
 }
 
 TEST_F(DmonctlTest, QueryRateTurnsCountersIntoPerSecondRates) {
@@ -115,15 +183,40 @@ TEST_F(DmonctlTest, QuerySinceLeavesOutOlderPoints) {
               "host,name,labels,timestamp,value\n");
 }
 
-TEST_F(DmonctlTest, TopShowsOneLinePerHost) {
+// A host that reports is shown with its values; one that stopped (the fixture's, from 2024)
+// is marked stale and its frozen values are not shown as current.
+TEST_F(DmonctlTest, TopShowsOneLinePerHostAndMarksStaleOnes) {
+    const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    {
+        store::SampleWriter writer({db_, std::chrono::nanoseconds(0), false});
+        BatchBuilder batch;
+        for (int i = 0; i < 3; ++i) {
+            batch
+                .add("system.cpu.utilization", {{"host", "live"}, {"cpu", "total"}}, 0.5,
+                     now - (2 - i) * kSecond)
+                .add("system.disk.io", {{"host", "live"}, {"device", "sda"}, {"direction", "read"}},
+                     1048576.0 * i, now - (2 - i) * kSecond, DMON_COUNTER);
+        }
+        writer.write(batch.build());
+    }
     auto result = ctl("top --once");
     EXPECT_EQ(result.exit_code, 0);
-    EXPECT_NE(result.output.find(
-                  "host     cpu  mem used  mem  disk read/s  disk write/s  net rx/s  net tx/s"),
+    EXPECT_NE(result.output.find("host      cpu  mem used  mem  disk read/s  disk write/s  "
+                                 "net rx/s  net tx/s  last seen\n"),
               std::string::npos)
         << result.output;
-    EXPECT_NE(result.output.find("web1   50.0%         -    -            -"), std::string::npos)
+    EXPECT_NE(result.output.find("live   50.0 %         -    -   1.00 MiB/s             -         "
+                                 "-         -  "),
+              std::string::npos)
         << result.output;
+    EXPECT_NE(result.output.find("web1        -         -    -            -             -         "
+                                 "-         -  "),
+              std::string::npos)
+        << result.output;
+    EXPECT_NE(result.output.find(" d ago (stale)\n"), std::string::npos) << result.output;
+    EXPECT_EQ(result.output.find("live   50.0 %") < result.output.find(" s ago\n"), true);
 }
 
 // `compact` seals the head; `query` answers the same points before and after, `stats` counts
@@ -134,19 +227,19 @@ TEST_F(DmonctlTest, StatsCompactAndTheSameAnswersAfterSealing) {
         ctl("query --metric system.disk.io --since 100000d --rate --format csv").output;
     auto stats = ctl("stats --format json");
     EXPECT_EQ(stats.exit_code, 0);
-    EXPECT_NE(stats.output.find("\"series\": 3, \"samples\": 6, \"bytes\": "), std::string::npos)
+    EXPECT_NE(stats.output.find("\"series\":3,\"samples\":6,\"bytes\":"), std::string::npos)
         << stats.output;
-    EXPECT_NE(stats.output.find("\"head_samples\": 6, \"chunks\": 0"), std::string::npos)
+    EXPECT_NE(stats.output.find("\"head_samples\":6,\"chunks\":0"), std::string::npos)
         << stats.output;
-    EXPECT_NE(stats.output.find("\"oldest\": 1732468800000000000, \"newest\": 1732468820000000000"),
+    EXPECT_NE(stats.output.find("\"oldest\":1732468800000000000,\"newest\":1732468820000000000"),
               std::string::npos)
         << stats.output;
     auto compact = ctl("compact");
     EXPECT_EQ(compact.exit_code, 0) << compact.output;
     EXPECT_EQ(compact.output, "sealed 6 samples of 3 series into 3 chunks\n");
     stats = ctl("stats --format json");
-    EXPECT_NE(stats.output.find("\"samples\": 6, "), std::string::npos) << stats.output;
-    EXPECT_NE(stats.output.find("\"head_samples\": 0, \"chunks\": 3"), std::string::npos)
+    EXPECT_NE(stats.output.find("\"samples\":6,"), std::string::npos) << stats.output;
+    EXPECT_NE(stats.output.find("\"head_samples\":0,\"chunks\":3"), std::string::npos)
         << stats.output;
     EXPECT_EQ(ctl("query --metric system.disk.io --since 100000d").output, before);
     EXPECT_EQ(ctl("query --metric system.disk.io --since 100000d --rate --format csv").output,

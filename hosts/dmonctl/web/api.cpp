@@ -20,7 +20,8 @@ namespace dmon::ctl::web {
 
 namespace {
 
-using nlohmann::json;
+// Keys in the order written: the documented order of docs/http-api.md.
+using json = nlohmann::ordered_json;
 constexpr int64_t kMs = 1'000'000;
 
 // A bad request: the status, the message and the parameter it is about.
@@ -145,11 +146,11 @@ json labels_object(const std::string& labels) {
 }
 
 // Six significant digits: a chart needs no more, and the body is half the size.
-json rounded(double value) {
+json rounded(double value, int digits = 6) {
     if (!std::isfinite(value))
         return nullptr;
     char buffer[32];
-    std::snprintf(buffer, sizeof(buffer), "%.6g", value);
+    std::snprintf(buffer, sizeof(buffer), "%.*g", digits, value);
     return std::strtod(buffer, nullptr);
 }
 
@@ -179,12 +180,11 @@ bool matches(const std::string& labels, const LabelFilters& filters) {
 
 // The metric's type, or 404 with the closest names.
 std::string metric_type(store::SampleReader& reader, const std::string& metric) {
+    if (auto type = reader.metric_type(metric))
+        return *type;
     std::vector<std::string> names;
-    for (const auto& info : reader.metrics()) {
-        if (info.name == metric)
-            return info.type;
+    for (const auto& info : reader.metrics())
         names.push_back(info.name);
-    }
     ApiError error(404, "no metric '" + metric + "' in the store", "metric");
     json suggestions = json::array();
     const std::string closest = closest_names(metric, names);
@@ -232,21 +232,30 @@ json optional_number(const std::optional<double>& value) {
 json hosts(const Parameters& parameters, store::SampleReader& reader, int64_t now_ns) {
     parameters.only({});
     json list = json::array();
-    for (const auto& host : overview(reader, {now_ns}))
+    OverviewOptions options{now_ns};
+    options.values = false;
+    for (const auto& host : overview(reader, options))
         list.push_back(host_json(host));
     return {{"now", now_ns / kMs}, {"hosts", list}};
 }
 
 json overview_json(const Parameters& parameters, store::SampleReader& reader, int64_t now_ns) {
-    parameters.only({"window"});
+    parameters.only({"window", "points"});
     OverviewOptions options{now_ns};
+    if (auto points = parameters.get("points")) {
+        const int64_t buckets = parse_int("points", *points);
+        if (buckets < 2 || buckets > 600)
+            throw ApiError(400, "points must be 2..600", "points");
+        options.buckets = static_cast<int>(buckets);
+    }
     if (auto window = parameters.get("window")) {
         options.window_ns = parse_duration_ns("window", *window);
         if (options.window_ns > 24LL * 3600 * 1'000'000'000)
             throw ApiError(400, "window must be 24h or less", "window");
     }
     json list = json::array();
-    for (const auto& host : overview(reader, options)) {
+    const auto hosts = overview(reader, options);
+    for (const auto& host : hosts) {
         json item = host_json(host);
         item["cpu"] = optional_number(host.cpu);
         item["memory"] = {{"used", optional_number(host.memory_used)},
@@ -255,16 +264,20 @@ json overview_json(const Parameters& parameters, store::SampleReader& reader, in
                         {"write", optional_number(host.disk_write)}};
         item["network"] = {{"receive", optional_number(host.network_receive)},
                            {"transmit", optional_number(host.network_transmit)}};
-        json t = json::array(), v = json::array();
-        for (const auto& point : host.cpu_recent) {
-            t.push_back(point.ts / kMs);
-            v.push_back(rounded(point.value));
-        }
-        item["cpu_recent"] = {{"t", t}, {"v", v}};
+        // On the shared grid: a null where the host has no point in that bucket; three digits
+        // for a 24-pixel line.
+        json v = json::array();
+        for (const auto& value : host.cpu_recent)
+            v.push_back(value ? rounded(*value, 3) : json());
+        item["cpu_recent"] = std::move(v);
         list.push_back(std::move(item));
     }
+    json grid = json::array();
+    for (const int64_t t : sparkline_grid(options))
+        grid.push_back(t / kMs);
     return {{"now", now_ns / kMs},
             {"window", static_cast<double>(options.window_ns) / 1e9},
+            {"cpu_recent_t", grid},
             {"hosts", list}};
 }
 

@@ -63,6 +63,9 @@ class SampleReader {
     explicit SampleReader(const std::string& path);
     std::vector<std::string> hosts();
     std::vector<MetricInfo> metrics();
+    // The type of a metric ("gauge", "counter"), or nullopt when the store has no such metric:
+    // one index lookup, where metrics() counts every series.
+    std::optional<std::string> metric_type(const std::string& metric);
     // The newest point of every series (of one host, of one metric when `metric` is not empty):
     // from the last-value table and the head.
     std::vector<Row> latest(const std::optional<std::string>& host, const std::string& metric = "");

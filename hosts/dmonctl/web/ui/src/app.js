@@ -167,20 +167,21 @@
   }
 
   // ---- views ----
-  function sparkline(points, stale) {
+  // The last 15 minutes of CPU, one value per bucket of the overview's shared grid.
+  function sparkline(values, stale) {
     const canvas = el("canvas", { class: "spark", width: "120", height: "24" });
     const ctx = canvas.getContext("2d");
-    const v = points.v.filter((x) => x !== null);
-    if (v.length > 1) {
-      const t0 = points.t[0], t1 = points.t[points.t.length - 1];
+    if (values.filter((x) => x !== null).length > 1) {
       ctx.strokeStyle = stale ? "#98a2b3" : "#2f6fed";
       ctx.lineWidth = 1.5;
       ctx.beginPath();
-      points.t.forEach((t, i) => {
-        if (points.v[i] === null) return;
-        const x = ((t - t0) / Math.max(1, t1 - t0)) * 118 + 1;
-        const y = 23 - Math.min(1, Math.max(0, points.v[i])) * 22;
-        i === 0 ? ctx.moveTo(x, y) : ctx.lineTo(x, y);
+      let drawing = false;
+      values.forEach((v, i) => {
+        if (v === null) { drawing = false; return; }
+        const x = (i / Math.max(1, values.length - 1)) * 118 + 1;
+        const y = 23 - Math.min(1, Math.max(0, v)) * 22;
+        drawing ? ctx.lineTo(x, y) : ctx.moveTo(x, y);
+        drawing = true;
       });
       ctx.stroke();
     }
@@ -188,7 +189,7 @@
   }
 
   async function overviewView(id) {
-    const data = await api("overview");
+    const data = await api("overview", new URLSearchParams({ points: "60" }));
     if (id !== renderId) return;
     if (data.hosts.length) refreshMs = Math.min(60e3, Math.max(1e3, Math.min(...data.hosts.map((h) => h.interval * 1000))));
     const rows = data.hosts.map((h) => {
