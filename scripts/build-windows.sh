@@ -15,7 +15,7 @@ prefix=$deps/prefix
 jobs=${DMON_JOBS:-2}
 
 packages=(g++-mingw-w64-x86-64-posix gcc-mingw-w64-x86-64-posix mingw-w64-tools wine64 dpkg-dev tcl
-          libgtest-dev libboost-dev libspdlog-dev libfmt-dev librabbitmq-dev libyaml-cpp-dev libsqlite3-dev cmake ninja-build)
+          libgtest-dev libboost-dev nlohmann-json3-dev libspdlog-dev libfmt-dev librabbitmq-dev libyaml-cpp-dev libsqlite3-dev cmake ninja-build)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -107,7 +107,7 @@ if ! built sqlite3 libsqlite3-dev; then
 fi
 
 # Header-only libraries from Debian, seen by the cross compiler through the prefix.
-for header in boost spdlog fmt; do
+for header in boost spdlog fmt nlohmann; do
   [ -e "$prefix/include/$header" ] || ln -s "/usr/include/$header" "$prefix/include/$header"
 done
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The demo: installs what is missing, builds, starts a local RabbitMQ, a controller storing
-# into SQLite and two agents (web-1, web-2) on this machine, and shows `dmonctl top`, the live
-# view of what the controller stored, until Ctrl-C. Then stops everything it started.
+# into SQLite, two agents (web-1, web-2) on this machine and `dmonctl serve` (the page, on
+# http://127.0.0.1:8080/), and shows `dmonctl top`, the live view of what the controller
+# stored, until Ctrl-C. Then stops everything it started.
 #   DMON_BROKER_PORT   broker port (default 5672)
+#   DMON_HTTP_LISTEN   where the page is served (default 127.0.0.1:8080)
 #   DMON_DEMO_SECONDS  stop by itself after this many seconds (default: run until Ctrl-C)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,9 +43,18 @@ for node in web-1 web-2; do
   DMON_SPOOL="$state/spool-$node" build/bin/dmon run --config config/agent.yaml --node "$node" >"$state/$node.log" 2>&1 &
   pids+=($!)
 done
+listen=${DMON_HTTP_LISTEN:-127.0.0.1:8080}
+build/bin/dmonctl serve --db "$DMON_DB" --listen "$listen" >"$state/serve.log" 2>&1 &
+pids+=($!)
 sleep 2
+if ! grep -q "^dmonctl serve: http" "$state/serve.log"; then
+  echo "[demo] dmonctl serve did not start (is $listen taken? set DMON_HTTP_LISTEN):"
+  sed 's/^/[demo]   /' "$state/serve.log"
+else
+  echo "[demo] the page: $(grep -o 'http://[^ ]*' "$state/serve.log")   (dmonctl serve, log: $state/serve.log)"
+fi
 echo "[demo] live view: build/bin/dmonctl top --db $DMON_DB   (Ctrl-C to stop the demo)"
-sleep 1
+sleep 3
 if [ -n "${DMON_DEMO_SECONDS:-}" ]; then
   timeout --foreground "$DMON_DEMO_SECONDS" build/bin/dmonctl top --db "$DMON_DB" || true
 else

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs every Debian package dmon needs to build, test and run its demo; skips what is
-# already there. Safe to run again. Needs root (or sudo) only when something is missing.
+# Installs every Debian package dmon needs to build and run its demo; skips what is already
+# there. Safe to run again. Needs root (or sudo) only when something is missing.
+#   scripts/setup.sh            to build and run the demo
+#   scripts/setup.sh --tests    and what the tests need too (Chromium for the page's test)
 set -euo pipefail
 
 PACKAGES=(
@@ -10,6 +12,16 @@ PACKAGES=(
   clang-format procps
   libssl-dev openssl clang libclang-rt-14-dev nlohmann-json3-dev
 )
+# The page of `dmonctl serve` is bundled with Node.js and npm at build time: Debian's, unless
+# the machine has its own (a newer Node.js from elsewhere is kept, not replaced).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  PACKAGES+=(nodejs npm)
+fi
+if [ "${1:-}" = "--tests" ]; then
+  # The page in a real browser: Debian's Chromium, driven by puppeteer-core (npm), which
+  # downloads no browser of its own. Fonts so that the screenshots show text.
+  PACKAGES+=(chromium fonts-dejavu-core)
+fi
 
 missing=()
 total=${#PACKAGES[@]}

@@ -24,7 +24,7 @@ record() {  # record NAME EXIT_CODE
 }
 
 step "setup"
-bash scripts/setup.sh || { echo "[test] setup failed"; exit 1; }
+bash scripts/setup.sh --tests || { echo "[test] setup failed"; exit 1; }
 
 step "build (RelWithDebInfo)"
 bash scripts/build.sh build -DDMON_BUILD_TESTS=ON || { echo "[test] build failed"; exit 1; }

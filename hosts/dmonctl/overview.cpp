@@ -53,9 +53,11 @@ std::vector<HostOverview> overview(store::SampleReader& reader, const OverviewOp
     const int64_t now = options.now_ns;
     const int64_t from = now - options.window_ns;
     const int64_t step = std::max<int64_t>(1, options.window_ns / std::max(1, options.buckets));
+    // The interval is estimated from 15 minutes at least, whatever the sparkline's window.
+    const int64_t history = std::min(from, now - kIntervalHistoryNs);
 
     reader.scan(
-        "system.cpu.utilization", std::nullopt, {from, now}, false,
+        "system.cpu.utilization", std::nullopt, {history, now}, false,
         [&](const store::Row& series, const std::vector<store::Point>& points) {
             auto it = by_host.find(series.host);
             if (it == by_host.end() || points.empty())
@@ -63,9 +65,13 @@ std::vector<HostOverview> overview(store::SampleReader& reader, const OverviewOp
             HostOverview& host = *it->second;
             host.cpu = points.back().value;
             host.cpu_recent.assign(static_cast<size_t>(std::max(1, options.buckets)), std::nullopt);
-            if (points.size() >= 2) {
-                host.interval_ns = (points.back().ts - points.front().ts) /
-                                   static_cast<int64_t>(points.size() - 1);
+            // The median gap of the newest points: a restart's pause does not count.
+            std::vector<int64_t> gaps;
+            for (size_t i = points.size() > 64 ? points.size() - 64 : 1; i < points.size(); ++i)
+                gaps.push_back(points[i].ts - points[i - 1].ts);
+            if (!gaps.empty()) {
+                std::nth_element(gaps.begin(), gaps.begin() + gaps.size() / 2, gaps.end());
+                host.interval_ns = gaps[gaps.size() / 2];
             }
             // Mean per bucket, buckets aligned to the window's end.
             double sum = 0;
@@ -77,6 +83,8 @@ std::vector<HostOverview> overview(store::SampleReader& reader, const OverviewOp
                     host.cpu_recent[static_cast<size_t>(bucket)] = sum / count;
             };
             for (const auto& p : points) {
+                if (p.ts < from)
+                    continue;
                 const int64_t b = std::min<int64_t>((p.ts - from) / step, options.buckets - 1);
                 if (b != bucket) {
                     flush();

@@ -33,8 +33,9 @@ struct OverviewOptions {
 // The middle of each sparkline bucket: the window's start + (i + 0.5) x window / buckets.
 std::vector<int64_t> sparkline_grid(const OverviewOptions& options);
 
-// A host's interval when it cannot be estimated (no CPU points in the window).
+// A host's interval when it cannot be estimated (fewer than two CPU points in 15 minutes).
 constexpr int64_t kDefaultIntervalNs = 10'000'000'000;
+constexpr int64_t kIntervalHistoryNs = 15 * 60 * 1'000'000'000LL;
 
 // A host is stale after three of its intervals without a sample, and never sooner than 10 s
 // (delivery through the broker and batching add a second or two).

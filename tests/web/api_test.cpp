@@ -65,7 +65,8 @@ TEST_F(ApiTest, Overview) {
     EXPECT_EQ(answer.status, 200);
     // The window [now - 4 s, now] in 4 buckets of 1 s, one shared grid of their middles; a's
     // points fall in buckets 1, 2 and 3, b has none. The disk rate is the newest:
-    // (4000 - 1000) / 1 s.
+    // (4000 - 1000) / 1 s. b's newest CPU value (from the last 15 minutes, outside the
+    // window) is given with stale: true; the page shows "stale" instead of it.
     EXPECT_EQ(
         answer.body,
         R"({"now":1732468803000,"window":4.0,)"
@@ -73,7 +74,7 @@ TEST_F(ApiTest, Overview) {
         R"({"host":"a","last_seen":1732468802000,"interval":1.0,"stale":false,"cpu":0.75,)"
         R"("memory":{"used":1000000000.0,"limit":4000000000.0},"disk":{"read":3000.0,"write":null},)"
         R"("network":{"receive":null,"transmit":null},"cpu_recent":[null,0.25,0.5,0.75]},)"
-        R"({"host":"b","last_seen":1732468740000,"interval":10.0,"stale":true,"cpu":null,)"
+        R"({"host":"b","last_seen":1732468740000,"interval":10.0,"stale":true,"cpu":0.125,)"
         R"("memory":{"used":null,"limit":null},"disk":{"read":null,"write":null},)"
         R"("network":{"receive":null,"transmit":null},"cpu_recent":[null,null,null,null]}]})");
 }

@@ -114,5 +114,6 @@ class SampleReader {
 // Consecutive counter points as per-second rates; a reset (the value went down) or a repeated
 // timestamp gives no rate for that step.
 std::vector<Point> counter_rates(const std::vector<Point>& points);
+void counter_rates(const std::vector<Point>& points, std::vector<Point>& out);  // out cleared
 
 }  // namespace dmon::store
