@@ -13,6 +13,13 @@ if (!base || !shots) {
 }
 mkdirSync(shots, { recursive: true });
 let failures = 0;
+// Polls `condition` until it holds or `ms` pass: a loaded CI machine may be slow to start the
+// requests a click causes.
+const waitFor = async (condition, ms = 15000) => {
+  const until = Date.now() + ms;
+  while (!condition() && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+  return condition();
+};
 const check = (ok, what) => {
   console.log(`[browser] ${ok ? "ok  " : "FAIL"} ${what}`);
   if (!ok) failures++;
@@ -51,7 +58,8 @@ try {
     "web-1 shows CPU in % and rates in iB/s: " + (rows.find((r) => r.host === "web-1")?.text || "").replace(/\s+/g, " "));
   const zone = await page.$eval("#zone", (e) => e.textContent);
   check(zone.includes("Europe/Berlin"), "the time zone is shown: " + zone);
-  await page.screenshot({ path: join(shots, "overview.png") });
+  const bottom = await page.$eval("footer", (f) => Math.ceil(f.getBoundingClientRect().bottom) + 8);
+  await page.screenshot({ path: join(shots, "overview.png"), clip: { x: 0, y: 0, width: 1400, height: bottom } });
 
   // A host page: every chart drawn, none blank (the canvas has coloured pixels).
   await page.goto(base + "#/host/web-1?range=1h", { waitUntil: "networkidle0" });
@@ -76,12 +84,17 @@ try {
   // The range picker changes what is asked for, and the URL.
   requests.length = 0;
   await page.click('button[data-range="6h"]');
+  const sixHours = () => requests.filter((u) => u.includes("/api/v1/points")).map((u) => new URL(u))
+    .map((u) => Number(u.searchParams.get("until")) - Number(u.searchParams.get("from")));
+  await waitFor(() => sixHours().filter((s) => Math.abs(s - 6 * 3600e3) < 60e3).length >= charts.length);
   await page.waitForNetworkIdle({ idleTime: 300, timeout: 15000 });
-  const asked = requests.filter((u) => u.includes("/api/v1/points")).map((u) => new URL(u));
-  const spans = asked.map((u) => Number(u.searchParams.get("until")) - Number(u.searchParams.get("from")));
+  const spans = sixHours();
   check(page.url().includes("range=6h"), "the URL holds the range: " + page.url());
-  check(asked.length > 0 && spans.every((s) => Math.abs(s - 6 * 3600e3) < 60e3),
-    `after 6h the page asks for 6 hours (${asked.length} requests)`);
+  // The newest requests are the charts of the new range (an auto-refresh of the old range may
+  // have started just before the click).
+  const newest = spans.slice(-charts.length);
+  check(newest.length === charts.length && newest.every((s) => Math.abs(s - 6 * 3600e3) < 60e3),
+    `after 6h the page asks for 6 hours (${spans.length} requests, the last ${newest.length} of 6 h)`);
 
   // Zoom: a drag across a chart fixes the range to what was dragged over.
   const box = await (await page.$(".chart .u-over")).boundingBox();
@@ -89,6 +102,7 @@ try {
   await page.mouse.down();
   await page.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2, { steps: 5 });
   await page.mouse.up();
+  await waitFor(() => page.url().includes("until="));
   await page.waitForNetworkIdle({ idleTime: 300, timeout: 15000 });
   const zoomed = new URLSearchParams(new URL(page.url()).hash.split("?")[1]);
   const zoomSpan = Number(zoomed.get("until")) - Number(zoomed.get("from"));

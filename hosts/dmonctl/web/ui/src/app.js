@@ -341,10 +341,14 @@
       if (id === renderId) showError(error);
     }
     if (id !== renderId) return;
+    // No faster than a chart's bucket changes: a 24 h chart of 650 pixels moves every 2 min.
+    const range = timeRange(params);
+    const charted = path.startsWith("/host/") || path.startsWith("/explore");
+    if (charted) refreshMs = Math.min(60e3, Math.max(refreshMs, (range.until - range.from) / 800));
     document.getElementById("footer").textContent = `updated ${new Date().toLocaleTimeString()} · ${zoneText()}` +
-      (timeRange(params).fixed ? " · fixed range, not refreshed" : ` · refreshed every ${Math.round(refreshMs / 1000)} s`);
+      (charted && range.fixed ? " · fixed range, not refreshed" : ` · refreshed every ${Math.round(refreshMs / 1000)} s`);
     // A relative range follows now, at the hosts' own interval; a fixed one stays put.
-    if (!timeRange(params).fixed) refreshTimer = setTimeout(() => { if (id === renderId) render(); }, refreshMs);
+    if (!(charted && range.fixed)) refreshTimer = setTimeout(() => { if (id === renderId) render(); }, refreshMs);
   }
   window.addEventListener("hashchange", render);
   render();
