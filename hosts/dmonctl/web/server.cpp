@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <sstream>
@@ -284,10 +285,10 @@ class Handler {
             store::SampleReader* reader = nullptr;
             try {
                 reader = &reader_for_thread();
-            } catch (const std::exception& e) {
+            } catch (const std::exception&) {
                 return json_response(503, "{\"error\":\"the store cannot be opened yet\"}");
             }
-            const ApiResponse answer = api_.handle(target, *reader, now_ns());
+            const ApiResponse answer = answer_for(target, *reader);
             if (answer.status == 500)
                 reset_reader();  // a damaged or replaced file: open it again next time
             return json_response(answer.status, answer.body);
@@ -295,6 +296,29 @@ class Handler {
         // The page itself holds no data: it is served to anyone who may connect, and asks
         // for a login when the API says 401.
         return asset_response(path == "/" ? "/index.html" : path);
+    }
+
+    // Every open page asks for the overview at the hosts' interval, and it reads every host:
+    // the same question within a second gets the same answer. Other endpoints are asked with
+    // ranges that differ from page to page and are answered fresh.
+    ApiResponse answer_for(std::string_view target, store::SampleReader& reader) {
+        const std::string_view path = target.substr(0, target.find('?'));
+        const bool shared = path == "/api/v1/overview" || path == "/api/v1/hosts";
+        const auto now = std::chrono::steady_clock::now();
+        if (shared) {
+            std::lock_guard lock(cache_mutex_);
+            if (auto it = cache_.find(std::string(target));
+                it != cache_.end() && now - it->second.first < std::chrono::seconds(1))
+                return it->second.second;
+        }
+        ApiResponse answer = api_.handle(target, reader, now_ns());
+        if (shared && answer.status == 200) {
+            std::lock_guard lock(cache_mutex_);
+            if (cache_.size() >= 64)
+                cache_.clear();  // bounded: a client varying the query cannot grow it
+            cache_[std::string(target)] = {now, answer};
+        }
+        return answer;
     }
 
     // One SQLite connection per server thread, opened on first use (the file may not exist
@@ -321,6 +345,8 @@ class Handler {
     Api api_;
     std::vector<std::string> allowed_hosts_;
     std::atomic<int64_t> requests_{0};
+    std::mutex cache_mutex_;
+    std::map<std::string, std::pair<std::chrono::steady_clock::time_point, ApiResponse>> cache_;
     static thread_local std::unique_ptr<store::SampleReader>* current_;
 };
 
