@@ -12,6 +12,7 @@
 #include <dmon/core/control_server.hpp>
 #include <dmon/core/duration.hpp>
 #include <dmon/core/host.hpp>
+#include <dmon/core/text.hpp>
 
 #include <dmon/store/reader.hpp>
 #include <dmon/store/schema.hpp>
@@ -182,22 +183,10 @@ int64_t moment(const std::string& option, const std::string& text) {
     const bool digits = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
     if (digits && text.size() <= 19)
         return std::stoll(text);
-    int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
-    char tail[4] = {};
-    const int n = std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%3s", &year, &month, &day,
-                              &hour, &minute, &second, tail);
-    if (n < 5 || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 ||
-        second > 60 || (n == 7 && std::string(tail) != "Z"))
-        throw UsageError(option + " needs ns since the epoch or a UTC time such as " +
-                         "2024-11-24T16:00:00Z; got '" + text + "'");
-    // Days from the civil date (Howard Hinnant's algorithm), so no time zone is involved.
-    const int y = year - (month <= 2 ? 1 : 0);
-    const int era = (y >= 0 ? y : y - 399) / 400;
-    const int yoe = y - era * 400;
-    const int doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
-    const int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    const int64_t days = static_cast<int64_t>(era) * 146097 + doe - 719468;
-    return ((days * 24 + hour) * 60 + minute) * 60'000'000'000LL + second * 1'000'000'000LL;
+    if (auto parsed = dmon::core::parse_time_utc(text))
+        return *parsed;
+    throw UsageError(option + " needs ns since the epoch or a UTC time such as " +
+                     "2024-11-24T16:00:00Z; got '" + text + "'");
 }
 
 // Options are accepted before and after the command (`dmonctl --db F hosts`, `dmonctl hosts

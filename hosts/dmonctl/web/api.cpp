@@ -4,6 +4,7 @@
 #include "../units.hpp"
 
 #include <dmon/core/duration.hpp>
+#include <dmon/core/text.hpp>
 #include <dmon/store/schema.hpp>
 
 #include <nlohmann/json.hpp>
@@ -101,16 +102,6 @@ int64_t parse_duration_ns(const std::string& name, const std::string& text) {
     return parsed->count();
 }
 
-// Days from a civil date (Howard Hinnant's algorithm): no time zone involved.
-int64_t days_from_civil(int year, int month, int day) {
-    const int y = year - (month <= 2 ? 1 : 0);
-    const int era = (y >= 0 ? y : y - 399) / 400;
-    const int yoe = y - era * 400;
-    const int doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
-    const int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return static_cast<int64_t>(era) * 146097 + doe - 719468;
-}
-
 // A moment: ms since the epoch, an RFC 3339 UTC time (2024-11-24T16:00:00Z, fraction allowed),
 // "now", or "now-15m".
 int64_t parse_moment_ns(const std::string& name, const std::string& text, int64_t now_ns) {
@@ -120,18 +111,8 @@ int64_t parse_moment_ns(const std::string& name, const std::string& text, int64_
         return now_ns - parse_duration_ns(name, text.substr(4));
     if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos)
         return parse_int(name, text) * kMs;
-    int year, month, day, hour, minute;
-    double second = 0;
-    char zone = 0;
-    int consumed = 0;
-    if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%lf%c%n", &year, &month, &day, &hour,
-                    &minute, &second, &zone, &consumed) == 7 &&
-        zone == 'Z' && static_cast<size_t>(consumed) == text.size() && month >= 1 && month <= 12 &&
-        day >= 1 && day <= 31 && hour <= 23 && minute <= 59 && second >= 0 && second < 61) {
-        const int64_t days = days_from_civil(year, month, day);
-        return ((days * 24 + hour) * 60 + minute) * 60'000'000'000LL +
-               static_cast<int64_t>(std::llround(second * 1e3)) * kMs;
-    }
+    if (auto parsed = core::parse_time_utc(text))
+        return *parsed;
     throw ApiError(400,
                    name +
                        " must be ms since the epoch, a UTC time such as 2024-11-24T16:00:00Z, "

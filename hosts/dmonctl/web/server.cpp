@@ -13,6 +13,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/version.hpp>
+#include <nlohmann/json.hpp>
 #include <openssl/crypto.h>
 
 #include <atomic>
@@ -60,6 +61,10 @@ Endpoint parse_listen(const std::string& listen) {
     if (endpoint.host == "localhost")
         endpoint.host = "127.0.0.1";
     return endpoint;
+}
+
+std::string error_body(const std::string& message) {
+    return nlohmann::ordered_json{{"error", message}}.dump();
 }
 
 int64_t now_ns() {
@@ -178,7 +183,7 @@ class Handler {
         return response;
     }
     static Response error(int status, const std::string& message) {
-        return json_response(status, "{\"error\":\"" + message + "\"}");  // our own ASCII text
+        return json_response(status, error_body(message));
     }
 
     bool host_allowed(const http::request<http::string_body>& request) const {
@@ -286,7 +291,7 @@ class Handler {
             try {
                 reader = &reader_for_thread();
             } catch (const std::exception&) {
-                return json_response(503, "{\"error\":\"the store cannot be opened yet\"}");
+                return error(503, "the store cannot be opened yet");
             }
             const ApiResponse answer = answer_for(target, *reader);
             if (answer.status == 500)
@@ -421,9 +426,9 @@ class Session : public std::enable_shared_from_this<Session<Tls>> {
                                                 : http::status::payload_too_large,
                 11);
             response->set(http::field::content_type, "application/json");
-            response->body() = ec == http::error::header_limit
-                                   ? "{\"error\":\"the request's header is larger than 8 KiB\"}"
-                                   : "{\"error\":\"the request's body is larger than 4 KiB\"}";
+            response->body() = error_body(ec == http::error::header_limit
+                                              ? "the request's header is larger than 8 KiB"
+                                              : "the request's body is larger than 4 KiB");
             response->keep_alive(false);
             response->prepare_payload();
             write(std::move(response));
