@@ -3,16 +3,19 @@
 // health. For the page's browser test and bench/http.sh.
 //
 //   dmon_fleet_store --db FILE [--hosts 3] [--prefix web-] [--duration 15m] [--interval 1s]
-//                    [--end-ago 0s] [--cpus 2]
+//                    [--end-ago 0s] [--cpus 2] [--follow yes]
 //
 // Each host reports every --interval over --duration, its newest samples --end-ago before now
 // (a host that stopped reporting: --end-ago 10m). Values are deterministic (seeded by the host
-// name), so a run gives the same store, but for the time it ends at.
+// name), so a run gives the same store, but for the time it ends at. --follow yes then keeps
+// writing a round each interval, as live agents do, until SIGINT or SIGTERM.
 #include <dmon/store/store.hpp>
 
 #include <dmon/core/duration.hpp>
 
 #include <chrono>
+#include <csignal>
+#include <thread>
 #include <cmath>
 #include <cstdio>
 #include <deque>
@@ -22,6 +25,8 @@
 #include <vector>
 
 namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
 
 struct Label {
     std::string key, value;
@@ -49,6 +54,7 @@ int main(int argc, char** argv) {
     std::string db, prefix = "web-";
     int hosts = 3, cpus = 2;
     int64_t duration = 15LL * 60 * 1'000'000'000, interval = 1'000'000'000, end_ago = 0;
+    bool follow = false;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string option = argv[i], value = argv[i + 1];
         if (option == "--db")
@@ -65,6 +71,8 @@ int main(int argc, char** argv) {
             interval = parse_ns("--interval", value);
         else if (option == "--end-ago")
             end_ago = parse_ns("--end-ago", value);
+        else if (option == "--follow")
+            follow = value == "yes";
         else {
             std::cerr << "unknown option " << option << "\n";
             return 2;
@@ -131,8 +139,7 @@ int main(int argc, char** argv) {
     std::vector<dmon_sample> samples;
     std::normal_distribution<double> noise(0, 1);
     auto progress_at = std::chrono::steady_clock::now();
-    for (int64_t r = 0; r < rounds; ++r) {
-        const int64_t ts = end - (rounds - 1 - r) * interval;
+    auto write_round = [&](int64_t ts) {
         samples.clear();
         labels.clear();
         labels.reserve(hosts * fleet[0].size());
@@ -162,6 +169,9 @@ int main(int argc, char** argv) {
         written += static_cast<int64_t>(writer.write(batch).stored);
         if (writer.seal_due(ts))
             writer.seal();
+    };
+    for (int64_t r = 0; r < rounds; ++r) {
+        write_round(end - (rounds - 1 - r) * interval);
         if (std::chrono::steady_clock::now() - progress_at > std::chrono::seconds(2)) {
             progress_at = std::chrono::steady_clock::now();
             std::fprintf(stderr, "[fleet] %s: %lld of %lld rounds, %lld samples\n", db.c_str(),
@@ -172,5 +182,25 @@ int main(int argc, char** argv) {
     writer.seal();
     std::printf("%s: %d hosts, %lld rounds, %lld samples\n", db.c_str(), hosts,
                 static_cast<long long>(rounds), static_cast<long long>(written));
+    std::fflush(stdout);
+    // --follow: go on as live agents would, one round each interval at the wall clock's time,
+    // until SIGINT or SIGTERM (a page under test then sees hosts that report, not a history
+    // that ended while a slow build made it).
+    if (follow) {
+        std::signal(SIGINT, [](int) { g_stop = 1; });
+        std::signal(SIGTERM, [](int) { g_stop = 1; });
+        while (!g_stop) {
+            const int64_t wall = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count();
+            const int64_t next = (wall / interval + 1) * interval;
+            while (!g_stop && std::chrono::system_clock::now().time_since_epoch() <
+                                  std::chrono::nanoseconds(next))
+                std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            if (!g_stop)
+                write_round(next);
+        }
+        writer.seal();
+    }
     return 0;
 }

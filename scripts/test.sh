@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test: the unit, host and integration tests
-# (a real RabbitMQ), the format check, the Windows build with its tests under Wine, and the
+# (a real RabbitMQ), dmonctl serve's API and server tests and its page in Debian's headless
+# Chromium (tests/browser), the format check, the Windows build with its tests under Wine, and the
 # unit, host and integration tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
 # Then ThreadSanitizer on the host, pipeline and reload tests, and the fuzzers (tests/fuzz).
 # usage: scripts/test.sh            (CI runs exactly this through .ci/run)

@@ -9,7 +9,12 @@ build=$(cd "${1:?usage: run.sh BUILD_DIR [SHOTS]}" && pwd)
 shots=${2:-$build/browser-shots}
 state=$(mktemp -d)
 server=""
-cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null; rm -rf "$state"; }
+agents=""
+cleanup() {
+  for pid in $server $agents; do kill "$pid" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -rf "$state"
+}
 trap cleanup EXIT
 
 if [ ! -x /usr/bin/chromium ] && [ -z "${CHROMIUM:-}" ]; then
@@ -26,9 +31,14 @@ if [ ! -f "$modules/node_modules/.package-lock.json" ] ||
 fi
 cp "$here/dashboard.test.mjs" "$modules/"
 
-"$build/bin/dmon_fleet_store" --db "$state/metrics.db" --hosts 3 --duration 7h --interval 1s >/dev/null
 "$build/bin/dmon_fleet_store" --db "$state/metrics.db" --hosts 1 --prefix old- --duration 15m \
   --interval 5s --end-ago 10m >/dev/null
+# web-1..3: 7 hours of history, then live, a round a second, while the page is tested.
+"$build/bin/dmon_fleet_store" --db "$state/metrics.db" --hosts 3 --duration 7h --interval 1s \
+  --follow yes >"$state/fleet.out" 2>/dev/null &
+agents=$!
+for _ in $(seq 600); do grep -q "rounds" "$state/fleet.out" 2>/dev/null && break; sleep 0.1; done
+sleep 1.5  # a live round or two after the history
 "$build/bin/dmonctl" serve --db "$state/metrics.db" --listen 127.0.0.1:0 >"$state/serve.out" 2>"$state/serve.err" &
 server=$!
 for _ in $(seq 50); do grep -q http "$state/serve.out" 2>/dev/null && break; sleep 0.1; done
