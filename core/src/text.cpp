@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <limits>
 
 namespace dmon::core {
 
@@ -68,7 +69,12 @@ std::optional<int64_t> parse_time_utc(std::string_view text) {
     const int doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
     const int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     const int64_t days = static_cast<int64_t>(era) * 146097 + doe - 719468;
-    return ((days * 24 + hour) * 60 + minute) * 60'000'000'000LL + nanos;
+    // ns since the epoch fit int64 from 1677 to 2262: outside, nullopt rather than overflow.
+    const __int128 ns =
+        (static_cast<__int128>((days * 24 + hour) * 60 + minute)) * 60'000'000'000LL + nanos;
+    if (ns > std::numeric_limits<int64_t>::max() || ns < std::numeric_limits<int64_t>::min())
+        return std::nullopt;
+    return static_cast<int64_t>(ns);
 }
 
 std::string format_bytes(double bytes) {

@@ -105,14 +105,23 @@ int64_t parse_duration_ns(const std::string& name, const std::string& text) {
 // A moment: ms since the epoch, an RFC 3339 UTC time (2024-11-24T16:00:00Z, fraction allowed),
 // "now", or "now-15m".
 int64_t parse_moment_ns(const std::string& name, const std::string& text, int64_t now_ns) {
+    // Moments from 1970 to 2255: any range between two of them, and any bucket start, fits.
+    constexpr int64_t kLatest = 9'000'000'000'000'000'000;
+    auto bounded = [&](int64_t ns) {
+        if (ns < 0 || ns > kLatest)
+            throw ApiError(400, name + " is outside 1970..2255; got '" + text + "'", name);
+        return ns;
+    };
     if (text == "now")
         return now_ns;
     if (text.rfind("now-", 0) == 0)
-        return now_ns - parse_duration_ns(name, text.substr(4));
-    if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos)
-        return parse_int(name, text) * kMs;
+        return bounded(now_ns - parse_duration_ns(name, text.substr(4)));
+    if (!text.empty() && text.find_first_not_of("0123456789") == std::string::npos) {
+        const int64_t ms = parse_int(name, text);
+        return bounded(ms <= kLatest / kMs ? ms * kMs : -1);
+    }
     if (auto parsed = core::parse_time_utc(text))
-        return *parsed;
+        return bounded(*parsed);
     throw ApiError(400,
                    name +
                        " must be ms since the epoch, a UTC time such as 2024-11-24T16:00:00Z, "
