@@ -216,7 +216,8 @@ bool parse_bool(const Parameters& parameters, const std::string& name) {
 json host_json(const HostOverview& host) {
     return {{"host", host.host},
             {"last_seen", host.last_seen_ns / kMs},
-            {"interval", static_cast<double>(host.interval_ns) / 1e9},
+            {"interval",
+             std::round(static_cast<double>(host.interval_ns) / 1e6) / 1e3},  // s, to the ms
             {"stale", host.stale}};
 }
 
