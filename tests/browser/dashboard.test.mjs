@@ -81,6 +81,15 @@ try {
   for (const c of charts) check(c.inked > 200, `chart '${c.title}' is drawn (${c.inked} coloured pixels)`);
   await page.screenshot({ path: join(shots, "host.png"), fullPage: true });
 
+  // The auto-refresh (1 h range: every 4.5 s) takes new points into the same charts: the
+  // canvases are not drawn anew.
+  await page.$$eval(".chart canvas", (cs) => cs.forEach((c) => { c.dataset.first = "yes"; }));
+  requests.length = 0;
+  const refreshed = await waitFor(() => requests.filter((u) => u.includes("/api/v1/points")).length >= charts.length, 20000);
+  await page.waitForNetworkIdle({ idleTime: 300, timeout: 15000 });
+  const kept = await page.$$eval(".chart canvas", (cs) => cs.filter((c) => c.dataset.first === "yes").length);
+  check(refreshed && kept === charts.length, `the refresh updates the ${charts.length} charts in place (${kept} kept)`);
+
   // The range picker changes what is asked for, and the URL.
   requests.length = 0;
   await page.click('button[data-range="6h"]');

@@ -223,6 +223,16 @@ TEST_F(ServerTest, ATokenIsNeededAsBearerOrCookieFromTheLoginForm) {
               200);
     EXPECT_EQ(get(server.port(), "/api/v1/hosts", {{"Cookie", "dmon_token=" + token + "x"}}).status,
               401);
+    // Guessing is capped: after ten wrong logins in a minute the form answers 429, even to the
+    // right token; the bearer token goes on working.
+    for (int i = 0; i < 9; ++i)
+        request(server.port(), http::verb::post, "/login", form_type, "token=guess");
+    Reply throttled = request(server.port(), http::verb::post, "/login", form_type,
+                              "token=s3cret-token-0123456789");
+    EXPECT_EQ(throttled.status, 429);
+    EXPECT_EQ(throttled.headers["Retry-After"], "60");
+    EXPECT_EQ(get(server.port(), "/api/v1/hosts", {{"Authorization", "Bearer " + token}}).status,
+              200);
 }
 
 TEST_F(ServerTest, ServesHttpsWithACertificateAndKey) {

@@ -17,6 +17,7 @@
 #include <openssl/crypto.h>
 
 #include <atomic>
+#include <deque>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -223,9 +224,27 @@ class Handler {
         return false;
     }
 
+    // At most kLoginFailures wrong logins a minute, from anyone: guessing is capped at that
+    // rate without making a server thread sleep. (Bearer tokens and cookies already given
+    // still work meanwhile; only the form waits.)
+    static constexpr size_t kLoginFailures = 10;
+    bool logins_throttled(std::chrono::steady_clock::time_point now) {
+        std::lock_guard lock(login_mutex_);
+        while (!login_failures_.empty() && now - login_failures_.front() > std::chrono::minutes(1))
+            login_failures_.pop_front();
+        return login_failures_.size() >= kLoginFailures;
+    }
+
     Response login(const http::request<http::string_body>& request) {
         if (!token_)
             return redirect("/");
+        const auto now = std::chrono::steady_clock::now();
+        if (logins_throttled(now)) {
+            Response response =
+                error(429, "too many wrong logins in the last minute; try again later");
+            response.set(http::field::retry_after, "60");
+            return response;
+        }
         std::string_view body = request.body();
         std::optional<std::string> given;
         while (!body.empty()) {
@@ -236,6 +255,10 @@ class Handler {
                 given = url_decode(pair.substr(6));
         }
         if (!given || !same(*given, *token_)) {
+            {
+                std::lock_guard lock(login_mutex_);
+                login_failures_.push_back(now);
+            }
             log_("dmonctl serve: a login with a wrong token");
             Response response = asset_response("/login.html");
             response.result(http::status::unauthorized);
@@ -351,6 +374,8 @@ class Handler {
     std::vector<std::string> allowed_hosts_;
     std::atomic<int64_t> requests_{0};
     std::mutex cache_mutex_;
+    std::mutex login_mutex_;
+    std::deque<std::chrono::steady_clock::time_point> login_failures_;
     std::map<std::string, std::pair<std::chrono::steady_clock::time_point, ApiResponse>> cache_;
     static thread_local std::unique_ptr<store::SampleReader>* current_;
 };

@@ -9,7 +9,7 @@
     "#5c940d", "#a61e4d", "#364fc7", "#087f5b", "#d9480f"];
   const main = document.getElementById("main");
   const banner = document.getElementById("banner");
-  let charts = [];           // uPlot instances of the current view
+  let charts = [];           // the current view's charts: { plot, box, title, query, options, keys }
   let refreshTimer = null;
   let refreshMs = 10e3;      // the hosts' interval, from /api/v1/hosts
   let renderId = 0;          // a view started later wins over a slow earlier one
@@ -117,7 +117,8 @@
   }
 
   // ---- charts ----
-  function destroyCharts() { charts.forEach((c) => c.destroy()); charts = []; }
+  function destroyCharts() { charts.forEach((c) => c.plot && c.plot.destroy()); charts = []; }
+  const seriesKeys = (series) => series.map((s) => s.host + JSON.stringify(s.labels)).join("|");
   function chartWidth(box) { return Math.max(300, Math.floor(box.clientWidth - 20)); }
   function seriesLabel(labels, host, withHost) {
     const text = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(",");
@@ -133,9 +134,11 @@
     const data = await api("points", query);
     let series = data.series;
     if (options.pick) series = series.filter(options.pick);
+    const chart = { plot: null, box, title, query, options, keys: seriesKeys(series) };
+    charts.push(chart);
     if (series.length === 0 || series.every((s) => s.mean.every((v) => v === null))) {
       box.append(el("div", { class: "empty", text: "no data in this range" }));
-      return null;
+      return chart;
     }
     const perSecond = data.rate;
     const t = data.t.map((ms) => ms / 1000);
@@ -162,8 +165,29 @@
         }],
       },
     }, [t, ...series.map((s) => s.mean)], box);
-    charts.push(plot);
-    return plot;
+    chart.plot = plot;
+    return chart;
+  }
+
+  // A refresh of the same view: each chart asks for the range as it is now and, when its
+  // series are the same, takes the new points in place (no flicker, the legend stays);
+  // otherwise it is drawn again.
+  async function refreshCharts(params) {
+    const range = timeRange(params);
+    const current = charts;
+    await Promise.all(current.map(async (chart) => {
+      chart.query.set("from", String(Math.round(range.from)));
+      chart.query.set("until", String(Math.round(range.until)));
+      const data = await api("points", chart.query);
+      const series = chart.options.pick ? data.series.filter(chart.options.pick) : data.series;
+      if (chart.plot && seriesKeys(series) === chart.keys) {
+        chart.plot.setData([data.t.map((ms) => ms / 1000), ...series.map((s) => s.mean)]);
+      } else {
+        if (chart.plot) chart.plot.destroy();
+        charts = charts.filter((c) => c !== chart);
+        await drawChart(chart.box, chart.title, chart.query, chart.options);
+      }
+    }));
   }
 
   // ---- views ----
@@ -341,14 +365,31 @@
       if (id === renderId) showError(error);
     }
     if (id !== renderId) return;
-    // No faster than a chart's bucket changes: a 24 h chart of 650 pixels moves every 2 min.
+    schedule(id, path, params);
+  }
+
+  // A relative range follows now, at the hosts' own interval, but no faster than a chart's
+  // bucket moves (a 24 h chart of 650 pixels: every 2 min); a fixed one stays put. The hosts
+  // table is drawn again; charts take their new points in place.
+  function schedule(id, path, params) {
     const range = timeRange(params);
     const charted = path.startsWith("/host/") || path.startsWith("/explore");
     if (charted) refreshMs = Math.min(60e3, Math.max(refreshMs, (range.until - range.from) / 800));
     document.getElementById("footer").textContent = `updated ${new Date().toLocaleTimeString()} · ${zoneText()}` +
       (charted && range.fixed ? " · fixed range, not refreshed" : ` · refreshed every ${Math.round(refreshMs / 1000)} s`);
-    // A relative range follows now, at the hosts' own interval; a fixed one stays put.
-    if (!(charted && range.fixed)) refreshTimer = setTimeout(() => { if (id === renderId) render(); }, refreshMs);
+    if (charted && range.fixed) return;
+    refreshTimer = setTimeout(async () => {
+      if (id !== renderId) return;
+      if (!charted) { render(); return; }
+      drawPicker(params);
+      try {
+        await refreshCharts(params);
+        if (id === renderId) banner.hidden = true;
+      } catch (error) {
+        if (id === renderId) showError(error);
+      }
+      if (id === renderId) schedule(id, path, params);
+    }, refreshMs);
   }
   window.addEventListener("hashchange", render);
   render();
