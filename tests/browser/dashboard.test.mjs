@@ -6,9 +6,9 @@ import puppeteer from "puppeteer-core";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 
-const [base, shots] = process.argv.slice(2);
+const [base, shots, tokenBase] = process.argv.slice(2);
 if (!base || !shots) {
-  console.error("usage: node dashboard.test.mjs URL SCREENSHOT_DIR");
+  console.error("usage: node dashboard.test.mjs URL SCREENSHOT_DIR [TOKEN_URL]  (token in $DMON_TEST_TOKEN)");
   process.exit(2);
 }
 mkdirSync(shots, { recursive: true });
@@ -124,6 +124,24 @@ try {
   check(legend.length === 5, "the explorer draws web-2's four interfaces and directions: " + legend.slice(1).join(" | "));
 
   check(problems.length === 0, "no console errors, failed requests or HTTP errors" + (problems.length ? ": " + problems.join("; ") : ""));
+
+  // Behind a token: the page asks for a login, a wrong token is refused, the right one lets in.
+  if (tokenBase) {
+    const login = await browser.newPage();
+    await login.goto(tokenBase, { waitUntil: "networkidle0" });
+    await waitFor(() => login.url().endsWith("/login"));
+    check(login.url().endsWith("/login"), "without the token the page sends to the login form: " + login.url());
+    await login.type('input[name="token"]', "not-the-token");
+    await Promise.all([login.waitForNavigation(), login.click('button[type="submit"]')]);
+    check((await login.$("#hosts")) === null && login.url().endsWith("/login"), "a wrong token stays on the form");
+    await login.type('input[name="token"]', process.env.DMON_TEST_TOKEN || "");
+    await Promise.all([login.waitForNavigation(), login.click('button[type="submit"]')]);
+    const listed = await login.waitForSelector("#hosts tbody tr", { timeout: 15000 }).then(() => true, () => false);
+    check(listed, "with the token the hosts are listed: " + login.url());
+    const cookie = (await login.cookies()).find((c) => c.name === "dmon_token");
+    check(cookie?.httpOnly === true && cookie?.sameSite === "Strict", "the login cookie is HttpOnly and SameSite=Strict");
+    await login.close();
+  }
 } finally {
   await browser.close();
 }

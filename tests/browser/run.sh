@@ -39,10 +39,23 @@ cp "$here/dashboard.test.mjs" "$modules/"
 agents=$!
 for _ in $(seq 600); do grep -q "rounds" "$state/fleet.out" 2>/dev/null && break; sleep 0.1; done
 sleep 1.5  # a live round or two after the history
-"$build/bin/dmonctl" serve --db "$state/metrics.db" --listen 127.0.0.1:0 >"$state/serve.out" 2>"$state/serve.err" &
-server=$!
-for _ in $(seq 50); do grep -q http "$state/serve.out" 2>/dev/null && break; sleep 0.1; done
-url=$(grep -o 'http://[^ ]*' "$state/serve.out" || true)
-if [ -z "$url" ]; then echo "[browser] dmonctl serve did not start:"; cat "$state/serve.err"; exit 1; fi
-echo "[browser] $url"
-node "$modules/dashboard.test.mjs" "$url" "$shots"
+# serve NAME ARGS...: dmonctl serve on a free port; prints its URL
+serve() {
+  local name=$1
+  shift
+  "$build/bin/dmonctl" serve --db "$state/metrics.db" --listen 127.0.0.1:0 "$@" \
+    >"$state/$name.out" 2>"$state/$name.err" &
+  server="$server $!"
+  for _ in $(seq 50); do grep -q http "$state/$name.out" 2>/dev/null && break; sleep 0.1; done
+  local url
+  url=$(grep -o 'http://[^ ]*' "$state/$name.out" || true)
+  if [ -z "$url" ]; then echo "[browser] dmonctl serve did not start:" >&2; cat "$state/$name.err" >&2; exit 1; fi
+  echo "$url"
+}
+url=$(serve open)
+# The same store behind a token: the page sends people to the login form.
+token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+(umask 077 && echo "$token" >"$state/token")
+token_url=$(serve token --token-file "$state/token")
+echo "[browser] $url and, with a token, $token_url"
+DMON_TEST_TOKEN=$token node "$modules/dashboard.test.mjs" "$url" "$shots" "$token_url"
