@@ -58,6 +58,15 @@ try {
     "web-1 shows CPU in % and rates in iB/s: " + (rows.find((r) => r.host === "web-1")?.text || "").replace(/\s+/g, " "));
   const zone = await page.$eval("#zone", (e) => e.textContent);
   check(zone.includes("Europe/Berlin"), "the time zone is shown: " + zone);
+  // The filter and the sort: typing keeps one host, a heading click sorts by it.
+  await page.type("#filter", "web-2");
+  const filtered = await page.$$eval("#hosts tbody tr", (trs) => trs.map((tr) => tr.dataset.host));
+  check(JSON.stringify(filtered) === '["web-2"]' && page.url().includes("q=web-2"), "the filter keeps web-2 and is in the URL: " + filtered.join(","));
+  await page.$eval("#filter", (f) => { f.value = ""; f.dispatchEvent(new Event("input")); });
+  await page.click('th[data-sort="last"]');
+  const byLastSeen = await page.$$eval("#hosts tbody tr", (trs) => trs.map((tr) => tr.dataset.host));
+  check(byLastSeen[byLastSeen.length - 1] === "old-1", "sorted by last seen, old-1 comes last: " + byLastSeen.join(","));
+  await page.$eval("#filter", (f) => f.blur());
   const bottom = await page.$eval("footer", (f) => Math.ceil(f.getBoundingClientRect().bottom) + 8);
   await page.screenshot({ path: join(shots, "overview.png"), clip: { x: 0, y: 0, width: 1400, height: bottom } });
 

@@ -212,33 +212,84 @@
     return canvas;
   }
 
-  async function overviewView(id) {
+  // Columns of the hosts table: heading, cell text, sort value (null: sorts last).
+  const HOST_COLUMNS = [
+    ["host", null, (h) => h.host],
+    ["CPU (15 min)", null, (h) => (h.stale ? null : h.cpu)],
+    ["memory used", (h) => (h.memory.used !== null && h.memory.limit
+      ? `${formatValue(h.memory.used, "By")} (${significant((h.memory.used / h.memory.limit) * 100)} %)`
+      : formatValue(h.memory.used, "By")), (h) => (h.stale ? null : h.memory.used)],
+    ["disk read", (h) => formatValue(h.disk.read, "By", true), (h) => (h.stale ? null : h.disk.read)],
+    ["disk write", (h) => formatValue(h.disk.write, "By", true), (h) => (h.stale ? null : h.disk.write)],
+    ["net receive", (h) => formatValue(h.network.receive, "By", true), (h) => (h.stale ? null : h.network.receive)],
+    ["net transmit", (h) => formatValue(h.network.transmit, "By", true), (h) => (h.stale ? null : h.network.transmit)],
+    ["last seen", null, (h) => -h.last_seen],
+  ];
+
+  // The hosts: a filter on the name and a sort by any column, both in the URL (#/?q=web&sort=cpu
+  // or sort=-cpu); the heading and the filter stay while the table refreshes, so typing is not
+  // interrupted.
+  async function overviewView(id, params) {
     const data = await api("overview", new URLSearchParams({ points: "60" }));
     if (id !== renderId) return;
     if (data.hosts.length) refreshMs = Math.min(60e3, Math.max(1e3, Math.min(...data.hosts.map((h) => h.interval * 1000))));
-    const rows = data.hosts.map((h) => {
-      const memory = h.memory.used !== null && h.memory.limit ? `${formatValue(h.memory.used, "By")} (${significant((h.memory.used / h.memory.limit) * 100)} %)` : formatValue(h.memory.used, "By");
+    let frame = main.querySelector("#overview");
+    if (!frame) {
+      const filter = el("input", { id: "filter", type: "search", placeholder: "filter hosts", value: params.get("q") || "" });
+      frame = el("div", { id: "overview" }, el("div", { class: "explore-form" }, el("h1", { id: "hosts-title" }), filter), el("div", { id: "hosts-table" }));
+      main.replaceChildren(frame);
+      filter.addEventListener("input", () => {
+        const { path, params: now } = route();
+        if (filter.value) now.set("q", filter.value); else now.delete("q");
+        history.replaceState(null, "", "#" + path + (now.toString() ? "?" + now : ""));
+        drawHostsTable(frame._data);
+      });
+    }
+    frame._data = data;
+    drawHostsTable(data);
+  }
+
+  function drawHostsTable(data) {
+    const { params } = route();
+    const q = (params.get("q") || "").toLowerCase();
+    const sort = params.get("sort") || "host";
+    const descending = sort.startsWith("-");
+    const column = HOST_COLUMNS.findIndex(([name]) => name.split(" ")[0].toLowerCase() === sort.replace(/^-/, "")) ;
+    const key = HOST_COLUMNS[Math.max(0, column)][2];
+    const hosts = data.hosts.filter((h) => h.host.toLowerCase().includes(q));
+    hosts.sort((a, b) => {
+      const x = key(a), y = key(b);
+      if (x === null || y === null) return x === y ? 0 : x === null ? 1 : -1;
+      const order = x < y ? -1 : x > y ? 1 : 0;
+      return descending ? -order : order;
+    });
+    const rows = hosts.map((h) => {
       const link = el("a", { href: "#/host/" + encodeURIComponent(h.host), text: h.host });
       const status = el("span", { class: "badge " + (h.stale ? "stale" : "ok"), text: h.stale ? "stale" : "ok" });
       const cpu = el("td", {}, h.stale ? "–" : formatValue(h.cpu, "1"), sparkline(h.cpu_recent, h.stale));
-      const tr = el("tr", { class: h.stale ? "stale" : "" },
-        el("td", {}, link, status), cpu,
-        el("td", { text: h.stale ? "–" : memory },),
-        el("td", { text: h.stale ? "–" : formatValue(h.disk.read, "By", true) }),
-        el("td", { text: h.stale ? "–" : formatValue(h.disk.write, "By", true) }),
-        el("td", { text: h.stale ? "–" : formatValue(h.network.receive, "By", true) }),
-        el("td", { text: h.stale ? "–" : formatValue(h.network.transmit, "By", true) }),
+      const tr = el("tr", { class: h.stale ? "stale" : "" }, el("td", {}, link, status), cpu,
+        ...HOST_COLUMNS.slice(2, 7).map(([, text]) => el("td", { text: h.stale ? "–" : text(h) })),
         el("td", { text: ago(data.now - h.last_seen) }));
       tr.dataset.host = h.host;
       return tr;
     });
-    const head = el("tr", {}, ...["host", "CPU (15 min)", "memory used", "disk read", "disk write",
-      "net receive", "net transmit", "last seen"].map((name) => el("th", { text: name })));
+    const head = el("tr", {}, ...HOST_COLUMNS.map(([name], i) => {
+      const id = name.split(" ")[0].toLowerCase();
+      const th = el("th", { text: name + (i === Math.max(0, column) ? (descending ? " ▼" : " ▲") : ""), "data-sort": id, title: "sort" });
+      th.addEventListener("click", () => {
+        const { path, params: now } = route();
+        now.set("sort", sort === id ? "-" + id : id);
+        history.replaceState(null, "", "#" + path + "?" + now);
+        drawHostsTable(data);
+      });
+      return th;
+    }));
     const stale = data.hosts.filter((h) => h.stale).length;
-    main.replaceChildren(
-      el("h1", { text: `Hosts (${data.hosts.length}${stale ? `, ${stale} stale` : ""})` }),
-      data.hosts.length ? el("table", { class: "hosts", id: "hosts" }, el("thead", {}, head), el("tbody", {}, ...rows))
-        : el("p", { class: "muted", text: "No host has sent samples yet." }));
+    document.getElementById("hosts-title").textContent =
+      `Hosts (${data.hosts.length}${stale ? `, ${stale} stale` : ""}${q ? `, ${hosts.length} shown` : ""})`;
+    document.getElementById("hosts-table").replaceChildren(data.hosts.length
+      ? el("table", { class: "hosts", id: "hosts" }, el("thead", {}, head), el("tbody", {}, ...rows))
+      : el("p", { class: "muted", text: "No host has sent samples yet." }));
   }
 
   const HOST_CHARTS = [
@@ -359,7 +410,7 @@
       destroyCharts();
       if (path.startsWith("/host/")) await hostView(id, decodeURIComponent(path.slice(6)), params);
       else if (path.startsWith("/explore")) await exploreView(id, params);
-      else await overviewView(id);
+      else await overviewView(id, params);
       if (id === renderId) banner.hidden = true;
     } catch (error) {
       if (id === renderId) showError(error);
