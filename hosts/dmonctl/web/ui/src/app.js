@@ -383,12 +383,17 @@
   // ---- the frame: range picker, navigation, refresh ----
   function drawPicker(params) {
     const range = timeRange(params);
+    // Made once; a refresh only moves the highlight (a button drawn again under the pointer
+    // could swallow a click).
     const presets = document.getElementById("presets");
-    presets.replaceChildren(...PRESETS.map(([name]) => {
-      const b = el("button", { type: "button", text: name, "data-range": name, class: !range.fixed && range.preset === name ? "active" : "" });
-      b.addEventListener("click", () => setPreset(name));
-      return b;
-    }));
+    if (!presets.children.length) {
+      presets.replaceChildren(...PRESETS.map(([name]) => {
+        const b = el("button", { type: "button", text: name, "data-range": name });
+        b.addEventListener("click", () => setPreset(name));
+        return b;
+      }));
+    }
+    for (const b of presets.children) b.classList.toggle("active", !range.fixed && range.preset === b.dataset.range);
     document.getElementById("from").value = localInput(range.from);
     document.getElementById("until").value = localInput(range.until);
     document.getElementById("zone").textContent = zoneText();
