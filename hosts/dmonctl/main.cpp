@@ -289,7 +289,8 @@ Arguments parse(int argc, char** argv) {
         for (const auto& c : commands())
             names.emplace_back(c.name);
         throw UsageError("unknown command '" + args.command + "' (did you mean " +
-                         dmon::ctl::closest_names(args.command, names, 1) + "?)");
+                         dmon::ctl::joined(dmon::ctl::closest_names(args.command, names, 1)) +
+                         "?)");
     }
     for (const auto& option : seen)
         if (command->options.count(option) == 0)
@@ -359,10 +360,11 @@ void check_names(SampleReader& reader, const Arguments& args) {
                 type = info.type;
         }
         if (type.empty())
-            throw NotFound(
-                "no metric '" + args.metric + "' in " + args.db +
-                (names.empty() ? std::string(" (it holds no metric yet)")
-                               : "; the closest: " + dmon::ctl::closest_names(args.metric, names)));
+            throw NotFound("no metric '" + args.metric + "' in " + args.db +
+                           (names.empty()
+                                ? std::string(" (it holds no metric yet)")
+                                : "; the closest: " + dmon::ctl::joined(dmon::ctl::closest_names(
+                                                          args.metric, names))));
         if (args.rate && type != "counter")
             throw UsageError("--rate turns a counter into per-second rates; " + args.metric +
                              " is a " + type + ", shown as it is without --rate");
@@ -373,7 +375,8 @@ void check_names(SampleReader& reader, const Arguments& args) {
             throw NotFound("no host '" + *args.host + "' in " + args.db +
                            (hosts.empty()
                                 ? std::string(" (it holds no host yet)")
-                                : "; the closest: " + dmon::ctl::closest_names(*args.host, hosts)));
+                                : "; the closest: " + dmon::ctl::joined(dmon::ctl::closest_names(
+                                                          *args.host, hosts))));
     }
 }
 

@@ -99,15 +99,19 @@ std::vector<HostOverview> overview(store::SampleReader& reader, const OverviewOp
             return true;
         },
         [](const store::Row& series) { return series.labels == "cpu=total"; });
-    if (!options.values) {
-        for (auto& host : out) {
-            host.interval_ns = host.interval_ns > 0 ? host.interval_ns : kDefaultIntervalNs;
-            host.stale = now - host.last_seen_ns > stale_after(host.interval_ns);
+    for (auto& host : out) {
+        if (host.interval_ns <= 0)
+            host.interval_ns = kDefaultIntervalNs;
+        host.stale = now - host.last_seen_ns > stale_after(host.interval_ns);
+        if (!options.values) {
             host.cpu.reset();
             host.cpu_recent.clear();
+        } else if (host.cpu_recent.empty()) {
+            host.cpu_recent.assign(static_cast<size_t>(std::max(1, options.buckets)), std::nullopt);
         }
-        return out;
     }
+    if (!options.values)
+        return out;
     for (const auto& row : reader.latest(std::nullopt, "system.memory.usage"))
         if (auto it = by_host.find(row.host); it != by_host.end() && row.labels == "state=used")
             it->second->memory_used = row.value;
@@ -120,13 +124,6 @@ std::vector<HostOverview> overview(store::SampleReader& reader, const OverviewOp
                  &HostOverview::disk_write);
     newest_rates(reader, "system.network.io", recent, "receive", by_host,
                  &HostOverview::network_receive, &HostOverview::network_transmit);
-    for (auto& host : out) {
-        if (host.cpu_recent.empty())
-            host.cpu_recent.assign(static_cast<size_t>(std::max(1, options.buckets)), std::nullopt);
-        if (host.interval_ns <= 0)
-            host.interval_ns = kDefaultIntervalNs;
-        host.stale = now - host.last_seen_ns > stale_after(host.interval_ns);
-    }
     return out;
 }
 

@@ -4,6 +4,7 @@
 // to the page, which formats with the same rules).
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace dmon::ctl {
 
@@ -16,20 +17,24 @@ std::string_view metric_unit(std::string_view metric);
 // seconds per second are a share (of a CPU, of a device's time) and shown in %.
 std::string format_value(double value, std::string_view unit, bool per_second = false);
 
-// The closest of `candidates` to `word` (Levenshtein distance), for "did you mean".
+// The closest of `candidates` to `word` (Levenshtein distance), for "did you mean"; the
+// closest first, far-off ones left out.
 template <typename Range>
-std::string closest_names(std::string_view word, const Range& candidates, size_t count = 3);
+std::vector<std::string> closest_names(std::string_view word, const Range& candidates,
+                                       size_t count = 3);
+// "a, b, c"
+std::string joined(const std::vector<std::string>& names);
 
 size_t edit_distance(std::string_view a, std::string_view b);
 
 }  // namespace dmon::ctl
 
 #include <algorithm>
-#include <vector>
 
 namespace dmon::ctl {
 template <typename Range>
-std::string closest_names(std::string_view word, const Range& candidates, size_t count) {
+std::vector<std::string> closest_names(std::string_view word, const Range& candidates,
+                                       size_t count) {
     std::vector<std::pair<size_t, std::string>> ranked;
     for (const auto& candidate : candidates) {
         // A name that contains the word ("cpu" in "system.cpu.time") is as close as one edit.
@@ -39,12 +44,12 @@ std::string closest_names(std::string_view word, const Range& candidates, size_t
         ranked.emplace_back(distance, name);
     }
     std::sort(ranked.begin(), ranked.end());
-    std::string out;
+    std::vector<std::string> out;
     for (size_t i = 0; i < ranked.size() && i < count; ++i) {
         // Far-off names are no suggestion: at most half the word changed.
         if (ranked[i].first > std::max<size_t>(2, word.size() / 3) && i > 0)
             break;
-        out += (i ? ", " : "") + ranked[i].second;
+        out.push_back(ranked[i].second);
     }
     return out;
 }

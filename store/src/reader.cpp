@@ -40,6 +40,18 @@ void for_each_head_point(Database& db, Visit&& visit) {
     }
 }
 
+// The head's newest point of each series (what was written since the last seal): what latest()
+// and last_seen() add to the last-value table.
+std::unordered_map<int64_t, Point> newest_head_points(Database& db) {
+    std::unordered_map<int64_t, Point> newest;
+    for_each_head_point(db, [&](int64_t series, const Point& point) {
+        auto [it, added] = newest.emplace(series, point);
+        if (!added && point.ts > it->second.ts)
+            it->second = point;
+    });
+    return newest;
+}
+
 // The head's points of the wanted series (all series when `wanted` is null), per series,
 // sorted and one per timestamp (the first received).
 std::unordered_map<int64_t, std::vector<Point>> read_head(
@@ -122,12 +134,7 @@ std::vector<Row> SampleReader::latest(const std::optional<std::string>& host,
                                       const std::string& metric) {
     Snapshot snapshot(db_);
     // The head's newest point per series (what was written since the last seal): small.
-    std::unordered_map<int64_t, Point> newer;
-    for_each_head_point(db_, [&](int64_t series, const Point& point) {
-        auto [it, added] = newer.emplace(series, point);
-        if (!added && point.ts > it->second.ts)
-            it->second = point;
-    });
+    const auto newer = newest_head_points(db_);
     // In the order of the series key's index: no sort, and one pass.
     auto series = db_.prepare(
         std::string("SELECT s.id, s.host, s.name, s.labels, s.type, l.ts, l.value FROM series s "
@@ -271,12 +278,7 @@ void SampleReader::scan(const std::string& metric, const std::optional<std::stri
 
 std::vector<std::pair<std::string, int64_t>> SampleReader::last_seen() {
     Snapshot snapshot(db_);
-    std::unordered_map<int64_t, int64_t> head_newest;  // by series
-    for_each_head_point(db_, [&](int64_t series, const Point& point) {
-        auto [it, added] = head_newest.emplace(series, point.ts);
-        if (!added)
-            it->second = std::max(it->second, point.ts);
-    });
+    const auto head_newest = newest_head_points(db_);
     std::vector<std::pair<std::string, int64_t>> out;
     auto stmt = db_.prepare(
         "SELECT s.host, s.id, l.ts FROM series s LEFT JOIN latest l ON l.series_id = s.id "
@@ -286,7 +288,7 @@ std::vector<std::pair<std::string, int64_t>> SampleReader::last_seen() {
         if (!stmt.column_is_null(2))
             newest = stmt.column_int(2);
         if (auto it = head_newest.find(stmt.column_int(1)); it != head_newest.end())
-            newest = std::max(newest.value_or(it->second), it->second);
+            newest = std::max(newest.value_or(it->second.ts), it->second.ts);
         if (!newest)
             continue;
         const std::string_view host = stmt.column_text(0);

@@ -183,15 +183,7 @@ std::string metric_type(store::SampleReader& reader, const std::string& metric) 
     for (const auto& info : reader.metrics())
         names.push_back(info.name);
     ApiError error(404, "no metric '" + metric + "' in the store", "metric");
-    json suggestions = json::array();
-    const std::string closest = closest_names(metric, names);
-    size_t start = 0;
-    while (start < closest.size()) {
-        size_t comma = closest.find(", ", start);
-        suggestions.push_back(closest.substr(start, comma - start));
-        start = comma == std::string::npos ? closest.size() : comma + 2;
-    }
-    error.extra["suggestions"] = suggestions;
+    error.extra["suggestions"] = closest_names(metric, names);
     throw error;
 }
 
