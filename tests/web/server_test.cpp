@@ -334,7 +334,7 @@ TEST_F(ServerTest, FiftyClientsForTenSecondsOverAThousandHosts) {
         "failed\n",
         static_cast<long long>(ok.load()), ok.load() / 10.0, static_cast<long long>(failed.load()));
     EXPECT_EQ(failed.load(), 0) << first_error;
-    EXPECT_GT(ok.load(), 50);  // every client was answered at least once
+    EXPECT_GT(ok.load(), 50);  // more answers than clients: the server kept up, not one round
     EXPECT_TRUE(server.process().running()) << server.errors();
 }
 
