@@ -3,6 +3,8 @@
 #include "dmon/core/logging.hpp"
 #include "dmon/core/text.hpp"
 
+#include <dmon/str.hpp>
+
 #include <algorithm>
 
 namespace dmon::core {
@@ -369,15 +371,18 @@ void SinkRunner::write_some() {
     const dmon_status status = write_(c_batch, error);
     stats_->last_duration_ns =
         std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started).count();
-    if (status == DMON_OK) {
-        delivered(*batch, record);
+    if (status == DMON_OK || status == DMON_INVALID) {
+        if (status == DMON_OK)
+            delivered(*batch, record);
+        else
+            refused(*batch, record, error.empty() ? "write() refused the batch" : error);
         asio::post(strand_, [self = shared_from_this()] { self->write_some(); });
         return;
     }
     failed(error.empty() ? "write() failed without saying why" : error, batch->samples);
 }
 
-void SinkRunner::delivered(const SealedBatch& batch, const std::optional<Spool::Record>& record) {
+void SinkRunner::forget(const SealedBatch& batch, const std::optional<Spool::Record>& record) {
     if (record) {
         spool_->pop(*record);
     } else {
@@ -388,6 +393,10 @@ void SinkRunner::delivered(const SealedBatch& batch, const std::optional<Spool::
             stats_->queued_bytes -= std::min<uint64_t>(stats_->queued_bytes, part->bytes());
         memory_.pop_front();
     }
+}
+
+void SinkRunner::delivered(const SealedBatch& batch, const std::optional<Spool::Record>& record) {
+    forget(batch, record);
     settle(batch, true);
     consecutive_failures_ = 0;
     stats_->rounds++;
@@ -397,6 +406,33 @@ void SinkRunner::delivered(const SealedBatch& batch, const std::optional<Spool::
     if (auto line = outage_.recovered(Clock::now()))
         logger().info("[{}] {}", name_, *line);
     // The backlog figures are published by the write_some() that always follows.
+}
+
+void SinkRunner::refused(const SealedBatch& batch, const std::optional<Spool::Record>& record,
+                         const std::string& error) {
+    forget(batch, record);
+    // This sink is done with it: an input waiting on every sink (a broker message) is
+    // acknowledged rather than redelivered, since sending it again would be refused again.
+    settle(batch, true);
+    consecutive_failures_ = 0;
+    stats_->errors++;
+    stats_->set_last_error(error);
+    stats_->last_error_ns = wall_ns();
+    stats_->connected = true;  // the receiver answered: it is reachable
+    stats_->count_drop(DropReason::refused, batch.samples);
+    // The first refusal is logged with what the receiver said; then one line a minute at most,
+    // with the count since the last line.
+    refused_since_log_ += batch.samples;
+    const auto now = Clock::now();
+    if (last_refusal_log_ == Clock::time_point{} ||
+        now - last_refusal_log_ > std::chrono::minutes(1)) {
+        logger().error(
+            "[{}] the receiver refused {} samples, dropped (not retried; "
+            "dmon.sink.dropped{{reason=refused}}): {}",
+            name_, refused_since_log_, escape_text(error, 400));
+        refused_since_log_ = 0;
+        last_refusal_log_ = now;
+    }
 }
 
 void SinkRunner::failed(const std::string& error, size_t samples) {

@@ -1,5 +1,7 @@
 #include "units.hpp"
 
+#include <dmon/metric_catalog.hpp>
+
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -8,47 +10,8 @@
 namespace dmon::ctl {
 
 std::string_view metric_unit(std::string_view metric) {
-    // docs/metrics.md is the reference; a metric not listed has no unit ("").
-    static constexpr std::array<std::pair<std::string_view, std::string_view>, 34> kUnits{{
-        {"system.cpu.time", "s"},
-        {"system.cpu.utilization", "1"},
-        {"system.memory.limit", "By"},
-        {"system.memory.usage", "By"},
-        {"system.memory.available", "By"},
-        {"system.paging.usage", "By"},
-        {"system.disk.operations", "{operations}"},
-        {"system.disk.io", "By"},
-        {"system.disk.merged", "{operations}"},
-        {"system.disk.operation_time", "s"},
-        {"system.disk.io_time", "s"},
-        {"system.network.io", "By"},
-        {"system.network.packets", "{packets}"},
-        {"system.network.errors", "{errors}"},
-        {"system.network.dropped", "{packets}"},
-        {"dmon.collector.samples", "{samples}"},
-        {"dmon.collector.errors", "{errors}"},
-        {"dmon.collector.skipped", "{ticks}"},
-        {"dmon.collector.duration", "s"},
-        {"dmon.sink.samples", "{samples}"},
-        {"dmon.sink.errors", "{errors}"},
-        {"dmon.sink.dropped", "{samples}"},
-        {"dmon.sink.spool_corrupt_records", "{records}"},
-        {"dmon.sink.oldest_unsent_age", "s"},
-        {"dmon.sink.duration", "s"},
-        {"dmon.plugin.messages", "{messages}"},
-        {"dmon.consume.rejected", "{messages}"},
-        {"dmon.store.refused_samples", "{samples}"},
-        {"dmon.plugin.duplicate_samples", "{samples}"},
-        {"dmon.store.sealed_samples", "{samples}"},
-        {"process.cpu.time", "s"},
-        {"process.memory.usage", "By"},
-        {"process.uptime", "s"},
-        {"dmon.host.reloads", "{reloads}"},
-    }};
-    for (const auto& [name, unit] : kUnits)
-        if (name == metric)
-            return unit;
-    return "";
+    const MetricInfo* info = find_metric(metric);
+    return info == nullptr ? std::string_view{} : info->unit;
 }
 
 namespace {

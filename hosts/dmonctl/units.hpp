@@ -8,8 +8,7 @@
 
 namespace dmon::ctl {
 
-// UCUM-style, as OpenTelemetry writes them: "By" bytes, "s" seconds, "1" a ratio 0..1,
-// "{operations}" and the like for counts, "" unknown.
+// The unit of a shipped metric (dmon/metric_catalog.hpp), "" for one dmon does not know.
 std::string_view metric_unit(std::string_view metric);
 
 // Three significant digits, in the unit's scale: bytes in KiB/MiB/GiB/TiB, ratios as %,

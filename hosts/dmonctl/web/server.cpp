@@ -2,67 +2,31 @@
 
 #include "assets.hpp"
 
-#include <dmon/secret_file.hpp>
 #include <dmon/str.hpp>
 
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/signal_set.hpp>
-#include <boost/asio/ssl.hpp>
-#include <boost/asio/strand.hpp>
-#include <boost/beast/core.hpp>
+#include <dmon/http/server.hpp>
+
 #include <boost/beast/http.hpp>
-#include <boost/beast/ssl.hpp>
-#include <boost/beast/version.hpp>
 #include <nlohmann/json.hpp>
-#include <openssl/crypto.h>
 
 #include <atomic>
 #include <deque>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
-#include <sstream>
 #include <stdexcept>
-#include <thread>
 #include <vector>
 
 namespace dmon::ctl::web {
 
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace asio = boost::asio;
-namespace ssl = asio::ssl;
-using tcp = asio::ip::tcp;
+namespace http = boost::beast::http;
 
 namespace {
 
-constexpr size_t kHeaderLimit = 8 * 1024;
-constexpr size_t kBodyLimit = 4 * 1024;  // the login form; nothing else has a body
+using dmon::http::Request;
+using dmon::http::Response;
+
 constexpr const char* kCookie = "dmon_token";
-
-struct Endpoint {
-    std::string host;
-    unsigned short port = 0;
-};
-
-Endpoint parse_listen(const std::string& listen) {
-    Endpoint endpoint;
-    size_t colon = listen.rfind(':');
-    if (colon == std::string::npos)
-        throw std::invalid_argument("--listen needs HOST:PORT; got '" + listen + "'");
-    endpoint.host = listen.substr(0, colon);
-    if (endpoint.host.size() >= 2 && endpoint.host.front() == '[' && endpoint.host.back() == ']')
-        endpoint.host = endpoint.host.substr(1, endpoint.host.size() - 2);
-    const std::string port = listen.substr(colon + 1);
-    if (port.empty() || port.size() > 5 ||
-        port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) > 65535)
-        throw std::invalid_argument("--listen needs a port 0..65535; got '" + listen + "'");
-    endpoint.port = static_cast<unsigned short>(std::stoi(port));
-    if (endpoint.host == "localhost")
-        endpoint.host = "127.0.0.1";
-    return endpoint;
-}
 
 std::string error_body(const std::string& message) {
     return nlohmann::ordered_json{{"error", message}}.dump();
@@ -74,59 +38,11 @@ int64_t now_ns() {
         .count();
 }
 
-// Lines to stderr, at most 10 a second: a hostile client cannot flood the log.
-class RateLimitedLog {
-  public:
-    explicit RateLimitedLog(std::function<void(const std::string&)> sink)
-        : sink_(std::move(sink)) {}
-    void operator()(const std::string& line) {
-        std::lock_guard lock(mutex_);
-        const auto now = std::chrono::steady_clock::now();
-        if (now - window_ > std::chrono::seconds(1)) {
-            if (suppressed_ > 0)
-                sink_("(" + std::to_string(suppressed_) + " log lines suppressed)");
-            window_ = now;
-            lines_ = 0;
-            suppressed_ = 0;
-        }
-        if (++lines_ > 10) {
-            ++suppressed_;
-            return;
-        }
-        sink_(line);
-    }
-
-  private:
-    std::function<void(const std::string&)> sink_;
-    std::mutex mutex_;
-    std::chrono::steady_clock::time_point window_{};
-    int lines_ = 0;
-    int64_t suppressed_ = 0;
-};
-
-std::string read_token(const std::string& path) {
-    if (std::string problem = secret_file_problem(path, "--token-file"); !problem.empty())
-        throw std::invalid_argument(problem);
-    std::ifstream in(path);
-    std::string token;
-    std::getline(in, token);
-    while (!token.empty() && (token.back() == '\r' || token.back() == ' '))
-        token.pop_back();
-    if (token.size() < 16)
-        throw std::invalid_argument("--token-file " + path +
-                                    ": the token must be 16 characters or more (for example: "
-                                    "openssl rand -hex 32)");
-    if (token.find_first_of(";, \t\"") != std::string::npos)
-        throw std::invalid_argument("--token-file " + path +
-                                    ": the token may not hold spaces, quotes, commas or ;");
-    return token;
-}
-
 // Everything the sessions share: read-only after start.
 class Handler {
   public:
-    Handler(const ServeOptions& options, std::optional<std::string> token, bool tls, Endpoint bound,
-            RateLimitedLog& log)
+    Handler(const ServeOptions& options, std::optional<std::string> token, bool tls,
+            dmon::http::Endpoint bound, dmon::http::RateLimitedLog& log)
         : options_(options), token_(std::move(token)), tls_(tls), log_(log), api_(options.limits) {
         // Without a token the server is loopback only, and a page of another site could still
         // reach it through DNS rebinding (evil.example resolving to 127.0.0.1): only requests
@@ -142,12 +58,8 @@ class Handler {
         }
     }
 
-    http::response<http::string_body> handle(const http::request<http::string_body>& request) {
-        requests_.fetch_add(1, std::memory_order_relaxed);
+    Response handle(const Request& request) {
         auto response = route(request);
-        response.version(request.version());
-        response.keep_alive(request.keep_alive());
-        response.set(http::field::server, "dmonctl");
         // Nothing here is meant to be framed, sniffed, or read by another origin: no
         // Access-Control-Allow-Origin at all, so browsers keep other sites out.
         response.set("X-Content-Type-Options", "nosniff");
@@ -158,24 +70,10 @@ class Handler {
                      "frame-ancestors 'none'; form-action 'self'");
         if (tls_)
             response.set(http::field::strict_transport_security, "max-age=31536000");
-        if (request.method() == http::verb::head) {
-            response.content_length(response.body().size());
-            response.body().clear();
-        } else {
-            response.prepare_payload();
-        }
-        if (response.result_int() >= 500)
-            log_("dmonctl serve: " + std::to_string(response.result_int()) + " for " +
-                 escape_text(std::string_view(request.target().data(), request.target().size()),
-                             200));
         return response;
     }
 
-    int64_t requests() const { return requests_.load(); }
-
   private:
-    using Response = http::response<http::string_body>;
-
     static Response json_response(int status, std::string body) {
         Response response{static_cast<http::status>(status), 11};
         response.set(http::field::content_type, "application/json");
@@ -187,7 +85,7 @@ class Handler {
         return json_response(status, error_body(message));
     }
 
-    bool host_allowed(const http::request<http::string_body>& request) const {
+    bool host_allowed(const Request& request) const {
         if (token_)
             return true;
         const auto field = request[http::field::host];
@@ -198,16 +96,13 @@ class Handler {
         return false;
     }
 
-    static bool same(std::string_view a, std::string_view b) {
-        return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
-    }
-
-    bool authorized(const http::request<http::string_body>& request) const {
+    bool authorized(const Request& request) const {
         if (!token_)
             return true;
         const auto header = request[http::field::authorization];
         const std::string_view authorization(header.data(), header.size());
-        if (authorization.rfind("Bearer ", 0) == 0 && same(authorization.substr(7), *token_))
+        if (const auto bearer = dmon::http::bearer_token(authorization);
+            !bearer.empty() && dmon::http::same_secret(bearer, *token_))
             return true;
         const auto cookie_header = request[http::field::cookie];
         std::string_view cookies(cookie_header.data(), cookie_header.size());
@@ -218,7 +113,8 @@ class Handler {
             while (!cookie.empty() && cookie.front() == ' ')
                 cookie.remove_prefix(1);
             const std::string prefix = std::string(kCookie) + "=";
-            if (cookie.rfind(prefix, 0) == 0 && same(cookie.substr(prefix.size()), *token_))
+            if (cookie.rfind(prefix, 0) == 0 &&
+                dmon::http::same_secret(cookie.substr(prefix.size()), *token_))
                 return true;
         }
         return false;
@@ -235,7 +131,7 @@ class Handler {
         return login_failures_.size() >= kLoginFailures;
     }
 
-    Response login(const http::request<http::string_body>& request) {
+    Response login(const Request& request) {
         if (!token_)
             return redirect("/");
         const auto now = std::chrono::steady_clock::now();
@@ -254,7 +150,7 @@ class Handler {
             if (pair.rfind("token=", 0) == 0)
                 given = url_decode(pair.substr(6));
         }
-        if (!given || !same(*given, *token_)) {
+        if (!given || !dmon::http::same_secret(*given, *token_)) {
             {
                 std::lock_guard lock(login_mutex_);
                 login_failures_.push_back(now);
@@ -289,7 +185,7 @@ class Handler {
         return response;
     }
 
-    Response route(const http::request<http::string_body>& request) {
+    Response route(const Request& request) {
         if (!host_allowed(request))
             return error(421,
                          "this server answers requests for 127.0.0.1, localhost or [::1] only");
@@ -369,10 +265,9 @@ class Handler {
     const ServeOptions& options_;
     std::optional<std::string> token_;
     bool tls_;
-    RateLimitedLog& log_;
+    dmon::http::RateLimitedLog& log_;
     Api api_;
     std::vector<std::string> allowed_hosts_;
-    std::atomic<int64_t> requests_{0};
     std::mutex cache_mutex_;
     std::mutex login_mutex_;
     std::deque<std::chrono::steady_clock::time_point> login_failures_;
@@ -382,259 +277,53 @@ class Handler {
 
 thread_local std::unique_ptr<store::SampleReader>* Handler::current_ = nullptr;
 
-// Counts open connections; a slot is released when its session ends.
-class ConnectionSlot {
-  public:
-    explicit ConnectionSlot(std::atomic<int>& open) : open_(open) { open_.fetch_add(1); }
-    ~ConnectionSlot() { open_.fetch_sub(1); }
-    ConnectionSlot(const ConnectionSlot&) = delete;
-    ConnectionSlot& operator=(const ConnectionSlot&) = delete;
-
-  private:
-    std::atomic<int>& open_;
-};
-
-template <bool Tls>
-class Session : public std::enable_shared_from_this<Session<Tls>> {
-    using Stream = std::conditional_t<Tls, beast::ssl_stream<beast::tcp_stream>, beast::tcp_stream>;
-
-  public:
-    Session(tcp::socket&& socket, ssl::context* context, Handler& handler, std::atomic<int>& open,
-            std::chrono::seconds timeout)
-        : stream_(make_stream(std::move(socket), context)),
-          handler_(handler),
-          slot_(open),
-          timeout_(timeout) {}
-
-    void run() {
-        asio::dispatch(stream_.get_executor(),
-                       beast::bind_front_handler(&Session::start, this->shared_from_this()));
-    }
-
-  private:
-    static Stream make_stream(tcp::socket&& socket, ssl::context* context) {
-        if constexpr (Tls)
-            return Stream(std::move(socket), *context);
-        else
-            return Stream(std::move(socket));
-    }
-
-    void start() {
-        if constexpr (Tls) {
-            beast::get_lowest_layer(stream_).expires_after(timeout_);
-            stream_.async_handshake(
-                ssl::stream_base::server,
-                beast::bind_front_handler(&Session::on_handshake, this->shared_from_this()));
-        } else {
-            read();
-        }
-    }
-    void on_handshake(beast::error_code ec) {
-        if (!ec)
-            read();
-    }
-
-    void read() {
-        parser_.emplace();
-        parser_->header_limit(kHeaderLimit);
-        parser_->body_limit(kBodyLimit);
-        beast::get_lowest_layer(stream_).expires_after(timeout_);
-        http::async_read(stream_, buffer_, *parser_,
-                         beast::bind_front_handler(&Session::on_read, this->shared_from_this()));
-    }
-
-    void on_read(beast::error_code ec, size_t) {
-        if (ec == http::error::header_limit || ec == http::error::body_limit) {
-            // Answer once, then close: the rest of the request is not read.
-            auto response = std::make_shared<http::response<http::string_body>>(
-                ec == http::error::header_limit ? http::status::request_header_fields_too_large
-                                                : http::status::payload_too_large,
-                11);
-            response->set(http::field::content_type, "application/json");
-            response->body() = error_body(ec == http::error::header_limit
-                                              ? "the request's header is larger than 8 KiB"
-                                              : "the request's body is larger than 4 KiB");
-            response->keep_alive(false);
-            response->prepare_payload();
-            write(std::move(response));
-            return;
-        }
-        if (ec)
-            return close();  // end of stream, a timeout, a malformed request: nothing to say
-        write(std::make_shared<http::response<http::string_body>>(handler_.handle(parser_->get())));
-    }
-
-    void write(std::shared_ptr<http::response<http::string_body>> response) {
-        response_ = std::move(response);
-        beast::get_lowest_layer(stream_).expires_after(timeout_);
-        http::async_write(stream_, *response_,
-                          beast::bind_front_handler(&Session::on_write, this->shared_from_this(),
-                                                    response_->keep_alive()));
-    }
-
-    void on_write(bool keep_alive, beast::error_code ec, size_t) {
-        if (ec)
-            return;
-        response_.reset();
-        if (!keep_alive)
-            return close();
-        read();
-    }
-
-    void close() {
-        beast::error_code ec;
-        if constexpr (Tls) {
-            beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
-            stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {});
-        } else {
-            stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-        }
-    }
-
-    Stream stream_;
-    beast::flat_buffer buffer_;
-    std::optional<http::request_parser<http::string_body>> parser_;
-    std::shared_ptr<http::response<http::string_body>> response_;
-    Handler& handler_;
-    ConnectionSlot slot_;
-    std::chrono::seconds timeout_;
-};
-
-class Listener : public std::enable_shared_from_this<Listener> {
-  public:
-    Listener(asio::io_context& io, tcp::acceptor& acceptor, ssl::context* context, Handler& handler,
-             const ServeOptions& options, RateLimitedLog& log, std::atomic<int>& open)
-        : io_(io),
-          acceptor_(acceptor),
-          context_(context),
-          handler_(handler),
-          options_(options),
-          log_(log),
-          open_(open) {}
-
-    void accept() {
-        acceptor_.async_accept(asio::make_strand(io_),
-                               beast::bind_front_handler(&Listener::on_accept, shared_from_this()));
-    }
-
-  private:
-    void on_accept(beast::error_code ec, tcp::socket socket) {
-        if (ec == asio::error::operation_aborted)
-            return;
-        if (!ec) {
-            if (open_.load() >= options_.max_connections) {
-                // Full: closed at once rather than queued; a client retries.
-                ++refused_;
-                log_("dmonctl serve: " + std::to_string(options_.max_connections) +
-                     " connections open; one refused (" + std::to_string(refused_) + " so far)");
-                beast::error_code ignored;
-                socket.close(ignored);
-            } else if (context_ != nullptr) {
-                std::make_shared<Session<true>>(std::move(socket), context_, handler_, open_,
-                                                options_.idle_timeout)
-                    ->run();
-            } else {
-                std::make_shared<Session<false>>(std::move(socket), nullptr, handler_, open_,
-                                                 options_.idle_timeout)
-                    ->run();
-            }
-        }
-        accept();
-    }
-
-    asio::io_context& io_;
-    tcp::acceptor& acceptor_;
-    ssl::context* context_;
-    Handler& handler_;
-    const ServeOptions& options_;
-    RateLimitedLog& log_;
-    std::atomic<int>& open_;
-    int64_t refused_ = 0;
-};
-
 }  // namespace
 
 bool is_loopback_listen(const std::string& listen) {
-    const Endpoint endpoint = parse_listen(listen);
-    beast::error_code ec;
-    const auto address = asio::ip::make_address(endpoint.host, ec);
-    return !ec && address.is_loopback();
+    return dmon::http::is_loopback_listen(listen);
 }
 
 void serve(const ServeOptions& options, const std::function<void(const std::string&)>& log_sink,
            const std::function<void(const std::string& url)>& ready) {
-    RateLimitedLog log(log_sink);
-    const Endpoint endpoint = parse_listen(options.listen);
-    beast::error_code ec;
-    const auto address = asio::ip::make_address(endpoint.host, ec);
-    if (ec)
-        throw std::invalid_argument("--listen needs an IP address (or localhost); got '" +
-                                    endpoint.host + "'");
-    const bool tls = !options.tls_cert.empty() || !options.tls_key.empty();
-    if (tls && (options.tls_cert.empty() || options.tls_key.empty()))
-        throw std::invalid_argument("HTTPS needs both --tls-cert and --tls-key");
+    dmon::http::RateLimitedLog log(log_sink);
     std::optional<std::string> token;
     if (!options.token_file.empty())
-        token = read_token(options.token_file);
-    if (!address.is_loopback() && !token)
+        token = dmon::http::read_token_file(options.token_file, "--token-file");
+    const bool loopback = dmon::http::is_loopback_listen(options.listen);
+    if (!loopback && !token)
         throw std::invalid_argument(
             "--listen " + options.listen +
             " is reachable from other machines: it needs --token-file (anyone who reaches it "
             "could read every metric)");
-    if (!address.is_loopback() && !tls)
+    const bool tls = !options.tls_cert.empty() || !options.tls_key.empty();
+    if (tls && (options.tls_cert.empty() || options.tls_key.empty()))
+        throw std::invalid_argument("HTTPS needs both --tls-cert and --tls-key");
+    if (!loopback && !tls)
         log("dmonctl serve: warning: serving " + options.listen +
             " without TLS: the token and the metrics cross the network in clear text "
             "(--tls-cert/--tls-key)");
 
-    std::unique_ptr<ssl::context> context;
-    if (tls) {
-        context = std::make_unique<ssl::context>(ssl::context::tls_server);
-        context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                             ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                             ssl::context::no_tlsv1_1);
-        try {
-            context->use_certificate_chain_file(options.tls_cert);
-            context->use_private_key_file(options.tls_key, ssl::context::pem);
-        } catch (const std::exception& e) {
-            throw std::invalid_argument("the TLS certificate or key cannot be used (" +
-                                        options.tls_cert + ", " + options.tls_key +
-                                        "): " + e.what());
-        }
-    }
-
-    // Declared before the io_context: sessions still queued when it is destroyed release
-    // their slot into it.
-    std::atomic<int> open_connections{0};
-    asio::io_context io(options.threads);
-    tcp::acceptor acceptor(io);
-    const tcp::endpoint bind_to(address, endpoint.port);
-    acceptor.open(bind_to.protocol());
-    acceptor.set_option(asio::socket_base::reuse_address(true));
-    acceptor.bind(bind_to, ec);
-    if (ec)
-        throw std::runtime_error("cannot listen on " + options.listen + ": " + ec.message());
-    acceptor.listen(asio::socket_base::max_listen_connections);
-    const unsigned short port = acceptor.local_endpoint().port();
-
-    Handler handler(options, token, tls, {endpoint.host, port}, log);
-    auto listener = std::make_shared<Listener>(io, acceptor, context.get(), handler, options, log,
-                                               open_connections);
-    listener->accept();
-
-    asio::signal_set signals(io, SIGINT, SIGTERM);
-    signals.async_wait([&](beast::error_code, int) { io.stop(); });
-
-    const std::string host_text =
-        address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
-    ready(std::string(tls ? "https" : "http") + "://" + host_text + ":" + std::to_string(port) +
-          "/");
-    std::vector<std::thread> threads;
-    for (int i = 1; i < options.threads; ++i)
-        threads.emplace_back([&io] { io.run(); });
-    io.run();
-    for (auto& thread : threads)
-        thread.join();
-    log("dmonctl serve: stopped after " + std::to_string(handler.requests()) + " requests");
+    dmon::http::ServerSettings settings;
+    settings.listen = options.listen;
+    settings.tls_cert = options.tls_cert;
+    settings.tls_key = options.tls_key;
+    settings.name = "dmonctl serve";
+    settings.threads = options.threads;
+    settings.max_connections = options.max_connections;
+    settings.idle_timeout = options.idle_timeout;
+    settings.header_limit = 8 * 1024;
+    settings.body_limit = 4 * 1024;  // the login form; nothing else has a body
+    // The handler is made once the port is known (it checks Host headers against it).
+    std::unique_ptr<Handler> handler;
+    dmon::http::Server server(
+        settings, [&handler](const Request& request) { return handler->handle(request); },
+        [&log](const std::string& line) { log(line); });
+    dmon::http::Endpoint bound = dmon::http::parse_listen(options.listen);
+    bound.port = server.port();
+    handler = std::make_unique<Handler>(options, token, server.tls(), bound, log);
+    ready(server.url());
+    server.run(/*stop_on_signals=*/true);
+    log("dmonctl serve: stopped after " + std::to_string(server.requests()) + " requests");
 }
 
 }  // namespace dmon::ctl::web

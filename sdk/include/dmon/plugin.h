@@ -228,8 +228,11 @@ typedef struct dmon_plugin_descriptor {
      * owner has it and a crash of this process cannot lose it (for a broker: the publisher
      * confirm arrived; for a database: the transaction committed; for a file: fsync returned;
      * stdout: written to the descriptor). Otherwise return DMON_ERROR: the host keeps the batch
-     * (in its queue or spool) and calls write() again later with the same batch and id. Buffer
-     * nothing of your own between calls: queueing, retry and dropping belong to the host. */
+     * (in its queue or spool) and calls write() again later with the same batch and id. Return
+     * DMON_INVALID when the batch can never be written (the receiver refused its content, e.g.
+     * an HTTP 400): the host drops it, counts dmon.sink.dropped{reason=refused} and logs the
+     * message (a host older than 1.1 retries it like DMON_ERROR). Buffer nothing of your own
+     * between calls: queueing, retry and dropping belong to the host. */
     dmon_status (*write)(void* instance, const dmon_batch* batch, dmon_error* error);
     /* Optional for sinks: flush buffered output; called before the host stops the instance. */
     dmon_status (*flush)(void* instance, dmon_error* error);

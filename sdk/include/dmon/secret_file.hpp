@@ -4,6 +4,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <stdexcept>
 #include <string>
 #ifndef _WIN32
 #include <sys/stat.h>
@@ -32,6 +34,21 @@ inline std::string secret_file_problem(const std::string& path, const std::strin
     (void)what;
 #endif
     return {};
+}
+
+// The first line of a secret file (a token, a password), without its line end: throws
+// std::invalid_argument with secret_file_problem's reason, or when the line is empty.
+inline std::string read_secret_file(const std::string& path, const std::string& what) {
+    if (std::string problem = secret_file_problem(path, what); !problem.empty())
+        throw std::invalid_argument(problem);
+    std::ifstream in(path, std::ios::binary);
+    std::string line;
+    std::getline(in, line);
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
+        line.pop_back();
+    if (line.empty())
+        throw std::invalid_argument(what + " " + path + " is empty");
+    return line;
 }
 
 }  // namespace dmon

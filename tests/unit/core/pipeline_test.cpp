@@ -46,6 +46,7 @@ struct RecordingWriter {
     std::vector<std::string> attempted_ids;  // every attempt, failed ones too
     std::vector<double> first_values;        // of each successful write
     int fail_next = 0;
+    int refuse_next = 0;  // answered DMON_INVALID: "can never be written"
     bool blocked = false;
     size_t total() {
         std::lock_guard lock(mutex);
@@ -72,6 +73,12 @@ struct RecordingWriter {
                 --fail_next;
                 error = "injected failure";
                 return DMON_ERROR;
+            }
+            if (refuse_next > 0) {
+                --refuse_next;
+                error = "HTTP 400: out of order sample";
+                changed.notify_all();
+                return DMON_INVALID;
             }
             writes.push_back(batch.sample_count);
             first_values.push_back(batch.sample_count > 0 ? batch.samples[0].value : -1);
@@ -167,6 +174,32 @@ TEST_F(Pipeline, ARetriedBatchKeepsItsIdAndItsSamples) {
     EXPECT_EQ(writer.first_values, (std::vector<double>{10, 20}));
     EXPECT_TRUE(sink->stats()->connected);
     EXPECT_EQ(sink->stats()->errors, 3u);
+}
+
+// A receiver that refuses a batch's content (HTTP 400) will refuse it again: the batch is
+// dropped and counted as refused, its input acknowledged, and the batches after it go through.
+TEST_F(Pipeline, ARefusedBatchIsDroppedCountedAndNotRetried) {
+    RecordingWriter writer;
+    writer.refuse_next = 1;
+    auto sink = std::make_shared<SinkRunner>(io_, "sink", writer.fn(),
+                                             SinkSettings{.batch_size = 3, .flush_interval = 10ms});
+    bool acknowledged = false;
+    auto fed = batch_of(3, "a", 10);
+    fed->set_token(std::make_shared<CompletionToken>([&](bool ok) { acknowledged = ok; }));
+    fed->token()->expect(1);
+    sink->enqueue(fed);
+    fed.reset();
+    sink->enqueue(batch_of(3, "b", 20));
+    ASSERT_TRUE(writer.wait_for_total(3));
+    sink->drain(std::chrono::steady_clock::now() + 5s);
+    EXPECT_EQ(writer.attempted_ids.size(), 2u);  // one attempt each: the refused one not again
+    EXPECT_EQ(writer.first_values, (std::vector<double>{20}));
+    EXPECT_EQ(sink->stats()->dropped, 3u);
+    EXPECT_EQ(sink->stats()->dropped_by_reason[static_cast<size_t>(DropReason::refused)], 3u);
+    EXPECT_EQ(sink->stats()->samples, 3u);
+    EXPECT_EQ(sink->stats()->last_error(), "HTTP 400: out of order sample");
+    EXPECT_TRUE(acknowledged);  // a broker message is acknowledged, not redelivered forever
+    EXPECT_EQ(sink->stats()->queue_depth, 0u);
 }
 
 TEST_F(Pipeline, DropOldestKeepsTheNewestBatches) {

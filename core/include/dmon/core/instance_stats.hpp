@@ -12,9 +12,10 @@
 namespace dmon::core {
 
 // Why a sink runner dropped samples: each is its own dmon.sink.dropped{reason=...} series.
-enum class DropReason { queue_full, spool_full, disk_full, io_error, shutdown };
-inline constexpr std::array<const char*, 5> kDropReasons = {"queue_full", "spool_full", "disk_full",
-                                                            "io_error", "shutdown"};
+// refused: the sink's receiver refused the batch for good (write() returned DMON_INVALID).
+enum class DropReason { queue_full, spool_full, disk_full, io_error, shutdown, refused };
+inline constexpr std::array<const char*, 6> kDropReasons = {"queue_full", "spool_full", "disk_full",
+                                                            "io_error",   "shutdown",   "refused"};
 inline const char* to_string(DropReason reason) {
     return kDropReasons[static_cast<size_t>(reason)];
 }

@@ -80,6 +80,11 @@ class SinkRunner : public std::enable_shared_from_this<SinkRunner> {
     void spill();
     std::optional<SealedBatch> next_batch(std::optional<Spool::Record>& record);
     void delivered(const SealedBatch& batch, const std::optional<Spool::Record>& record);
+    // The sink said the batch can never be written (DMON_INVALID: the receiver refused it):
+    // dropped, counted and logged, not retried.
+    void refused(const SealedBatch& batch, const std::optional<Spool::Record>& record,
+                 const std::string& error);
+    void forget(const SealedBatch& batch, const std::optional<Spool::Record>& record);
     void failed(const std::string& error, size_t samples);
     void drop_oldest_locked(size_t needed);
     void give_up_remaining(const std::string& reason);
@@ -109,6 +114,8 @@ class SinkRunner : public std::enable_shared_from_this<SinkRunner> {
     uint64_t timer_generation_ = 0;
     std::chrono::steady_clock::time_point last_drop_log_{};
     uint64_t dropped_since_log_ = 0;
+    std::chrono::steady_clock::time_point last_refusal_log_{};
+    uint64_t refused_since_log_ = 0;
 
     // Strand-only state.
     uint64_t sequence_ = 0;
