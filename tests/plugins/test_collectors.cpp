@@ -68,6 +68,25 @@ class CreateFails : public dmon::sdk::Collector {
     void collect(dmon::sdk::Emitter&) override {}
 };
 DMON_COLLECTOR_PLUGIN(CreateFails, "test_create_fails", "1.0.0", "refuses bad options", kOptions, 0)
+
+#elif defined(TEST_FIXED_TIME)
+// Emits `test.fixed` = 1, 2, 3, ... every round, all stamped with the moment the instance was
+// made: from the second round on, a receiver that keeps one value per timestamp (Prometheus)
+// refuses it ("duplicate sample for timestamp").
+class FixedTime : public dmon::sdk::Collector {
+  public:
+    explicit FixedTime(const dmon::sdk::Context& context) : at_(context.host.now_ns()) {}
+    void collect(dmon::sdk::Emitter& out) override {
+        const dmon::sdk::Label* none = nullptr;
+        out.add("test.fixed", none, none, static_cast<double>(++round_), DMON_GAUGE, at_);
+    }
+
+  private:
+    int64_t at_;
+    uint64_t round_ = 0;
+};
+DMON_COLLECTOR_PLUGIN(FixedTime, "test_fixed_time", "1.0.0",
+                      "counts its rounds, always with the same timestamp", dmon::sdk::kNoOptions, 0)
 #endif
 
 }  // namespace
