@@ -11,6 +11,7 @@ PACKAGES=(
   librabbitmq-dev libsqlite3-dev sqlite3 rabbitmq-server
   clang-format procps
   libssl-dev openssl clang libclang-rt-14-dev nlohmann-json3-dev
+  libprotobuf-dev protobuf-compiler libsnappy-dev libcurl4-openssl-dev
 )
 # The page of `dmonctl serve` is bundled with Node.js and npm at build time: Debian's, unless
 # the machine has its own (a newer Node.js from elsewhere is kept, not replaced).
@@ -21,6 +22,9 @@ if [ "${1:-}" = "--tests" ]; then
   # The page in a real browser: Debian's Chromium, driven by puppeteer-core (npm), which
   # downloads no browser of its own. Fonts so that the screenshots show text.
   PACKAGES+=(chromium fonts-dejavu-core)
+  # The Prometheus sinks are tested against Debian's Prometheus (and promtool), started by
+  # the tests themselves on loopback.
+  PACKAGES+=(prometheus)
 fi
 
 missing=()

@@ -192,6 +192,9 @@ TEST_F(PrometheusTest, ARealPrometheusScrapesTheAgent) {
                             "    interval: 1s\n"
                             "  - plugin: proc_mem\n"
                             "    interval: 1s\n"
+                            "  - plugin: proc_net\n"
+                            "    interval: 1s\n"
+                            "    exclude: []\n"
                             "sinks:\n"
                             "  - plugin: prometheus\n"
                             "    listen: 127.0.0.1:" +
@@ -254,6 +257,40 @@ TEST_F(PrometheusTest, ARealPrometheusScrapesTheAgent) {
     const double online = static_cast<double>(std::thread::hardware_concurrency());
     EXPECT_GT(*cpus, 0.5 * online) << rate;
     EXPECT_LT(*cpus, 1.5 * online) << rate;
+
+    // Every query of the shipped Grafana dashboard is valid PromQL over these names, and those
+    // of the metrics this agent collects find its series (Grafana itself is not run here).
+    std::this_thread::sleep_for(2s);  // two scrapes more: rates over [1m] have their points
+    const auto dashboard =
+        nlohmann::json::parse(read_text(kSource + "/docs/grafana/dmon-hosts.json"));
+    size_t queries = 0;
+    for (const auto& panel : dashboard["panels"]) {
+        if (!panel.contains("targets"))
+            continue;
+        for (const auto& target : panel["targets"]) {
+            std::string expr = target["expr"];
+            for (const auto& [from, to] : {std::pair<std::string, std::string>{"$host", "prom-scrape"},
+                                           {"$__rate_interval", "1m"}}) {
+                for (size_t at = expr.find(from); at != std::string::npos; at = expr.find(from))
+                    expr.replace(at, from.size(), to);
+            }
+            const HttpAnswer answer =
+                http_get(kPrometheusPort, "/api/v1/query?query=" + url_encode(expr));
+            EXPECT_EQ(answer.status, 200) << panel["title"] << ": " << expr << "\n" << answer.body;
+            const auto json = nlohmann::json::parse(answer.body, nullptr, false);
+            ASSERT_FALSE(json.is_discarded()) << answer.body;
+            const bool collected = expr.find("system_cpu") != std::string::npos ||
+                                   expr.find("system_memory") != std::string::npos ||
+                                   expr.find("system_network_io") != std::string::npos ||
+                                   expr.find("process_") != std::string::npos ||
+                                   expr.find("dmon_sink_dropped") != std::string::npos;
+            if (collected)
+                EXPECT_FALSE(json["data"]["result"].empty())
+                    << panel["title"] << ": no series for " << expr;
+            ++queries;
+        }
+    }
+    EXPECT_GE(queries, 15u);
     agent->signal(SIGTERM);
     EXPECT_EQ(agent->wait(), 0) << read_text(folder_->path("prom-scrape.log"));
 }
