@@ -7,7 +7,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-${DMON_FUZZ_SECONDS:-60}}
 build=build-fuzz
-harnesses=(line_protocol round_trip config control_request chunk api)
+harnesses=(line_protocol round_trip config control_request chunk api prometheus)
 
 CC=clang CXX=clang++ DMON_TARGETS="${harnesses[*]/#/fuzz_}" bash scripts/build.sh "$build" \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDMON_SANITIZE=address,undefined -DDMON_FUZZ=ON \

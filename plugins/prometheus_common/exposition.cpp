@@ -57,7 +57,7 @@ std::string help_text(std::string_view name, const MetricInfo* info) {
             out += c;
     }
     // The original name, so that a reader of the exposition finds the docs' entry.
-    out += " (" + std::string(name) + ")";
+    out += " (" + valid_utf8(name) + ")";
     return out;
 }
 

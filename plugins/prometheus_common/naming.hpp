@@ -31,9 +31,13 @@ std::string metric_name(std::string_view name, std::string_view unit, dmon_sampl
 // gets "key" in front.
 std::string label_name(std::string_view key);
 
-// A sample's labels with sanitised names; labels whose names collide after sanitising are
-// merged, their values joined with ';' in the order they came (Prometheus refuses a series
-// with a label twice).
+// Prometheus refuses a label value that is not UTF-8 (a whole scrape fails on one); a byte that
+// does not start a well-formed UTF-8 sequence becomes U+FFFD.
+std::string valid_utf8(std::string_view text);
+
+// A sample's labels with sanitised names and UTF-8 values; labels whose names collide after
+// sanitising are merged, their values joined with ';' in the order they came (Prometheus refuses a
+// series with a label twice).
 std::vector<std::pair<std::string, std::string>> sanitized_labels(const dmon_sample& sample);
 
 }  // namespace dmon::plugins::prometheus

@@ -96,7 +96,7 @@ EncodedRequest encode_write_request(const dmon_sample* samples, size_t count, si
                                                 : ::prometheus::MetricMetadata::GAUGE);
         metadata->set_metric_family_name(family);
         metadata->set_help(info != nullptr ? std::string(info->help)
-                                           : "dmon metric " + std::string(name));
+                                           : "dmon metric " + valid_utf8(name));
         metadata->set_unit(unit_suffix(info != nullptr ? info->unit : "", type));
     }
     const std::string serialized = request.SerializeAsString();

@@ -269,8 +269,9 @@ TEST_F(PrometheusTest, ARealPrometheusScrapesTheAgent) {
             continue;
         for (const auto& target : panel["targets"]) {
             std::string expr = target["expr"];
-            for (const auto& [from, to] : {std::pair<std::string, std::string>{"$host", "prom-scrape"},
-                                           {"$__rate_interval", "1m"}}) {
+            for (const auto& [from, to] :
+                 {std::pair<std::string, std::string>{"$host", "prom-scrape"},
+                  {"$__rate_interval", "1m"}}) {
                 for (size_t at = expr.find(from); at != std::string::npos; at = expr.find(from))
                     expr.replace(at, from.size(), to);
             }

@@ -75,6 +75,19 @@ TEST(PrometheusNames, LabelNamesAreSanitisedAndNeverReserved) {
     EXPECT_EQ(labels[1], (std::pair<std::string, std::string>{"host", "h"}));
 }
 
+TEST(PrometheusNames, LabelValuesAreMadeUtf8) {
+    EXPECT_EQ(valid_utf8("plain"), "plain");
+    EXPECT_EQ(valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"),
+              "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+    EXPECT_EQ(valid_utf8("a\xff"
+                         "b"),
+              "a\xef\xbf\xbd"
+              "b");                                                 // not a lead byte
+    EXPECT_EQ(valid_utf8("\xc3"), "\xef\xbf\xbd");                  // cut short
+    EXPECT_EQ(valid_utf8("\xc0\xaf"), "\xef\xbf\xbd\xef\xbf\xbd");  // overlong '/'
+    EXPECT_EQ(valid_utf8("\xed\xa0\x80"), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");  // a surrogate
+}
+
 TEST(PrometheusExposition, TextFormatIsExact) {
     Exposition exposition({});
     Sample user("system.cpu.time", {{"host", "web-1"}, {"cpu", "total"}, {"state", "user"}}, 12.5,
