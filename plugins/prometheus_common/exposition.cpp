@@ -45,8 +45,10 @@ std::string label_text(const dmon_sample& sample) {
 }
 
 std::string help_text(std::string_view name, const MetricInfo* info) {
+    // The original name in brackets, so that a reader of the exposition finds the docs' entry.
     const std::string help =
-        info != nullptr ? std::string(info->help) : "dmon metric " + std::string(name);
+        (info != nullptr ? std::string(info->help) : "dmon metric") + " (" + valid_utf8(name) + ")";
+    // Escaped as a whole: a name from outside with a line feed must not start a line of its own.
     std::string out;
     for (const char c : help) {
         if (c == '\\')
@@ -56,8 +58,6 @@ std::string help_text(std::string_view name, const MetricInfo* info) {
         else
             out += c;
     }
-    // The original name, so that a reader of the exposition finds the docs' entry.
-    out += " (" + valid_utf8(name) + ")";
     return out;
 }
 

@@ -7,6 +7,7 @@
 #include "write_request.hpp"
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -30,11 +31,16 @@ bool name_char(char c, bool first) {
            (!first && c >= '0' && c <= '9');
 }
 
+[[noreturn]] void fail(const std::string& line) {
+    std::fprintf(stderr, "not a valid sample line: %s\n", line.c_str());
+    std::abort();
+}
+
 // One sample line of the text format: NAME[{k="v",...}] VALUE TIMESTAMP
 void check_line(const std::string& line) {
     size_t i = 0;
     if (line.empty() || !name_char(line[0], true))
-        std::abort();
+        fail(line);
     while (i < line.size() && name_char(line[i], i == 0))
         ++i;
     if (i < line.size() && line[i] == '{') {
@@ -44,40 +50,35 @@ void check_line(const std::string& line) {
             while (i < line.size() && name_char(line[i], i == key) && line[i] != ':')
                 ++i;
             if (i == key || line.compare(i, 2, "=\"") != 0)
-                std::abort();
+                fail(line);
             if (line.compare(key, 2, "__") == 0)
-                std::abort();  // a reserved name: it could rename the series
+                fail(line);  // a reserved name: it could rename the series
             i += 2;
             while (i < line.size() && line[i] != '"') {
                 if (line[i] == '\\') {
                     if (i + 1 >= line.size() || std::strchr("\\\"n", line[i + 1]) == nullptr)
-                        std::abort();
+                        fail(line);
                     ++i;
                 }
                 ++i;
             }
             if (i >= line.size())
-                std::abort();
+                fail(line);
             ++i;  // the closing quote
             if (i < line.size() && line[i] == ',') {
                 ++i;
                 continue;
             }
             if (i >= line.size() || line[i] != '}')
-                std::abort();
+                fail(line);
             ++i;
             break;
         }
     }
     if (i >= line.size() || line[i] != ' ')
-        std::abort();
+        fail(line);
     if (line.find(' ', i + 1) == std::string::npos)
-        std::abort();  // value and timestamp
-}
-
-dmon::plugins::prometheus::Exposition& table() {
-    static dmon::plugins::prometheus::Exposition exposition({.max_series = 2000});
-    return exposition;
+        fail(line);  // value and timestamp
 }
 
 }  // namespace
@@ -101,9 +102,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                        1732468800000000000LL + static_cast<int64_t>(size),
                        type};
 
-    table().update(sample, 0);
+    // A table of its own per input (fast), holding the sample, a newer value of it, and the same
+    // name as the other type (a conflict the table must refuse, not render twice).
+    Exposition table({.max_series = 16});
+    table.update(sample, 0);
+    sample.value = -value;
+    sample.timestamp_ns += 1000000;
+    table.update(sample, 0);
+    dmon_sample other = sample;
+    other.type = type == DMON_COUNTER ? DMON_GAUGE : DMON_COUNTER;
+    table.update(other, 0);
     std::string text;
-    table().render(Format::text, 0, text);
+    table.render(Format::text, 0, text);
     size_t start = 0;
     while (start < text.size()) {
         const size_t end = text.find('\n', start);
@@ -115,7 +125,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         start = end + 1;
     }
     std::string open_metrics;
-    table().render(Format::openmetrics, 0, open_metrics);
+    table.render(Format::openmetrics, 0, open_metrics);
     if (open_metrics.size() < 6 || open_metrics.compare(open_metrics.size() - 6, 6, "# EOF\n") != 0)
         std::abort();
 

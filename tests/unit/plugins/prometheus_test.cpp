@@ -101,7 +101,7 @@ TEST(PrometheusExposition, TextFormatIsExact) {
     std::string text;
     exposition.render(Format::text, kT0, text);
     EXPECT_EQ(text,
-              "# HELP custom_thing dmon metric custom.thing (custom.thing)\n"
+              "# HELP custom_thing dmon metric (custom.thing)\n"
               "# TYPE custom_thing gauge\n"
               "custom_thing{host=\"web-1\",path=\"C:\\\\a \\\"b\\\"\\nc\"} 0.1 1732468801123\n"
               "# HELP system_cpu_time_seconds_total Seconds each CPU spent in each state "
@@ -116,6 +116,20 @@ TEST(PrometheusExposition, TextFormatIsExact) {
               "system_memory_limit_bytes{host=\"web-1\"} 8589934592 1732468800123\n");
 }
 
+// Found by fuzz_prometheus: a name with a line feed, from any agent, once started a line of its
+// own in # HELP.
+TEST(PrometheusExposition, ANameFromOutsideCannotStartALine) {
+    Exposition exposition({});
+    Sample hostile("x\nfake_metric 1", {{"host", "h"}}, 1, kT0);
+    exposition.update(hostile.raw, kT0);
+    std::string text;
+    exposition.render(Format::text, kT0, text);
+    EXPECT_EQ(text,
+              "# HELP x_fake_metric_1 dmon metric (x\\nfake_metric 1)\n"
+              "# TYPE x_fake_metric_1 gauge\n"
+              "x_fake_metric_1{host=\"h\"} 1 1732468800123\n");
+}
+
 TEST(PrometheusExposition, OpenMetricsNamesFamiliesUnitsAndEnds) {
     Exposition exposition({});
     Sample user("system.cpu.time", {{"host", "h"}, {"state", "user"}}, 12.5, kT0, DMON_COUNTER);
@@ -127,10 +141,10 @@ TEST(PrometheusExposition, OpenMetricsNamesFamiliesUnitsAndEnds) {
     std::string text;
     exposition.render(Format::openmetrics, kT0, text);
     EXPECT_EQ(text,
-              "# HELP custom_inf dmon metric custom.inf (custom.inf)\n"
+              "# HELP custom_inf dmon metric (custom.inf)\n"
               "# TYPE custom_inf gauge\n"
               "custom_inf{host=\"h\"} -Inf 1732468800.123\n"
-              "# HELP custom_nan dmon metric custom.nan (custom.nan)\n"
+              "# HELP custom_nan dmon metric (custom.nan)\n"
               "# TYPE custom_nan gauge\n"
               "custom_nan{host=\"h\"} NaN 1732468800.123\n"
               "# HELP system_cpu_time_seconds Seconds each CPU spent in each state "
@@ -158,7 +172,7 @@ TEST(PrometheusExposition, KeepsTheNewestValueAndForgetsSeriesNotRefreshed) {
     exposition.update(refreshed.raw, kT0 + 50 * kSecond);
     std::string text;
     exposition.render(Format::text, kT0 + 70 * kSecond, text);  // "a" is 70 s old: left out
-    EXPECT_EQ(text, "# HELP b dmon metric b (b)\n# TYPE b gauge\nb{host=\"h\"} 6 1732468850123\n");
+    EXPECT_EQ(text, "# HELP b dmon metric (b)\n# TYPE b gauge\nb{host=\"h\"} 6 1732468850123\n");
     EXPECT_EQ(exposition.series(), 2u);
     EXPECT_EQ(exposition.expire(kT0 + 70 * kSecond), 1u);
     EXPECT_EQ(exposition.series(), 1u);
