@@ -2,6 +2,7 @@
 // anything that scrapes) to collect. write() only updates a table; the HTTP server runs on a
 // thread of its own and renders that table when a scraper asks, so a scrape never waits for a
 // collector and a collector never waits for a scrape (they share one short lock).
+#include "prometheus_common/credentials.hpp"
 #include "prometheus_common/exposition.hpp"
 
 #include <dmon/http/server.hpp>
@@ -25,12 +26,8 @@ constexpr dmon_option_decl kOptions[] = {
                 "a series not refreshed for this long leaves the exposition"),
     sdk::option("max_series", DMON_OPT_INT, "100000",
                 "series kept at most; samples of new series past it are refused and counted"),
-    sdk::option("bearer_token_file", DMON_OPT_STRING, nullptr,
-                "scrapers must send Authorization: Bearer <the file's first line> (mode 0600)"),
-    sdk::option("basic_auth_user", DMON_OPT_STRING, nullptr,
-                "scrapers must log in with this user (and basic_auth_password_file)"),
-    sdk::option("basic_auth_password_file", DMON_OPT_STRING, nullptr,
-                "the password for basic_auth_user (first line, mode 0600)"),
+    // Asked of scrapers.
+    DMON_PROMETHEUS_CREDENTIAL_OPTIONS,
     sdk::option("allow_anonymous", DMON_OPT_BOOL, "false",
                 "serve an address other than loopback without authentication"),
     sdk::option("tls_cert", DMON_OPT_STRING, nullptr, "PEM certificate chain: serve HTTPS"),
@@ -47,21 +44,10 @@ class PrometheusSink : public sdk::Sink {
         const auto& options = context.options;
         if (path_.empty() || path_.front() != '/')
             throw sdk::InvalidInput("path must start with '/'; got '" + path_ + "'");
+        credentials_ = read_credentials(options, [](const std::string& path) {
+            return http::read_token_file(path, "bearer_token_file");
+        });
         try {
-            if (auto file = options.string("bearer_token_file"))
-                token_ = http::read_token_file(*file, "bearer_token_file");
-            basic_user_ = options.string("basic_auth_user");
-            const auto password_file = options.string("basic_auth_password_file");
-            if (basic_user_.has_value() != password_file.has_value())
-                throw sdk::InvalidInput(
-                    "basic_auth_user and basic_auth_password_file go together: set both or "
-                    "neither");
-            if (password_file)
-                basic_password_ = read_secret_file(*password_file, "basic_auth_password_file");
-            if (token_ && basic_user_)
-                throw sdk::InvalidInput(
-                    "choose one of bearer_token_file and basic_auth_user, not both");
-
             http::ServerSettings server;
             server.listen = options.string_value("listen");
             server.listen_option = "listen";
@@ -74,7 +60,7 @@ class PrometheusSink : public sdk::Sink {
                 throw sdk::InvalidInput("tls_cert and tls_key go together: set both or neither");
             server.body_limit = 0;     // a scrape has no body
             server.reuse_port = true;  // a replacing instance binds while this one drains
-            const bool authenticated = token_ || basic_user_;
+            const bool authenticated = credentials_.any();
             if (!authenticated && !http::is_loopback_listen(server.listen) &&
                 !options.bool_value("allow_anonymous"))
                 throw sdk::InvalidInput(
@@ -154,20 +140,20 @@ class PrometheusSink : public sdk::Sink {
     }
 
     bool authorized(const http::Request& request) const {
-        if (!token_ && !basic_user_)
+        if (!credentials_.any())
             return true;
         const auto header = request[bhttp::field::authorization];
         const std::string_view authorization(header.data(), header.size());
-        if (token_) {
+        if (credentials_.token) {
             const std::string_view given = http::bearer_token(authorization);
-            return !given.empty() && http::same_secret(given, *token_);
+            return !given.empty() && http::same_secret(given, *credentials_.token);
         }
         std::string user, password;
         if (!http::basic_credentials(authorization, user, password))
             return false;
         // Both compared whatever the first says, so that timing tells nothing.
-        const bool user_ok = http::same_secret(user, *basic_user_);
-        const bool password_ok = http::same_secret(password, basic_password_);
+        const bool user_ok = http::same_secret(user, *credentials_.user);
+        const bool password_ok = http::same_secret(password, credentials_.password);
         return user_ok && password_ok;
     }
 
@@ -189,7 +175,7 @@ class PrometheusSink : public sdk::Sink {
         if (!authorized(request)) {
             response.result(bhttp::status::unauthorized);
             response.set(bhttp::field::www_authenticate,
-                         basic_user_ ? "Basic realm=\"dmon\"" : "Bearer realm=\"dmon\"");
+                         credentials_.user ? "Basic realm=\"dmon\"" : "Bearer realm=\"dmon\"");
             response.set(bhttp::field::content_type, "text/plain; charset=utf-8");
             response.body() = "credentials needed\n";
             return response;
@@ -206,9 +192,7 @@ class PrometheusSink : public sdk::Sink {
     std::mutex mutex_;  // the table: write() on the sink's strand, scrapes on the server's thread
     Exposition exposition_;
     std::string path_;
-    std::optional<std::string> token_;
-    std::optional<std::string> basic_user_;
-    std::string basic_password_;
+    Credentials credentials_;
     int64_t last_expiry_ns_ = 0;
     int64_t last_refusal_log_ns_ = 0;
     std::unique_ptr<http::Server> server_;  // last: stopped before the table goes

@@ -5,6 +5,7 @@
 // is a failed write (retried); a 4xx other than 429 says the request can never succeed (an
 // out-of-order sample, a bad label): write() returns DMON_INVALID with the server's message and
 // the host drops the batch, counts it (dmon.sink.dropped{reason=refused}) and logs it.
+#include "prometheus_common/credentials.hpp"
 #include "write_request.hpp"
 
 #include <dmon/plugin.hpp>
@@ -22,12 +23,8 @@ constexpr dmon_option_decl kOptions[] = {
     sdk::option("url", DMON_OPT_STRING, nullptr,
                 "the receiver, e.g. http://127.0.0.1:9090/api/v1/write", true),
     sdk::option("timeout", DMON_OPT_DURATION, "30s", "for one request, connecting included"),
-    sdk::option("bearer_token_file", DMON_OPT_STRING, nullptr,
-                "send Authorization: Bearer <the file's first line> (mode 0600)"),
-    sdk::option("basic_auth_user", DMON_OPT_STRING, nullptr,
-                "log in with this user (and basic_auth_password_file)"),
-    sdk::option("basic_auth_password_file", DMON_OPT_STRING, nullptr,
-                "the password for basic_auth_user (first line, mode 0600)"),
+    // Sent to the receiver.
+    DMON_PROMETHEUS_CREDENTIAL_OPTIONS,
     sdk::option("tls_ca", DMON_OPT_STRING, nullptr,
                 "PEM file of the CA(s) that signed the receiver's certificate (default: the "
                 "system's)"),
@@ -89,28 +86,19 @@ class RemoteWrite : public sdk::Sink {
         curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &keep_answer);
         curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer_);
         curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_error_);
-        try {
-            add_header("Content-Encoding: snappy");
-            add_header("Content-Type: application/x-protobuf");
-            add_header("X-Prometheus-Remote-Write-Version: 0.1.0");
-            add_header("User-Agent: dmon/1.0");
-            if (auto file = options.string("bearer_token_file"))
-                add_header("Authorization: Bearer " + read_secret_file(*file, "bearer_token_file"));
-            const auto user = options.string("basic_auth_user");
-            const auto password_file = options.string("basic_auth_password_file");
-            if (user.has_value() != password_file.has_value())
-                throw sdk::InvalidInput(
-                    "basic_auth_user and basic_auth_password_file go together: set both or "
-                    "neither");
-            if (user) {
-                password_ = read_secret_file(*password_file, "basic_auth_password_file");
-                user_ = *user;
-                curl_easy_setopt(curl, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
-                curl_easy_setopt(curl, CURLOPT_USERNAME, user_.c_str());
-                curl_easy_setopt(curl, CURLOPT_PASSWORD, password_.c_str());
-            }
-        } catch (const std::invalid_argument& e) {
-            throw sdk::InvalidInput(e.what());
+        add_header("Content-Encoding: snappy");
+        add_header("Content-Type: application/x-protobuf");
+        add_header("X-Prometheus-Remote-Write-Version: 0.1.0");
+        add_header("User-Agent: dmon/1.0");
+        credentials_ = read_credentials(options, [](const std::string& path) {
+            return read_secret_file(path, "bearer_token_file");
+        });
+        if (credentials_.token)
+            add_header("Authorization: Bearer " + *credentials_.token);
+        if (credentials_.user) {
+            curl_easy_setopt(curl, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+            curl_easy_setopt(curl, CURLOPT_USERNAME, credentials_.user->c_str());
+            curl_easy_setopt(curl, CURLOPT_PASSWORD, credentials_.password.c_str());
         }
         for (const std::string& header : options.list("headers")) {
             const size_t colon = header.find(':');
@@ -132,8 +120,7 @@ class RemoteWrite : public sdk::Sink {
             curl_easy_setopt(curl, CURLOPT_SSLKEY, tls_key_.c_str());
         }
         curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers_.get());
-        if (url_.rfind("http://", 0) == 0 &&
-            (user_.size() > 0 || options.string("bearer_token_file")))
+        if (url_.rfind("http://", 0) == 0 && credentials_.any())
             host_.warn("sending credentials to " + url_ + " without TLS");
         host_.info("remote write to " + url_);
     }
@@ -183,7 +170,8 @@ class RemoteWrite : public sdk::Sink {
     sdk::Host host_;
     std::string url_;
     bool metadata_;
-    std::string user_, password_, tls_ca_, tls_cert_, tls_key_;
+    Credentials credentials_;  // curl keeps pointers to the user and password
+    std::string tls_ca_, tls_cert_, tls_key_;
     std::unique_ptr<CURL, CurlDeleter> curl_;
     std::unique_ptr<curl_slist, ListDeleter> headers_;
     std::string answer_;

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cstdlib>
 #include <cmath>
 #include <functional>
 #include <map>
@@ -29,8 +30,13 @@ const std::string kSource = DMON_SOURCE_DIR;
 const std::string kDmon = DMON_BINARY;
 const std::string kPlugins = DMON_PLUGIN_DIR;
 const std::string kTestPlugins = DMON_TEST_PLUGIN_DIR;
-constexpr int kPrometheusPort = 19390;
-constexpr int kScrapePort = 19391;
+// DMON_TEST_PROMETHEUS_PORT moves both (PORT and PORT+1), to run beside another run.
+int base_port() {
+    const char* text = std::getenv("DMON_TEST_PROMETHEUS_PORT");
+    return text != nullptr ? std::atoi(text) : 19390;
+}
+const int kPrometheusPort = base_port();
+const int kScrapePort = base_port() + 1;
 
 struct HttpAnswer {
     int status = 0;
@@ -285,9 +291,10 @@ TEST_F(PrometheusTest, ARealPrometheusScrapesTheAgent) {
                                    expr.find("system_network_io") != std::string::npos ||
                                    expr.find("process_") != std::string::npos ||
                                    expr.find("dmon_sink_dropped") != std::string::npos;
-            if (collected)
+            if (collected) {
                 EXPECT_FALSE(json["data"]["result"].empty())
                     << panel["title"] << ": no series for " << expr;
+            }
             ++queries;
         }
     }
@@ -448,6 +455,75 @@ TEST_F(PrometheusTest, ARefusedRequestIsDroppedCountedAndLoggedOnce) {
     EXPECT_NE(log.find("duplicate sample for timestamp"), std::string::npos) << log;
     EXPECT_EQ(log.find("not written"), std::string::npos) << log;
     EXPECT_EQ(log.find("retrying"), std::string::npos) << log;
+}
+
+}  // namespace
+}  // namespace dmon::test
+
+namespace dmon::test {
+namespace {
+
+// Basic authentication on the prometheus sink (Prometheus' scrape above uses the bearer token),
+// and the entries that are refused before anything starts.
+TEST_F(PrometheusTest, BasicAuthenticationAndRefusedEntries) {
+    const std::string password = folder_->file("scrape.password", "correct horse battery\n");
+    std::filesystem::permissions(
+        password, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    auto agent = start_dmon("prom-basic",
+                            "collectors:\n"
+                            "  - plugin: proc_mem\n"
+                            "sinks:\n"
+                            "  - plugin: prometheus\n"
+                            "    listen: 127.0.0.1:" +
+                                std::to_string(kScrapePort) +
+                                "\n"
+                                "    basic_auth_user: scraper\n"
+                                "    basic_auth_password_file: " +
+                                password + "\n");
+    const std::map<std::string, std::string> right{
+        {"Authorization", "Basic c2NyYXBlcjpjb3JyZWN0IGhvcnNlIGJhdHRlcnk="}};  // scraper:correct...
+    ASSERT_TRUE(wait_for(
+        [&] {
+            return http_get(kScrapePort, "/metrics", right)
+                       .body.find("system_memory_limit_bytes{") != std::string::npos;
+        },
+        20s))
+        << read_text(folder_->path("prom-basic.log"));
+    EXPECT_EQ(
+        http_get(kScrapePort, "/metrics", {{"Authorization", "Basic c2NyYXBlcjp3cm9uZw=="}}).status,
+        401);  // scraper:wrong
+    EXPECT_EQ(http_get(kScrapePort, "/metrics", {{"Authorization", "Basic !!!"}}).status, 401);
+    agent->signal(SIGTERM);
+    EXPECT_EQ(agent->wait(), 0);
+
+    // The sink refuses to start, with the reason: another address without credentials, half a
+    // basic pair, both kinds at once, a password file others may read. (`dmon check` checks
+    // option types; a plugin's own rules run when it is created.)
+    std::filesystem::permissions(password, std::filesystem::perms::group_read,
+                                 std::filesystem::perm_options::add);
+    const std::vector<std::pair<std::string, std::string>> refused{
+        {"    listen: 0.0.0.0:0\n", "is reachable from other machines"},
+        {"    basic_auth_user: scraper\n", "go together"},
+        {"    bearer_token_file: " + token_ +
+             "\n    basic_auth_user: scraper\n"
+             "    basic_auth_password_file: " +
+             token_ + "\n",
+         "not both"},
+        {"    basic_auth_user: scraper\n    basic_auth_password_file: " + password + "\n",
+         "may be read by others"},
+    };
+    for (const auto& [entry, reason] : refused) {
+        const std::string config = folder_->file(
+            "refused.yaml", "node: refused\ncontrol: " + folder_->path("refused.sock") +
+                                "\nplugin_paths: [" + kPlugins +
+                                "]\ncollectors:\n  - plugin: proc_mem\nsinks:\n  - plugin: "
+                                "prometheus\n" +
+                                entry);
+        const CommandResult check = run_command("timeout 20 " + kDmon + " run --config " + config);
+        EXPECT_NE(check.exit_code, 0) << entry;
+        EXPECT_NE(check.exit_code, 124) << entry << ": still running after 20 s";
+        EXPECT_NE(check.output.find(reason), std::string::npos) << entry << check.output;
+    }
 }
 
 }  // namespace
