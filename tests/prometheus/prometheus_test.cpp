@@ -528,3 +528,91 @@ TEST_F(PrometheusTest, BasicAuthenticationAndRefusedEntries) {
 
 }  // namespace
 }  // namespace dmon::test
+
+namespace dmon::test {
+namespace {
+
+// On a controller: two agents (the shipped agent config) publish through a real RabbitMQ; the
+// controller consumes and forwards every agent's samples to Prometheus by remote write, beside
+// its SQLite store. Prometheus has each agent's series under its own host.
+TEST_F(PrometheusTest, AControllerForwardsEveryAgentBySeriesOfItsHost) {
+    const int broker_port = 5693;
+    const std::string broker = "DMON_BROKER_PORT=" + std::to_string(broker_port) +
+                               " DMON_BROKER_DIR=" + folder_->path("broker") + " bash " + kSource +
+                               "/scripts/broker.sh ";
+    const CommandResult started = run_command(broker + "start");
+    ASSERT_EQ(started.exit_code, 0) << started.output;
+    struct StopBroker {
+        std::string command;
+        ~StopBroker() { run_command(command); }
+    } stop_broker{broker + "stop"};
+    const std::string password = folder_->file("amqp.password", "guest\n");
+    std::filesystem::permissions(
+        password, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    const std::string url = "amqp://guest@127.0.0.1:" + std::to_string(broker_port) + "/";
+    auto controller = start_dmon("prom-controller",
+                                 "self_metrics: false\n"
+                                 "collectors:\n"
+                                 "  - plugin: amqp_consume\n"
+                                 "    interval: 100ms\n"
+                                 "    url: " +
+                                     url + "\n    password_file: " + password +
+                                     "\n"
+                                     "sinks:\n"
+                                     "  - plugin: sqlite_store\n"
+                                     "    path: " +
+                                     folder_->path("controller.db") +
+                                     "\n"
+                                     "  - plugin: prometheus_remote_write\n"
+                                     "    url: http://127.0.0.1:" +
+                                     std::to_string(kPrometheusPort) +
+                                     "/api/v1/write\n"
+                                     "    flush_interval: 200ms\n");
+    ASSERT_TRUE(wait_for(
+        [&] {
+            return read_text(folder_->path("prom-controller.log")).find("consuming") !=
+                   std::string::npos;
+        },
+        30s))
+        << read_text(folder_->path("prom-controller.log"));
+    std::vector<std::unique_ptr<Process>> agents;
+    for (const std::string node : {"agent-a", "agent-b"}) {
+        agents.push_back(std::make_unique<Process>(
+            "env DMON_AMQP_URL=" + url + " DMON_AMQP_PASSWORD_FILE=" + password + " DMON_SPOOL=" +
+            folder_->path(node + ".spool") + " DMON_CONTROL=" + folder_->path(node + ".sock") +
+            " " + kDmon + " run --config " + kSource + "/config/agent.yaml --node " + node + " >>" +
+            folder_->path(node + ".log") + " 2>&1"));
+    }
+    for (const std::string node : {"agent-a", "agent-b"}) {
+        std::optional<double> limit;
+        EXPECT_TRUE(wait_for(
+            [&] {
+                limit = scalar("system_memory_limit_bytes{host=\"" + node + "\"}");
+                return limit.has_value();
+            },
+            30s))
+            << node << "\n"
+            << read_text(folder_->path("prom-controller.log"))
+            << read_text(folder_->path(node + ".log"));
+        if (limit)
+            EXPECT_EQ(*limit, mem_total_bytes()) << node;
+        // And the agent's own health, by its host too.
+        EXPECT_TRUE(wait_for(
+            [&] {
+                return scalar("sum(dmon_sink_samples_total{host=\"" + node +
+                              "\",instance=\"amqp_publish\"})")
+                           .value_or(0) > 0;
+            },
+            30s))
+            << node;
+    }
+    for (auto& agent : agents) {
+        agent->signal(SIGTERM);
+        EXPECT_EQ(agent->wait(), 0);
+    }
+    controller->signal(SIGTERM);
+    EXPECT_EQ(controller->wait(), 0) << read_text(folder_->path("prom-controller.log"));
+}
+
+}  // namespace
+}  // namespace dmon::test
