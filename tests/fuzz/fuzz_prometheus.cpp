@@ -2,6 +2,7 @@
 // them from any agent), the exposition stays valid Prometheus text (every sample line a legal
 // name, legal label names, values escaped, one line per sample) and the remote-write request
 // decodes back to one sample per input sample.
+#include "fuzz_input.hpp"
 #include "prometheus_common/exposition.hpp"
 #include "prometheus_common/naming.hpp"
 #include "write_request.hpp"
@@ -14,17 +15,6 @@
 #include <vector>
 
 namespace {
-
-std::vector<std::string> split(const uint8_t* data, size_t size) {
-    std::vector<std::string> parts(1);
-    for (size_t i = 0; i < size; ++i) {
-        if (data[i] == 0)
-            parts.emplace_back();
-        else
-            parts.back().push_back(static_cast<char>(data[i]));
-    }
-    return parts;
-}
 
 bool name_char(char c, bool first) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':' ||
@@ -90,7 +80,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     double value = 0;
     std::memcpy(&value, data, sizeof(value));
     const auto type = (data[8] & 1) ? DMON_COUNTER : DMON_GAUGE;
-    const std::vector<std::string> parts = split(data + 9, size - 9);
+    const std::vector<std::string> parts = dmon::fuzz::split(data + 9, size - 9);
     std::vector<dmon_label> labels;
     for (size_t i = 1; i + 1 < parts.size(); i += 2)
         labels.push_back(

@@ -1,5 +1,7 @@
 // libFuzzer: any sample the encoder accepts must come back from the parser exactly as it was
 // (name, labels in order, value, type, timestamp). This found the '#' name of issue 9.
+#include "fuzz_input.hpp"
+
 #include <dmon/line_protocol.hpp>
 
 #include <cstdint>
@@ -9,20 +11,6 @@
 #include <string>
 #include <vector>
 
-namespace {
-// Cuts the input into fields at 0x00 bytes: name, then key, value pairs.
-std::vector<std::string> split(const uint8_t* data, size_t size) {
-    std::vector<std::string> parts(1);
-    for (size_t i = 0; i < size; ++i) {
-        if (data[i] == 0)
-            parts.emplace_back();
-        else
-            parts.back().push_back(static_cast<char>(data[i]));
-    }
-    return parts;
-}
-}  // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     using namespace dmon::line_protocol;
     if (size < 9)
@@ -30,7 +18,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     double value = 0;
     std::memcpy(&value, data, sizeof(value));
     const auto type = (data[8] & 1) ? DMON_COUNTER : DMON_GAUGE;
-    const std::vector<std::string> parts = split(data + 9, size - 9);
+    const std::vector<std::string> parts = dmon::fuzz::split(data + 9, size - 9);
     std::vector<dmon_label> labels;
     std::set<std::string> keys;
     for (size_t i = 1; i + 1 < parts.size(); i += 2) {
