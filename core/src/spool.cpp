@@ -193,7 +193,11 @@ std::optional<uint64_t> parse_byte_size(const std::string& text) {
     const auto it = units.find(unit);
     if (it == units.end())
         return std::nullopt;
-    return static_cast<uint64_t>(number * static_cast<double>(it->second));
+    const double bytes = number * static_cast<double>(it->second);
+    // NaN, or more than a uint64_t holds (2^64 bytes is 16 EiB): not a size (found by fuzz_config).
+    if (!(bytes < 18446744073709551616.0))
+        return std::nullopt;
+    return static_cast<uint64_t>(bytes);
 }
 
 std::shared_ptr<Spool> Spool::open(const SpoolOptions& options) {

@@ -172,6 +172,12 @@ TEST(ByteSize, ParsesUnits) {
     EXPECT_FALSE(parse_byte_size("lots"));
     EXPECT_FALSE(parse_byte_size("1 parsec"));
     EXPECT_FALSE(parse_byte_size("-1GiB"));
+    // Found by fuzz_config: a size past 2^64 bytes, infinity and NaN were cast as they came.
+    EXPECT_FALSE(parse_byte_size("44444444444444444444444444444444400"));
+    EXPECT_FALSE(parse_byte_size("16777216TiB"));  // 2^64
+    EXPECT_EQ(parse_byte_size("16777215TiB"), uint64_t{16777215} << 40);
+    EXPECT_FALSE(parse_byte_size("inf"));
+    EXPECT_FALSE(parse_byte_size("nan"));
 }
 
 TEST(Crc32c, MatchesTheStandardCheckValue) {
