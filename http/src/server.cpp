@@ -53,6 +53,23 @@ bool is_loopback_listen(const std::string& listen) {
     return !ec && address.is_loopback();
 }
 
+bool listen_address_taken(const std::string& listen) {
+    const Endpoint endpoint = parse_listen(listen);
+    beast::error_code ec;
+    const auto address = asio::ip::make_address(endpoint.host, ec);
+    if (ec || endpoint.port == 0)
+        return false;
+    asio::io_context io;
+    tcp::acceptor probe(io);
+    const tcp::endpoint at(address, endpoint.port);
+    probe.open(at.protocol(), ec);
+    if (ec)
+        return false;
+    probe.set_option(asio::socket_base::reuse_address(true), ec);  // TIME_WAIT is not "taken"
+    probe.bind(at, ec);
+    return ec == asio::error::address_in_use;
+}
+
 void RateLimitedLog::operator()(const std::string& line) {
     std::lock_guard lock(mutex_);
     const auto now = std::chrono::steady_clock::now();

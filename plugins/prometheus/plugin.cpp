@@ -11,8 +11,10 @@
 
 #include <boost/beast/http.hpp>
 
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 
 namespace dmon::plugins::prometheus {
 
@@ -33,6 +35,43 @@ constexpr dmon_option_decl kOptions[] = {
     sdk::option("tls_cert", DMON_OPT_STRING, nullptr, "PEM certificate chain: serve HTTPS"),
     sdk::option("tls_key", DMON_OPT_STRING, nullptr, "PEM private key of tls_cert"),
     sdk::option("max_connections", DMON_OPT_INT, "16", "scrapers connected at once, at most"),
+};
+
+// The addresses this process's instances listen on. They bind with SO_REUSEPORT so that an
+// instance replacing another in a hot reload can listen before the old one stops; that option
+// would also let another program share the port and take half the scrapes in silence, so an
+// address no instance here holds must be free. Held while the instance lives.
+class AddressClaim {
+  public:
+    // Throws sdk::InvalidInput when another program listens on `listen`.
+    explicit AddressClaim(std::string listen) : listen_(std::move(listen)) {
+        std::lock_guard lock(mutex());
+        int& count = counts()[listen_];
+        if (count == 0 && http::listen_address_taken(listen_)) {
+            counts().erase(listen_);
+            throw sdk::InvalidInput("listen " + listen_ +
+                                    ": another program already listens there (address in use)");
+        }
+        ++count;
+    }
+    ~AddressClaim() {
+        std::lock_guard lock(mutex());
+        if (--counts()[listen_] <= 0)
+            counts().erase(listen_);
+    }
+    AddressClaim(const AddressClaim&) = delete;
+    AddressClaim& operator=(const AddressClaim&) = delete;
+
+  private:
+    static std::mutex& mutex() {
+        static std::mutex instance;
+        return instance;
+    }
+    static std::map<std::string, int>& counts() {
+        static std::map<std::string, int> instance;
+        return instance;
+    }
+    std::string listen_;
 };
 
 class PrometheusSink : public sdk::Sink {
@@ -60,6 +99,7 @@ class PrometheusSink : public sdk::Sink {
                 throw sdk::InvalidInput("tls_cert and tls_key go together: set both or neither");
             server.body_limit = 0;     // a scrape has no body
             server.reuse_port = true;  // a replacing instance binds while this one drains
+            claim_.emplace(server.listen);
             const bool authenticated = credentials_.any();
             if (!authenticated && !http::is_loopback_listen(server.listen) &&
                 !options.bool_value("allow_anonymous"))
@@ -193,9 +233,10 @@ class PrometheusSink : public sdk::Sink {
     Exposition exposition_;
     std::string path_;
     Credentials credentials_;
+    std::optional<AddressClaim> claim_;  // before server_: released after it closed
     int64_t last_expiry_ns_ = 0;
     int64_t last_refusal_log_ns_ = 0;
-    std::unique_ptr<http::Server> server_;  // last: stopped before the table goes
+    std::unique_ptr<http::Server> server_;  // last: stopped before the table and the claim go
 };
 
 }  // namespace dmon::plugins::prometheus

@@ -497,6 +497,22 @@ TEST_F(PrometheusTest, BasicAuthenticationAndRefusedEntries) {
         http_get(kScrapePort, "/metrics", {{"Authorization", "Basic c2NyYXBlcjp3cm9uZw=="}}).status,
         401);  // scraper:wrong
     EXPECT_EQ(http_get(kScrapePort, "/metrics", {{"Authorization", "Basic !!!"}}).status, 401);
+
+    // A hot reload that changes the entry: the new instance binds beside the old one (its own
+    // process's), and scrapes go on.
+    const std::string config = folder_->path("prom-basic.yaml");
+    folder_->file("prom-basic.yaml", read_text(config) + "    expire: 10m\n");
+    const CommandResult reload = run_command(std::string(DMONCTL_BINARY) + " reload --control " +
+                                             folder_->path("prom-basic.sock"));
+    EXPECT_EQ(reload.exit_code, 0) << reload.output;
+    EXPECT_NE(reload.output.find("changed: prometheus"), std::string::npos) << reload.output;
+    EXPECT_TRUE(wait_for(
+        [&] {
+            return http_get(kScrapePort, "/metrics", right)
+                       .body.find("system_memory_limit_bytes{") != std::string::npos;
+        },
+        20s))
+        << read_text(folder_->path("prom-basic.log"));
     agent->signal(SIGTERM);
     EXPECT_EQ(agent->wait(), 0);
 
@@ -515,6 +531,9 @@ TEST_F(PrometheusTest, BasicAuthenticationAndRefusedEntries) {
          "not both"},
         {"    basic_auth_user: scraper\n    basic_auth_password_file: " + password + "\n",
          "may be read by others"},
+        // Prometheus holds its port: SO_REUSEPORT must not let the sink share it in silence.
+        {"    listen: 127.0.0.1:" + std::to_string(kPrometheusPort) + "\n",
+         "another program already listens there"},
     };
     for (const auto& [entry, reason] : refused) {
         const std::string config = folder_->file(

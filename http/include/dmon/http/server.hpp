@@ -32,6 +32,9 @@ struct Endpoint {
 Endpoint parse_listen(const std::string& listen, const std::string& what = "--listen");
 // The address part of a listen value is loopback (127.0.0.0/8, ::1, localhost).
 bool is_loopback_listen(const std::string& listen);
+// Whether a socket already listens on this address (bound without SO_REUSEPORT: a server that
+// shares its port with reuse_port checks first that nobody else holds it).
+bool listen_address_taken(const std::string& listen);
 
 struct ServerSettings {
     std::string listen = "127.0.0.1:8080";
