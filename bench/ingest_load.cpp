@@ -63,7 +63,7 @@ struct Rows {
 
 dmon::plugins::amqp::ConnectionSettings settings(const std::string& url) {
     dmon::plugins::amqp::ConnectionSettings s;
-    s.url = url;
+    s.urls = {url};
     if (const char* file = std::getenv("DMON_AMQP_PASSWORD_FILE"))
         s.password_file = file;
     s.timeout = std::chrono::seconds(30);
@@ -160,7 +160,7 @@ int raw_sql(const std::string& path, int batches, bool rowid) {
 
 int declare(const std::string& url, const std::string& queue, const std::string& key,
             bool passive) {
-    dmon::plugins::amqp::Connection connection(settings(url));
+    dmon::plugins::amqp::Connection connection(settings(url), 0);
     amqp_exchange_declare(connection.state(), 1, amqp_cstring_bytes("dmon.metrics"),
                           amqp_cstring_bytes("topic"), 0, 1, 0, 0, amqp_empty_table);
     connection.check("declaring the exchange");

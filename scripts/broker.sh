@@ -3,7 +3,12 @@
 # rabbitmq-server, no systemd, state in a folder of its own, every port on loopback.
 #
 # usage: scripts/broker.sh start|stop|kill|status|ctl [ARGS...]
+#        scripts/broker.sh cluster start|stop|status [N]
 #   DMON_BROKER_PORT  AMQP port (default 5672); the Erlang distribution port is this + 20000
+#   cluster: N nodes (default 3) on ports PORT .. PORT+N-1, state in DMON_BROKER_CLUSTER_DIR
+#            (default /tmp/dmon-cluster-PORT)/nodeI, joined into one RabbitMQ cluster; one node
+#            alone is handled as above with DMON_BROKER_PORT=PORT+I DMON_BROKER_DIR=.../nodeI
+#            (e.g. `kill` it mid-test)
 #   DMON_BROKER_DIR   state folder (default /tmp/dmon-broker-PORT)
 #   DMON_BROKER_TLS_PORT, DMON_BROKER_TLS_CERTS  also listen with TLS (1.2 and 1.3 only) on
 #                     127.0.0.1:TLS_PORT, with ca.pem, server.pem and server.key from that folder
@@ -16,6 +21,11 @@ node="dmon$port@localhost"
 broker_env() {
   mkdir -p "$dir/mnesia" "$dir/log"
   [ -f "$dir/enabled_plugins" ] || echo "[]." >"$dir/enabled_plugins"
+  # The nodes of a cluster share one Erlang cookie (each has its own $HOME).
+  if [ -n "${DMON_BROKER_COOKIE:-}" ] && [ ! -f "$dir/.erlang.cookie" ]; then
+    (umask 077 && printf '%s' "$DMON_BROKER_COOKIE" >"$dir/.erlang.cookie")
+    chmod 400 "$dir/.erlang.cookie"
+  fi
   # The Erlang cookie lives in $HOME: the server and rabbitmqctl must share it.
   export HOME="$dir"
   export RABBITMQ_NODENAME="$node"
@@ -140,11 +150,60 @@ crash() {
   echo "[broker] killed (SIGKILL) the broker on 127.0.0.1:$port"
 }
 
+# N nodes on PORT .. PORT+N-1 joined to the first: started together, then joined one by one
+# (stop_app, join_cluster, start_app); a node that is already a member is left as it is.
+cluster() {
+  local action=${1:-} count=${2:-3} base=$port
+  local cdir=${DMON_BROKER_CLUSTER_DIR:-/tmp/dmon-cluster-$base}
+  local self
+  self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
+  on_node() {  # on_node I COMMAND...
+    local i=$1
+    shift
+    DMON_BROKER_COOKIE=$(cat "$cdir/cookie") DMON_BROKER_PORT=$((base + i)) \
+      DMON_BROKER_DIR="$cdir/node$i" DMON_BROKER_TLS_PORT= bash "$self" "$@"
+  }
+  case "$action" in
+    start)
+      mkdir -p "$cdir"
+      if [ ! -f "$cdir/cookie" ]; then
+        (umask 077 && head -c 30 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 32 >"$cdir/cookie")
+      fi
+      echo "[broker] starting a cluster of $count nodes on 127.0.0.1:$base..$((base + count - 1)) (state in $cdir)"
+      local pids=() failed=0
+      for ((i = 0; i < count; i++)); do
+        on_node "$i" start | sed -u "s/^/[node$i] /" &
+        pids+=($!)
+      done
+      for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+      [ "$failed" -eq 0 ] || { echo "[broker] error: a node did not start" >&2; exit 1; }
+      for ((i = 1; i < count; i++)); do
+        if on_node "$i" ctl -q cluster_status 2>/dev/null | grep -q "dmon$base@localhost"; then
+          continue
+        fi
+        echo "[broker] joining node $i (127.0.0.1:$((base + i))) to dmon$base@localhost"
+        on_node "$i" ctl -q stop_app >/dev/null
+        on_node "$i" ctl -q join_cluster "dmon$base@localhost" >/dev/null
+        on_node "$i" ctl -q start_app >/dev/null
+        on_node "$i" ctl -q await_startup >/dev/null
+      done
+      echo "[broker] cluster ready: $(on_node 0 ctl -q cluster_status 2>/dev/null | grep -c "^dmon" || true) node lines in its status"
+      ;;
+    stop)
+      [ -f "$cdir/cookie" ] || { echo "[broker] no cluster in $cdir"; return 0; }
+      for ((i = count - 1; i >= 0; i--)); do on_node "$i" stop | sed -u "s/^/[node$i] /"; done
+      ;;
+    status) on_node 0 ctl cluster_status ;;
+    *) echo "usage: scripts/broker.sh cluster start|stop|status [N]" >&2; exit 2 ;;
+  esac
+}
+
 case "${1:-}" in
+  cluster) shift; cluster "$@" ;;
   start) start ;;
   stop) stop ;;
   kill) crash ;;
   status) broker_env; if answers; then echo "running on 127.0.0.1:$port"; else echo "not running"; exit 1; fi ;;
   ctl) shift; broker_env; ctl "$@" ;;
-  *) echo "usage: scripts/broker.sh start|stop|kill|status|ctl [ARGS...]" >&2; exit 2 ;;
+  *) echo "usage: scripts/broker.sh start|stop|kill|status|ctl [ARGS...] | cluster start|stop|status [N]" >&2; exit 2 ;;
 esac

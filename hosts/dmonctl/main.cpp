@@ -2,6 +2,7 @@
 // it as a page and a JSON API (serve), seals and migrates the store (compact, migrate), and
 // talks to a running host (reload, status, health).
 #include "output.hpp"
+#include "open_store.hpp"
 #include "overview.hpp"
 #include "units.hpp"
 
@@ -112,7 +113,9 @@ const std::vector<Command>& commands() {
 }
 
 const char* kOptionsHelp = R"(options (before or after the command):
-  --db FILE                  the SQLite file written by sqlite_store (or $DMON_DB)
+  --db FILE|URI              the SQLite file written by sqlite_store, or postgres_store's
+                             database as postgresql://user@host:port/dbname (the password
+                             from PGPASSWORD, PGPASSFILE or ~/.pgpass) (or $DMON_DB)
   --format table|csv|json    output format (default: table, with units; CSV and JSON carry
                              exact numbers and ns since the epoch)
   --control PATH             a host's control socket (default: the one of --node, or of this
@@ -350,7 +353,7 @@ Table rows_table(const std::vector<Row>& rows) {
 }
 
 // An unknown metric or host is an error naming the closest ones, not an empty table.
-void check_names(SampleReader& reader, const Arguments& args) {
+void check_names(dmon::store::Reader& reader, const Arguments& args) {
     if (!args.metric.empty()) {
         std::vector<std::string> names;
         std::string type;
@@ -391,7 +394,7 @@ std::string seen_text(int64_t now, const dmon::ctl::HostOverview& host) {
     return host.stale ? text + " (stale)" : text;
 }
 
-Table top_table(SampleReader& reader, int64_t now) {
+Table top_table(dmon::store::Reader& reader, int64_t now) {
     Table table{{"host", "cpu", "mem used", "mem", "disk read/s", "disk write/s", "net rx/s",
                  "net tx/s", "last seen"},
                 {}};
@@ -419,8 +422,9 @@ int top(const Arguments& args) {
     std::signal(SIGINT, [](int) { g_stop = 1; });
     std::signal(SIGTERM, [](int) { g_stop = 1; });
     while (!g_stop) {
-        SampleReader reader(
-            args.db);  // reopened each frame: the file may have been created meanwhile
+        // Reopened each frame: the file may have been created meanwhile.
+        const auto opened = dmon::ctl::open_reader(args.db);
+        auto& reader = *opened;
         const int64_t now = now_ns();
         const Table table = top_table(reader, now);
         if (!args.once)
@@ -532,7 +536,8 @@ int run(const Arguments& args) {
         return migrate(args);
     if (args.command == "reload" || args.command == "status" || args.command == "health")
         return talk_to_host(args);
-    SampleReader reader(args.db);
+    const auto opened = dmon::ctl::open_reader(args.db);
+    auto& reader = *opened;
     Table table;
     if (args.command == "hosts") {
         table = {{"host"}, {}};

@@ -12,7 +12,7 @@ bool has_label(const std::string& labels, const std::string& label) {
 
 // The sum over every series of a counter (all devices) of its newest per-second rate, split by
 // the `direction` label.
-void newest_rates(store::SampleReader& reader, const std::string& metric, store::QueryRange range,
+void newest_rates(store::Reader& reader, const std::string& metric, store::QueryRange range,
                   const std::string& first_direction, std::map<std::string, HostOverview*>& hosts,
                   std::optional<double> HostOverview::*first,
                   std::optional<double> HostOverview::*second) {
@@ -43,7 +43,7 @@ int64_t stale_after(int64_t interval_ns) {
     return std::max<int64_t>(3 * interval_ns, 10'000'000'000);
 }
 
-std::vector<HostOverview> overview(store::SampleReader& reader, const OverviewOptions& options) {
+std::vector<HostOverview> overview(store::Reader& reader, const OverviewOptions& options) {
     std::vector<HostOverview> out;
     for (auto& [host, newest] : reader.last_seen())
         out.push_back({host, newest});

@@ -41,6 +41,6 @@ constexpr int64_t kIntervalHistoryNs = 15 * 60 * 1'000'000'000LL;
 // (delivery through the broker and batching add a second or two).
 int64_t stale_after(int64_t interval_ns);
 
-std::vector<HostOverview> overview(store::SampleReader& reader, const OverviewOptions& options);
+std::vector<HostOverview> overview(store::Reader& reader, const OverviewOptions& options);
 
 }  // namespace dmon::ctl

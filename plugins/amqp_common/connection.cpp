@@ -100,10 +100,42 @@ std::string describe(const amqp_rpc_reply_t& reply) {
     return "unknown reply";
 }
 
-Connection::Connection(const ConnectionSettings& settings) {
-    ParsedUrl url = parse_url(settings.url);
+std::unique_ptr<Connection> connect_any(const ConnectionSettings& settings, size_t& cursor) {
+    const size_t n = settings.urls.size();
+    if (n == 0)
+        throw AmqpError("no broker url given");
+    std::string reasons;
+    for (size_t i = 0; i < n; ++i) {
+        const size_t index = (cursor + i) % n;
+        try {
+            auto connection = std::make_unique<Connection>(settings, index);
+            cursor = index;
+            return connection;
+        } catch (const AmqpError& e) {
+            if (n == 1)
+                throw;
+            reasons += std::string(reasons.empty() ? "" : "; ") + e.what();
+        }
+    }
+    throw AmqpError("none of the " + std::to_string(n) + " brokers answered: " + reasons);
+}
+
+std::string describe_brokers(const ConnectionSettings& settings, size_t cursor) {
+    if (settings.urls.size() == 1)
+        return safe_url(settings.urls.front());
+    std::string out = safe_url(settings.urls.at(cursor % settings.urls.size())) + " (" +
+                      std::to_string(cursor % settings.urls.size() + 1) + " of " +
+                      std::to_string(settings.urls.size()) + ":";
+    for (const auto& url : settings.urls)
+        out += " " + safe_url(url);
+    return out + ")";
+}
+
+Connection::Connection(const ConnectionSettings& settings, size_t index) {
+    const std::string& text_url = settings.urls.at(index);
+    ParsedUrl url = parse_url(text_url);
     user_ = url.user;
-    where_ = safe_url(settings.url);
+    where_ = safe_url(text_url);
     if (!settings.password_file.empty()) {
         check_password_file(settings.password_file);
         std::ifstream in(settings.password_file);

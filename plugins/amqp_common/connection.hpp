@@ -19,7 +19,9 @@ class AmqpError : public std::runtime_error {
 // Where and how to connect. The password comes from the URL, or (preferred) from a file or an
 // environment variable; it is never logged or put in an error message.
 struct ConnectionSettings {
-    std::string url = "amqp://guest:guest@127.0.0.1:5672/";
+    // One broker, or the nodes of a cluster (or independent brokers behind one queue name):
+    // tried in turn, see connect_any.
+    std::vector<std::string> urls{"amqp://guest:guest@127.0.0.1:5672/"};
     std::string password_file;
     std::string password_env;
     std::string tls_ca;    // amqps: CA bundle that signs the broker's certificate (verified)
@@ -32,7 +34,8 @@ struct ConnectionSettings {
 // naming the broker (without the password) and what was being done.
 class Connection {
   public:
-    explicit Connection(const ConnectionSettings& settings);
+    // Connects to settings.urls[index].
+    Connection(const ConnectionSettings& settings, size_t index);
     ~Connection();
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
@@ -58,6 +61,17 @@ class Connection {
     std::string where_;
     bool open_ = false;
 };
+
+// Connects to the first broker of settings.urls that answers, starting at `cursor`, and leaves
+// `cursor` on it. Throws AmqpError with every broker's reason when none does. After losing a
+// connection, a caller moves the cursor on (next_broker) so that a node that went away is tried
+// last, not first.
+std::unique_ptr<Connection> connect_any(const ConnectionSettings& settings, size_t& cursor);
+inline void next_broker(const ConnectionSettings& settings, size_t& cursor) {
+    cursor = settings.urls.empty() ? 0 : (cursor + 1) % settings.urls.size();
+}
+// The brokers as they may be logged: "amqp://u@a:5672/" or "amqp://u@a:5672/ (1 of 3: ...)".
+std::string describe_brokers(const ConnectionSettings& settings, size_t cursor);
 
 // Refuses a password file that others may read or that belongs to another user (throws
 // AmqpError saying which and how to fix it).

@@ -8,7 +8,7 @@
 namespace dmon::plugins::amqp {
 
 void Publisher::connect() {
-    auto connection = std::make_unique<Connection>(settings_);
+    auto connection = connect_any(settings_, cursor_);
     amqp_confirm_select(connection->state(), 1);
     connection->check("enabling publisher confirms");
     amqp_exchange_declare(connection->state(), 1, amqp_cstring_bytes(exchange_.c_str()),
@@ -61,6 +61,9 @@ void Publisher::send(std::deque<OutgoingMessage>& pending) {
     } catch (const AmqpError&) {
         connection_->abandon();
         connection_.reset();
+        // The next attempt starts with another broker of the list: the one that failed may be
+        // gone (what was unconfirmed is published again there, under the same message ids).
+        next_broker(settings_, cursor_);
         throw;
     }
 }

@@ -42,7 +42,7 @@ class Publisher {
 
     bool connected() const { return connection_ != nullptr; }
     void disconnect() { connection_.reset(); }
-    std::string where() const { return safe_url(settings_.url); }
+    std::string where() const { return describe_brokers(settings_, cursor_); }
     std::chrono::milliseconds timeout() const { return settings_.timeout; }
 
   private:
@@ -54,6 +54,7 @@ class Publisher {
     std::string exchange_type_;
     std::unique_ptr<Connection> connection_;
     uint64_t next_tag_ = 1;  // delivery tags of this connection's channel, from 1
+    size_t cursor_ = 0;      // settings_.urls: the broker connected to, or tried next
 };
 
 }  // namespace dmon::plugins::amqp

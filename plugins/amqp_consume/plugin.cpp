@@ -22,6 +22,9 @@ constexpr dmon_option_decl kOptions[] = {
     DMON_AMQP_CONNECTION_OPTIONS,
     sdk::option("queue", DMON_OPT_STRING, "dmon.controller",
                 "the durable queue this controller consumes"),
+    sdk::option("queue_type", DMON_OPT_STRING, "classic",
+                "classic, or quorum: replicated over a cluster's nodes, what several "
+                "controllers on a RabbitMQ cluster should use (docs/scaling.md)"),
     sdk::option("binding_key", DMON_OPT_STRING, "metrics.#",
                 "which routing keys the queue receives"),
     sdk::option("prefetch", DMON_OPT_INT, "1000", "messages in flight (unacknowledged) at most"),
@@ -118,6 +121,7 @@ class AmqpConsume : public sdk::Collector {
           settings_(connection_settings(context.options)),
           exchange_(context.options.string_value("exchange")),
           queue_(context.options.string_value("queue")),
+          queue_type_(context.options.string_value("queue_type")),
           binding_key_(context.options.string_value("binding_key")),
           prefetch_(static_cast<uint16_t>(
               std::clamp<int64_t>(context.options.integer_value("prefetch"), 1, 65535))),
@@ -127,6 +131,9 @@ class AmqpConsume : public sdk::Collector {
           dead_letter_max_bytes_(context.options.integer_value("dead_letter_max_bytes")),
           admission_(admission_settings(context.options)),
           dead_letters_(settings_, exchange_ + ".dead", "fanout") {
+        if (queue_type_ != "classic" && queue_type_ != "quorum")
+            throw sdk::InvalidInput("queue_type must be classic or quorum, not '" + queue_type_ +
+                                    "'");
         if (queue_max_bytes_ < 0 || dead_letter_max_bytes_ < 0)
             throw sdk::InvalidInput("queue_max_bytes and dead_letter_max_bytes must be >= 0");
     }
@@ -161,7 +168,7 @@ class AmqpConsume : public sdk::Collector {
         if (std::chrono::steady_clock::now() < next_attempt_)
             return false;
         try {
-            auto connection = std::make_unique<Connection>(settings_);
+            auto connection = connect_any(settings_, cursor_);
             auto* state = connection->state();
             amqp_exchange_declare(state, 1, bytes(exchange_), amqp_cstring_bytes("topic"), 0, 1, 0,
                                   0, amqp_empty_table);
@@ -235,6 +242,10 @@ class AmqpConsume : public sdk::Collector {
     void declare_queue(Connection& connection, const std::string& name, QueueArguments& arguments,
                        const LengthLimit& limit) {
         limit.add_to(arguments);
+        // Classic is RabbitMQ's default: said only for quorum, so that a queue an older dmon
+        // declared without the argument stays equivalent.
+        if (queue_type_ == "quorum")
+            arguments.add("x-queue-type", queue_type_);
         auto* state = connection.state();
         amqp_queue_declare(state, 1, bytes(name), 0, /*durable*/ 1, 0, 0, arguments.table());
         const amqp_rpc_reply_t reply = amqp_get_rpc_reply(state);
@@ -247,6 +258,8 @@ class AmqpConsume : public sdk::Collector {
             connection.check("declaring queue " + name);
             return;
         }
+        const std::string broker_says =
+            text(static_cast<amqp_channel_close_t*>(reply.reply.decoded)->reply_text);
         // The broker closed the channel: acknowledge, reopen, and take the queue as it is.
         amqp_channel_close_ok_t close_ok{};
         amqp_send_method(state, 1, AMQP_CHANNEL_CLOSE_OK_METHOD, &close_ok);
@@ -255,12 +268,14 @@ class AmqpConsume : public sdk::Collector {
         amqp_queue_declare(state, 1, bytes(name), /*passive*/ 1, 1, 0, 0, amqp_empty_table);
         connection.check("declaring queue " + name + " as it exists");
         if (limit.max_bytes <= 0) {
-            host_.warn("queue " + name + " exists with other arguments: used as it is");
+            host_.warn("queue " + name + " exists with other arguments (" + broker_says +
+                       "): used as it is");
             return;
         }
-        host_.warn("queue " + name +
-                   " exists with other arguments (declared by an older dmon?): used as it is, "
-                   "without its length limit; add it as a policy: rabbitmqctl set_policy "
+        host_.warn("queue " + name + " exists with other arguments (" + broker_says +
+                   "; declared by an older dmon or with another queue_type?): used as it is, "
+                   "perhaps without its length limit; a queue's type cannot change (delete it "
+                   "once drained to change it); add the limit as a policy: rabbitmqctl set_policy "
                    "dmon-" +
                    name + " '^" + regex_escape(name) + "$' '" + limit.policy() +
                    "' --apply-to queues");
@@ -310,6 +325,7 @@ class AmqpConsume : public sdk::Collector {
         host_.warn(why + "; messages not yet stored stay in the broker's queue; reconnecting");
         connection_->abandon();  // no polite close with a broker that is gone or closing
         connection_.reset();
+        next_broker(settings_, cursor_);  // another node first: this one may be gone
         next_attempt_ = std::chrono::steady_clock::now() + backoff_.next();
     }
 
@@ -404,10 +420,11 @@ class AmqpConsume : public sdk::Collector {
 
     sdk::Host host_;
     ConnectionSettings settings_;
-    std::string exchange_, queue_, binding_key_;
+    std::string exchange_, queue_, queue_type_, binding_key_;
     uint16_t prefetch_;
     std::chrono::nanoseconds collect_time_;
     std::unique_ptr<Connection> connection_;
+    size_t cursor_ = 0;  // settings_.urls: the broker consumed from, or tried next
     uint64_t generation_ = 0;
     Backoff backoff_;
     std::chrono::steady_clock::time_point next_attempt_{};

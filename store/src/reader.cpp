@@ -300,61 +300,6 @@ std::vector<std::pair<std::string, int64_t>> SampleReader::last_seen() {
     return out;
 }
 
-std::vector<Row> SampleReader::query(const std::string& metric,
-                                     const std::optional<std::string>& host, QueryRange range,
-                                     bool rate) {
-    std::vector<Row> out;
-    each_series(metric, host, range, rate,
-                [&](const Series& s, const std::string& type, const std::vector<Point>& points) {
-                    for (const auto& p : points)
-                        out.push_back({s.host, s.name, s.labels, type, p.ts, p.value});
-                    return true;
-                });
-    return out;
-}
-
-std::vector<StepRow> SampleReader::query_steps(const std::string& metric,
-                                               const std::optional<std::string>& host,
-                                               QueryRange range, int64_t step_ns, bool rate) {
-    std::vector<StepRow> out;
-    if (step_ns <= 0)
-        throw std::invalid_argument("the step must be positive");
-    each_series(metric, host, range, rate,
-                [&](const Series& s, const std::string& type, const std::vector<Point>& points) {
-                    StepRow* bucket = nullptr;
-                    double sum = 0;
-                    auto finish = [&] {
-                        if (bucket != nullptr)
-                            bucket->mean = sum / static_cast<double>(bucket->count);
-                    };
-                    for (const auto& p : points) {
-                        // Buckets are aligned to the epoch, before it too; the first bucket of
-                        // time (where ts - remainder would overflow) starts at the minimum.
-                        int64_t remainder = p.ts % step_ns;
-                        if (remainder < 0)
-                            remainder += step_ns;
-                        int64_t start = 0;
-                        if (__builtin_sub_overflow(p.ts, remainder, &start))
-                            start = std::numeric_limits<int64_t>::min();
-                        if (bucket == nullptr || bucket->timestamp_ns != start) {
-                            finish();
-                            out.push_back({s.host, s.name, s.labels, type, start, p.value, 0,
-                                           p.value, p.value, 0});
-                            bucket = &out.back();
-                            sum = 0;
-                        }
-                        bucket->min = std::min(bucket->min, p.value);
-                        bucket->max = std::max(bucket->max, p.value);
-                        bucket->last = p.value;
-                        sum += p.value;
-                        ++bucket->count;
-                    }
-                    finish();
-                    return true;
-                });
-    return out;
-}
-
 StoreStats SampleReader::stats() {
     Snapshot snapshot(db_);
     StoreStats stats;
@@ -399,6 +344,59 @@ StoreStats SampleReader::stats() {
             stats.bytes += static_cast<int64_t>(size);
     }
     return stats;
+}
+
+std::vector<Row> Reader::query(const std::string& metric, const std::optional<std::string>& host,
+                               QueryRange range, bool rate) {
+    std::vector<Row> out;
+    scan(metric, host, range, rate, [&](const Row& s, const std::vector<Point>& points) {
+        for (const auto& p : points)
+            out.push_back({s.host, s.name, s.labels, s.type, p.ts, p.value});
+        return true;
+    });
+    return out;
+}
+
+std::vector<StepRow> Reader::query_steps(const std::string& metric,
+                                         const std::optional<std::string>& host, QueryRange range,
+                                         int64_t step_ns, bool rate) {
+    std::vector<StepRow> out;
+    if (step_ns <= 0)
+        throw std::invalid_argument("the step must be positive");
+    scan(metric, host, range, rate, [&](const Row& s, const std::vector<Point>& points) {
+        const std::string& type = s.type;
+        StepRow* bucket = nullptr;
+        double sum = 0;
+        auto finish = [&] {
+            if (bucket != nullptr)
+                bucket->mean = sum / static_cast<double>(bucket->count);
+        };
+        for (const auto& p : points) {
+            // Buckets are aligned to the epoch, before it too; the first bucket of
+            // time (where ts - remainder would overflow) starts at the minimum.
+            int64_t remainder = p.ts % step_ns;
+            if (remainder < 0)
+                remainder += step_ns;
+            int64_t start = 0;
+            if (__builtin_sub_overflow(p.ts, remainder, &start))
+                start = std::numeric_limits<int64_t>::min();
+            if (bucket == nullptr || bucket->timestamp_ns != start) {
+                finish();
+                out.push_back(
+                    {s.host, s.name, s.labels, type, start, p.value, 0, p.value, p.value, 0});
+                bucket = &out.back();
+                sum = 0;
+            }
+            bucket->min = std::min(bucket->min, p.value);
+            bucket->max = std::max(bucket->max, p.value);
+            bucket->last = p.value;
+            sum += p.value;
+            ++bucket->count;
+        }
+        finish();
+        return true;
+    });
+    return out;
 }
 
 }  // namespace dmon::store

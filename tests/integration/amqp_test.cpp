@@ -131,7 +131,7 @@ TEST_F(AmqpTest, MalformedMessagesGoToTheDeadLetterQueueAndForeignOnesAreStored)
     auto c = controller();
     wait_until_consuming();
     plugins::amqp::ConnectionSettings settings;
-    settings.url = "amqp://guest:guest@127.0.0.1:" + std::to_string(kPort) + "/";
+    settings.urls = {"amqp://guest:guest@127.0.0.1:" + std::to_string(kPort) + "/"};
     plugins::amqp::Publisher publisher(settings, "dmon.metrics");
     const std::string ts = std::to_string(now_ns());
     std::deque<plugins::amqp::OutgoingMessage> messages;

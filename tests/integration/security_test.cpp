@@ -19,7 +19,8 @@ using plugins::amqp::Publisher;
 
 ConnectionSettings as_user(const std::string& user, const std::string& password) {
     ConnectionSettings settings;
-    settings.url = "amqp://" + user + ":" + password + "@127.0.0.1:" + std::to_string(kPort) + "/";
+    settings.urls = {"amqp://" + user + ":" + password + "@127.0.0.1:" + std::to_string(kPort) +
+                     "/"};
     settings.timeout = std::chrono::milliseconds(3000);
     return settings;
 }
@@ -38,7 +39,7 @@ int64_t memory_kb(pid_t pid, const std::string& field) {
 // Every message in the dead-letter queue: message_id -> x-dmon-reject-reason (emptied).
 std::map<std::string, std::string> dead_letters() {
     std::map<std::string, std::string> out;
-    plugins::amqp::Connection connection(as_user("guest", "guest"));
+    plugins::amqp::Connection connection(as_user("guest", "guest"), 0);
     auto* state = connection.state();
     for (;;) {
         const amqp_rpc_reply_t reply =
@@ -262,7 +263,7 @@ sinks:
 // them with one: the controller uses them as they are and says which policy adds the limit.
 TEST_F(SecurityTest, AQueueFromAnOlderDmonIsUsedAsItIs) {
     {
-        plugins::amqp::Connection old(as_user("guest", "guest"));
+        plugins::amqp::Connection old(as_user("guest", "guest"), 0);
         auto* state = old.state();
         amqp_exchange_declare(state, 1, amqp_cstring_bytes("dmon.metrics.dead"),
                               amqp_cstring_bytes("fanout"), 0, 1, 0, 0, amqp_empty_table);
@@ -382,7 +383,7 @@ class TlsTest : public BrokerFixture {
     }
     static ConnectionSettings tls(const std::string& host, const std::string& ca) {
         ConnectionSettings settings;
-        settings.url = "amqps://guest:guest@" + host + ":" + std::to_string(kTlsPort) + "/";
+        settings.urls = {"amqps://guest:guest@" + host + ":" + std::to_string(kTlsPort) + "/"};
         settings.tls_ca = ca;
         settings.timeout = std::chrono::milliseconds(5000);
         return settings;
@@ -390,7 +391,7 @@ class TlsTest : public BrokerFixture {
     // What connecting says: "ok" or the error.
     static std::string connect(const ConnectionSettings& settings) {
         try {
-            plugins::amqp::Connection connection(settings);
+            plugins::amqp::Connection connection(settings, 0);
             return "ok";
         } catch (const plugins::amqp::AmqpError& e) {
             return e.what();

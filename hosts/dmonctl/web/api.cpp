@@ -176,7 +176,7 @@ bool matches(const std::string& labels, const LabelFilters& filters) {
 }
 
 // The metric's type, or 404 with the closest names.
-std::string metric_type(store::SampleReader& reader, const std::string& metric) {
+std::string metric_type(store::Reader& reader, const std::string& metric) {
     if (auto type = reader.metric_type(metric))
         return *type;
     std::vector<std::string> names;
@@ -219,7 +219,7 @@ json optional_number(const std::optional<double>& value) {
 
 // ---- endpoints ----
 
-json hosts(const Parameters& parameters, store::SampleReader& reader, int64_t now_ns) {
+json hosts(const Parameters& parameters, store::Reader& reader, int64_t now_ns) {
     parameters.only({});
     json list = json::array();
     OverviewOptions options{now_ns};
@@ -229,7 +229,7 @@ json hosts(const Parameters& parameters, store::SampleReader& reader, int64_t no
     return {{"now", now_ns / kMs}, {"hosts", list}};
 }
 
-json overview_json(const Parameters& parameters, store::SampleReader& reader, int64_t now_ns) {
+json overview_json(const Parameters& parameters, store::Reader& reader, int64_t now_ns) {
     parameters.only({"window", "points"});
     OverviewOptions options{now_ns};
     if (auto points = parameters.get("points")) {
@@ -271,7 +271,7 @@ json overview_json(const Parameters& parameters, store::SampleReader& reader, in
             {"hosts", list}};
 }
 
-json metrics(const Parameters& parameters, store::SampleReader& reader) {
+json metrics(const Parameters& parameters, store::Reader& reader) {
     parameters.only({"host"});
     json list = json::array();
     if (auto host = parameters.get("host")) {
@@ -296,7 +296,7 @@ json metrics(const Parameters& parameters, store::SampleReader& reader) {
     return {{"metrics", list}};
 }
 
-json series(const Parameters& parameters, store::SampleReader& reader) {
+json series(const Parameters& parameters, store::Reader& reader) {
     parameters.only({"metric", "host", "label"});
     const std::string metric = required(parameters, "metric");
     const std::string type = metric_type(reader, metric);
@@ -308,7 +308,7 @@ json series(const Parameters& parameters, store::SampleReader& reader) {
     return {{"metric", metric}, {"type", type}, {"unit", metric_unit(metric)}, {"series", list}};
 }
 
-json latest(const Parameters& parameters, store::SampleReader& reader, const ApiLimits& limits) {
+json latest(const Parameters& parameters, store::Reader& reader, const ApiLimits& limits) {
     parameters.only({"host", "metric"});
     const std::string metric = parameters.get("metric").value_or("");
     if (!metric.empty())
@@ -336,7 +336,7 @@ json latest(const Parameters& parameters, store::SampleReader& reader, const Api
     return out;
 }
 
-json points(const Parameters& parameters, store::SampleReader& reader, int64_t now_ns,
+json points(const Parameters& parameters, store::Reader& reader, int64_t now_ns,
             const ApiLimits& limits) {
     parameters.only({"metric", "host", "label", "from", "until", "step", "points", "rate", "agg"});
     const std::string metric = required(parameters, "metric");
@@ -510,8 +510,7 @@ std::optional<std::string> url_decode(std::string_view text) {
     return out;
 }
 
-ApiResponse Api::handle(std::string_view target, store::SampleReader& reader,
-                        int64_t now_ns) const {
+ApiResponse Api::handle(std::string_view target, store::Reader& reader, int64_t now_ns) const {
     const size_t question = target.find('?');
     const std::string_view path = target.substr(0, question);
     const std::string_view query =

@@ -30,7 +30,7 @@ class Api {
     explicit Api(ApiLimits limits = {}) : limits_(limits) {}
     // `target` is the request's path and query ("/api/v1/points?metric=..."); `now_ns` the
     // moment relative times ("now-1h") and staleness are measured from.
-    ApiResponse handle(std::string_view target, store::SampleReader& reader, int64_t now_ns) const;
+    ApiResponse handle(std::string_view target, store::Reader& reader, int64_t now_ns) const;
 
   private:
     ApiLimits limits_;

@@ -1,6 +1,7 @@
 #include "server.hpp"
 
 #include "assets.hpp"
+#include "open_store.hpp"
 
 #include <dmon/str.hpp>
 
@@ -206,7 +207,7 @@ class Handler {
             if (!authorized(request))
                 return error(401,
                              "a token is needed: Authorization: Bearer TOKEN, or log in at /login");
-            store::SampleReader* reader = nullptr;
+            store::Reader* reader = nullptr;
             try {
                 reader = &reader_for_thread();
             } catch (const std::exception&) {
@@ -225,7 +226,7 @@ class Handler {
     // Every open page asks for the overview at the hosts' interval, and it reads every host:
     // the same question within a second gets the same answer. Other endpoints are asked with
     // ranges that differ from page to page and are answered fresh.
-    ApiResponse answer_for(std::string_view target, store::SampleReader& reader) {
+    ApiResponse answer_for(std::string_view target, store::Reader& reader) {
         const std::string_view path = target.substr(0, target.find('?'));
         const bool shared = path == "/api/v1/overview" || path == "/api/v1/hosts";
         const auto now = std::chrono::steady_clock::now();
@@ -247,11 +248,11 @@ class Handler {
 
     // One SQLite connection per server thread, opened on first use (the file may not exist
     // yet when the server starts beside a new controller).
-    store::SampleReader& reader_for_thread() {
-        thread_local std::unique_ptr<store::SampleReader> reader;
+    store::Reader& reader_for_thread() {
+        thread_local std::unique_ptr<store::Reader> reader;
         thread_local const Handler* owner = nullptr;
         if (!reader || owner != this) {
-            reader = std::make_unique<store::SampleReader>(options_.db);
+            reader = ctl::open_reader(options_.db);
             owner = this;
         }
         current_ = &reader;
@@ -272,10 +273,10 @@ class Handler {
     std::mutex login_mutex_;
     std::deque<std::chrono::steady_clock::time_point> login_failures_;
     std::map<std::string, std::pair<std::chrono::steady_clock::time_point, ApiResponse>> cache_;
-    static thread_local std::unique_ptr<store::SampleReader>* current_;
+    static thread_local std::unique_ptr<store::Reader>* current_;
 };
 
-thread_local std::unique_ptr<store::SampleReader>* Handler::current_ = nullptr;
+thread_local std::unique_ptr<store::Reader>* Handler::current_ = nullptr;
 
 }  // namespace
 

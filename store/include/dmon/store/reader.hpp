@@ -56,43 +56,67 @@ struct QueryRange {
     int64_t to_ns = std::numeric_limits<int64_t>::max();  // inclusive
 };
 
-// Read-only queries (dmonctl). Every call reads one snapshot of the file: a seal running at the
-// same time is seen wholly or not at all.
-class SampleReader {
+// Read-only queries (dmonctl, dmonctl serve), whatever the store: an SQLite file
+// (SampleReader) or a PostgreSQL database (store/postgres). Every call reads one snapshot: a
+// write or seal running at the same time is seen wholly or not at all.
+class Reader {
   public:
-    explicit SampleReader(const std::string& path);
-    std::vector<std::string> hosts();
-    std::vector<MetricInfo> metrics();
+    virtual ~Reader() = default;
+    virtual std::vector<std::string> hosts() = 0;
+    virtual std::vector<MetricInfo> metrics() = 0;
     // The type of a metric ("gauge", "counter"), or nullopt when the store has no such metric:
     // one index lookup, where metrics() counts every series.
-    std::optional<std::string> metric_type(const std::string& metric);
-    // The newest point of every series (of one host, of one metric when `metric` is not empty):
-    // from the last-value table and the head.
-    std::vector<Row> latest(const std::optional<std::string>& host, const std::string& metric = "");
+    virtual std::optional<std::string> metric_type(const std::string& metric) = 0;
+    // The newest point of every series (of one host, of one metric when `metric` is not empty).
+    virtual std::vector<Row> latest(const std::optional<std::string>& host,
+                                    const std::string& metric) = 0;
+    std::vector<Row> latest(const std::optional<std::string>& host) { return latest(host, ""); }
     // The series of a metric (every metric for ""), of one host or all, in key order;
     // `timestamp_ns` and `value` are left 0.
-    std::vector<Row> series(const std::string& metric, const std::optional<std::string>& host);
-    // Points of one metric (every metric for "") within the range; only the chunks that overlap it
-    // are decoded. With `rate`, counters become per-second rates between consecutive points (a
-    // counter that went down, a reset, gives no rate for that step).
+    virtual std::vector<Row> series(const std::string& metric,
+                                    const std::optional<std::string>& host) = 0;
+    virtual StoreStats stats() = 0;
+    // The newest timestamp of each host's series, by host.
+    virtual std::vector<std::pair<std::string, int64_t>> last_seen() = 0;
+    // Each series of the metric (every metric for "") with its points in the range (sorted, one
+    // per timestamp: the first stored), one call per series in key order, in one snapshot; the
+    // row's timestamp and value are left 0, its type is "rate" for a counter turned into rates
+    // (`rate`: per-second rates between consecutive points; a reset gives no rate for that
+    // step). `wanted`, when given, picks series before their points are read; `visit`
+    // returning false stops the scan (a caller's deadline).
+    virtual void scan(const std::string& metric, const std::optional<std::string>& host,
+                      QueryRange range, bool rate,
+                      const std::function<bool(const Row&, const std::vector<Point>&)>& visit,
+                      const std::function<bool(const Row&)>& wanted = {}) = 0;
+
+    // Points of one metric (every metric for "") within the range, a row per point.
     std::vector<Row> query(const std::string& metric, const std::optional<std::string>& host,
                            QueryRange range, bool rate);
     // The same points in buckets of `step_ns`: min, mean, max, last and count per bucket.
     std::vector<StepRow> query_steps(const std::string& metric,
                                      const std::optional<std::string>& host, QueryRange range,
                                      int64_t step_ns, bool rate);
-    StoreStats stats();
-    // The newest timestamp of each host's series, by host (from the last-value table and head).
-    std::vector<std::pair<std::string, int64_t>> last_seen();
-    // Each series of the metric (every metric for "") with its points in the range, one call per
-    // series in key order, in one snapshot; the row's timestamp and value are left 0, its type
-    // is "rate" for a counter turned into rates. What query() and query_steps() are built on,
-    // for callers that want points per series without a row per point.
-    // `wanted`, when given, picks series before their chunks are read; `visit` returning false
-    // stops the scan (a caller's deadline).
+};
+
+// The SQLite store (sqlite_store's file).
+class SampleReader : public Reader {
+  public:
+    explicit SampleReader(const std::string& path);
+    std::vector<std::string> hosts() override;
+    std::vector<MetricInfo> metrics() override;
+    std::optional<std::string> metric_type(const std::string& metric) override;
+    using Reader::latest;
+    // From the last-value table and the head.
+    std::vector<Row> latest(const std::optional<std::string>& host,
+                            const std::string& metric) override;
+    std::vector<Row> series(const std::string& metric,
+                            const std::optional<std::string>& host) override;
+    StoreStats stats() override;
+    std::vector<std::pair<std::string, int64_t>> last_seen() override;
+    // Only the chunks that overlap the range are decoded.
     void scan(const std::string& metric, const std::optional<std::string>& host, QueryRange range,
               bool rate, const std::function<bool(const Row&, const std::vector<Point>&)>& visit,
-              const std::function<bool(const Row&)>& wanted = {});
+              const std::function<bool(const Row&)>& wanted = {}) override;
 
   private:
     struct Series {
