@@ -187,7 +187,7 @@ cluster() {
         on_node "$i" ctl -q start_app >/dev/null
         on_node "$i" ctl -q await_startup >/dev/null
       done
-      echo "[broker] cluster ready: $(on_node 0 ctl -q cluster_status 2>/dev/null | grep -c "^dmon" || true) node lines in its status"
+      echo "[broker] cluster ready: $(on_node 0 ctl -q cluster_status --formatter json 2>/dev/null | grep -o '"running_nodes":\[[^]]*\]' | grep -o "dmon[0-9]*@localhost" | wc -l) of $count nodes running"
       ;;
     stop)
       [ -f "$cdir/cookie" ] || { echo "[broker] no cluster in $cdir"; return 0; }

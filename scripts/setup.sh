@@ -12,6 +12,7 @@ PACKAGES=(
   clang-format procps
   libssl-dev openssl clang libclang-rt-14-dev nlohmann-json3-dev
   libprotobuf-dev protobuf-compiler libsnappy-dev libcurl4-openssl-dev
+  libpq-dev
 )
 # The page of `dmonctl serve` is bundled with Node.js and npm at build time: Debian's, unless
 # the machine has its own (a newer Node.js from elsewhere is kept, not replaced).
@@ -25,6 +26,8 @@ if [ "${1:-}" = "--tests" ]; then
   # The Prometheus sinks are tested against Debian's Prometheus (and promtool), started by
   # the tests themselves on loopback.
   PACKAGES+=(prometheus)
+  # postgres_store against Debian's PostgreSQL 15, started by scripts/postgres.sh (no systemd).
+  PACKAGES+=(postgresql)
 fi
 
 missing=()

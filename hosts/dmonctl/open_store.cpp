@@ -4,6 +4,7 @@
 #include <dmon/store/postgres.hpp>
 #endif
 
+#include <cstdlib>
 #include <stdexcept>
 
 namespace dmon::ctl {
@@ -13,6 +14,8 @@ std::unique_ptr<store::Reader> open_reader(const std::string& db) {
 #ifdef DMON_POSTGRES
         store::pg::ConnectionSettings settings;
         settings.conninfo = db;
+        if (const char* schema = std::getenv("DMON_PG_SCHEMA"); schema != nullptr && *schema)
+            settings.schema = schema;
         return std::make_unique<store::pg::PgReader>(settings);
 #else
         throw std::runtime_error("this dmonctl was built without PostgreSQL (libpq)");

@@ -46,10 +46,15 @@ class PostgresStore : public sdk::Sink {
         } catch (const pg::PgError& e) {
             // A server that is away is waited for (batches stay queued and spooled); a login or
             // a schema that cannot work is a configuration error, refused at load.
+            if (e.failure() == pg::Failure::permission)
+                throw sdk::InvalidInput(std::string(e.what()) +
+                                        "; the user needs CREATE on the schema and INSERT on its "
+                                        "tables (docs/storage.md, \"PostgreSQL\")");
             if (e.failure() != pg::Failure::unreachable)
                 throw sdk::InvalidInput(e.what());
-            host_.warn(std::string(e.what()) +
-                       "; batches wait (broker queue, spool) until it answers");
+            // Said as info: the first failed write says it as the error (once, then a summary
+            // while the outage lasts), and batches wait (broker queue, spool) meanwhile.
+            host_.info(std::string(e.what()) + "; connecting again at the first batch");
         }
     }
 

@@ -729,7 +729,7 @@ PgReader::PgReader(const ConnectionSettings& settings)
 
 std::vector<std::string> PgReader::hosts() {
     auto rows = connection_.query(
-        "SELECT DISTINCT host FROM " + schema_ + ".series ORDER BY host COLLATE \"C\"", {},
+        "SELECT host FROM " + schema_ + ".series GROUP BY host ORDER BY host COLLATE \"C\"", {},
         "listing hosts");
     std::vector<std::string> out;
     for (int i = 0; i < rows.rows(); ++i)
