@@ -56,6 +56,12 @@ if [ "$(id -u)" -ne 0 ]; then
   fi
 fi
 export DEBIAN_FRONTEND=noninteractive
+# Debian's postgresql would create and start a cluster of its own on port 5432 at install time;
+# dmon's scripts run their own (scripts/postgres.sh), so none is created.
+if printf '%s\n' "${missing[@]}" | grep -qx postgresql && [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+  $SUDO mkdir -p /etc/postgresql-common
+  echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.conf >/dev/null
+fi
 echo "[setup] apt-get update"
 $SUDO apt-get update -qq
 echo "[setup] installing: ${missing[*]}"
