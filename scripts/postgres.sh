@@ -32,7 +32,13 @@ init() {
   [ -f "$data/PG_VERSION" ] && return
   echo "[postgres] creating a cluster in $data"
   mkdir -p "$dir"
-  if [ "$(id -u)" -eq 0 ]; then chown postgres: "$dir"; fi
+  if [ "$(id -u)" -eq 0 ]; then
+    chown postgres: "$dir"
+    if ! runuser -u postgres -- test -x "$dir"; then
+      echo "[postgres] error: the postgres user cannot reach $dir (a parent folder is private); use a state folder it can reach (DMON_PG_DIR)" >&2
+      exit 1
+    fi
+  fi
   chmod 700 "$dir"
   local password
   password=$(head -c 24 /dev/urandom | base64 | tr -d '/+=' | head -c 24)

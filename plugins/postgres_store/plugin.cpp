@@ -75,6 +75,8 @@ class PostgresStore : public sdk::Sink {
                 "timestamp " + std::to_string(result.out_of_range_ts) +
                     " ns is outside the partitions (older than the retention or more than "
                     "partitions_ahead days ahead)");
+        refused("not_utf8", result.not_utf8,
+                "a host, name or label that is not UTF-8 (PostgreSQL's text takes nothing else)");
         if (now - last_retention_ns_ > 60'000'000'000) {
             try {
                 retain();

@@ -106,34 +106,8 @@ std::string label_name(std::string_view key) {
 std::string valid_utf8(std::string_view text) {
     std::string out;
     out.reserve(text.size());
-    size_t i = 0;
-    while (i < text.size()) {
-        const auto byte = static_cast<unsigned char>(text[i]);
-        size_t length = 0;
-        uint32_t lowest = 0;  // overlong encodings are refused too
-        if (byte < 0x80) {
-            out += text[i++];
-            continue;
-        }
-        if ((byte & 0xe0) == 0xc0) {
-            length = 2;
-            lowest = 0x80;
-        } else if ((byte & 0xf0) == 0xe0) {
-            length = 3;
-            lowest = 0x800;
-        } else if ((byte & 0xf8) == 0xf0) {
-            length = 4;
-            lowest = 0x10000;
-        }
-        bool ok = length > 0 && i + length <= text.size();
-        uint32_t code = ok ? byte & (0xff >> (length + 1)) : 0;
-        for (size_t k = 1; ok && k < length; ++k) {
-            const auto next = static_cast<unsigned char>(text[i + k]);
-            ok = (next & 0xc0) == 0x80;
-            code = (code << 6) | (next & 0x3f);
-        }
-        ok = ok && code >= lowest && code <= 0x10ffff && (code < 0xd800 || code > 0xdfff);
-        if (ok) {
+    for (size_t i = 0; i < text.size();) {
+        if (const size_t length = utf8_sequence(text, i); length > 0) {
             out.append(text.substr(i, length));
             i += length;
         } else {

@@ -126,6 +126,18 @@ double parse_real(std::string_view text) {
     return std::strtod(std::string(text).c_str(), nullptr);
 }
 
+std::string to_hex(std::string_view bytes) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(bytes.size() * 2);
+    for (const char c : bytes) {
+        const auto byte = static_cast<unsigned char>(c);
+        out += kHex[byte >> 4];
+        out += kHex[byte & 15];
+    }
+    return out;
+}
+
 std::string id_array(const std::vector<int64_t>& ids) {
     std::string out = "{";
     for (size_t i = 0; i < ids.size(); ++i) {
@@ -450,7 +462,7 @@ void prepare_schema(Connection& c, const std::string& schema, bool create) {
             ".series(name);"
             "CREATE TABLE " +
             s +
-            ".batches(message_id text PRIMARY KEY, received_at bigint NOT NULL);"
+            ".batches(message_id bytea PRIMARY KEY, received_at bigint NOT NULL);"
             "CREATE INDEX batches_by_time ON " +
             s +
             ".batches(received_at);"
@@ -625,6 +637,13 @@ Writer::Result Writer::write(const dmon_batch& batch, int64_t now) {
                 continue;
             }
             series_labels(sample, labels_, host);
+            if (!is_utf8_text(host) || !is_utf8_text(to_view(sample.name)) ||
+                !is_utf8_text(labels_)) {
+                // A text column takes only UTF-8: one such sample must not fail its batch
+                // (and the queue behind it) forever.
+                ++result.not_utf8;
+                continue;
+            }
             ids[i] = series_id(host, to_view(sample.name), labels_, type_name(sample.type), result);
             if (ids[i] != 0)
                 ensure_partition(day);
@@ -632,14 +651,29 @@ Writer::Result Writer::write(const dmon_batch& batch, int64_t now) {
         Transaction transaction(c);
         // A message id stored before (by this controller or another) marks a redelivery: its
         // samples are skipped. A controller inserting the same id at this moment makes this
-        // insert wait for its commit, so the two never both store it.
-        for (size_t i = 0; i < origin_count; ++i) {
+        // insert wait for its commit, so the two never both store it. Ids are bytes (bytea): a
+        // sender's id that is not UTF-8 is still an id, not an error that blocks the queue.
+        // One statement for all of them: the ids inserted now come back.
+        if (origin_count > 0) {
+            std::vector<std::string> hex(origin_count);
+            std::string array = "{";
+            for (size_t i = 0; i < origin_count; ++i) {
+                hex[i] = to_hex(to_view(origins[i].id));
+                array += std::string(i > 0 ? "," : "") + "\"\\\\x" + hex[i] + "\"";
+            }
+            array += "}";
             auto inserted = c.query("INSERT INTO " + schema_ +
-                                        ".batches(message_id, received_at) VALUES ($1, $2) "
-                                        "ON CONFLICT DO NOTHING",
-                                    {std::string(to_view(origins[i].id)), std::to_string(now)},
-                                    "recording a message id");
-            if (inserted.affected() == "0") {
+                                        ".batches(message_id, received_at) SELECT "
+                                        "unnest($1::bytea[]), $2 ON CONFLICT DO NOTHING "
+                                        "RETURNING message_id",
+                                    {array, std::to_string(now)}, "recording message ids");
+            std::unordered_set<std::string> fresh;
+            for (int i = 0; i < inserted.rows(); ++i)
+                fresh.emplace(inserted.text(i, 0).substr(2));  // "\x..." as bytea prints
+            for (size_t i = 0; i < origin_count; ++i) {
+                // New, and the first of its id in this batch: stored. Else a redelivery.
+                if (fresh.erase(hex[i]) > 0)
+                    continue;
                 ++result.skipped_batches;
                 const size_t end =
                     std::min(batch.sample_count, origins[i].first + origins[i].count);

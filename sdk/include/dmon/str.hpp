@@ -3,6 +3,8 @@
 // plugins alike.
 #include <dmon/plugin.h>
 
+#include <cstddef>
+#include <cstdint>
 #include <string_view>
 
 namespace dmon {
@@ -14,6 +16,47 @@ inline dmon_str to_str(std::string_view text) {
 inline std::string_view to_view(dmon_str text) {
     return text.size == 0 || text.data == nullptr ? std::string_view{}
                                                   : std::string_view{text.data, text.size};
+}
+
+// The length of the well-formed UTF-8 sequence that starts at text[i] (1 to 4), or 0 for a byte
+// that starts none (a stray continuation, an overlong form, a surrogate, past U+10FFFF, cut).
+inline size_t utf8_sequence(std::string_view text, size_t i) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if (byte < 0x80)
+        return 1;
+    size_t length = 0;
+    uint32_t lowest = 0;  // overlong encodings are refused too
+    if ((byte & 0xe0) == 0xc0) {
+        length = 2;
+        lowest = 0x80;
+    } else if ((byte & 0xf0) == 0xe0) {
+        length = 3;
+        lowest = 0x800;
+    } else if ((byte & 0xf8) == 0xf0) {
+        length = 4;
+        lowest = 0x10000;
+    }
+    if (length == 0 || i + length > text.size())
+        return 0;
+    uint32_t code = byte & (0xff >> (length + 1));
+    for (size_t k = 1; k < length; ++k) {
+        const auto next = static_cast<unsigned char>(text[i + k]);
+        if ((next & 0xc0) != 0x80)
+            return 0;
+        code = (code << 6) | (next & 0x3f);
+    }
+    return code >= lowest && code <= 0x10ffff && (code < 0xd800 || code > 0xdfff) ? length : 0;
+}
+
+// Well-formed UTF-8 without NUL: what a text column of PostgreSQL (and most receivers) takes.
+inline bool is_utf8_text(std::string_view text) {
+    for (size_t i = 0; i < text.size();) {
+        const size_t length = utf8_sequence(text, i);
+        if (length == 0 || text[i] == '\0')
+            return false;
+        i += length;
+    }
+    return true;
 }
 
 }  // namespace dmon

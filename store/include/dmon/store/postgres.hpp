@@ -145,6 +145,7 @@ class Writer {
         size_t refused_per_host = 0;  // samples of new series past max_series_per_host
         size_t refused_total = 0;     // samples of new series past max_series
         size_t out_of_range = 0;      // older than the retention, or days ahead of now
+        size_t not_utf8 = 0;          // a host, name or label not UTF-8 (or with NUL)
         std::string refused_host;
         int64_t out_of_range_ts = 0;  // one of them, for the log
     };
