@@ -348,7 +348,7 @@ TEST_F(Scaling, ABrokerNodeKilledLosesAndDoublesNothing) {
         << log("failover-a") << log("fail-1");
     ASSERT_EQ(a->stop(), 0) << log("failover-a");
     ASSERT_EQ(b->stop(), 0) << log("failover-b");
-    expect_every_round_once("failover", "dmon.failover", {"failover-a", "failover-b"}, 30);
+    expect_every_round_once("failover", "dmon.failover", {"failover-a", "failover-b"}, 20);
     // The controllers consumed again from another node.
     const std::string controllers = log("fail-1") + log("fail-2");
     EXPECT_GE(occurrences(controllers, "consuming dmon.failover"), 4u) << controllers;
