@@ -22,6 +22,8 @@ const char* option_type_name(uint32_t type) {
             return "a duration such as 500ms, 10s or 5m";
         case DMON_OPT_STRING_LIST:
             return "a list of strings";
+        case DMON_OPT_MAP:
+            return "a map of names to strings or to maps of strings";
         default:
             return "an unknown type";
     }
@@ -77,6 +79,31 @@ std::vector<std::string> split_default(const std::string& text) {
     return items;
 }
 
+// A mapping of names to scalars, or to mappings of scalars (one level); null is empty.
+bool parse_map(const YAML::Node& node, std::vector<dmon_options::Value::MapEntry>& out) {
+    if (node.IsNull())
+        return true;
+    if (!node.IsMap())
+        return false;
+    for (const auto& entry : node) {
+        if (!entry.first.IsScalar())
+            return false;
+        const std::string key = entry.first.Scalar();
+        if (entry.second.IsScalar()) {
+            out.push_back({key, "", entry.second.Scalar()});
+        } else if (entry.second.IsMap()) {
+            for (const auto& field : entry.second) {
+                if (!field.first.IsScalar() || !field.second.IsScalar())
+                    return false;
+                out.push_back({key, field.first.Scalar(), field.second.Scalar()});
+            }
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
 }  // namespace
 
 OptionSet validate_options(const InstanceConfig& instance, std::span<const dmon_option_decl> decls,
@@ -119,6 +146,8 @@ OptionSet validate_options(const InstanceConfig& instance, std::span<const dmon_
             } else if (!node.IsNull()) {
                 ok = false;
             }
+        } else if (decl->type == DMON_OPT_MAP) {
+            ok = parse_map(node, value.map);
         } else {
             ok = node.IsScalar() && parse_scalar(node.Scalar(), decl->type, value);
         }
@@ -138,6 +167,8 @@ OptionSet validate_options(const InstanceConfig& instance, std::span<const dmon_
             value.type = static_cast<dmon_option_type>(decl.type);
             const bool ok = decl.type == DMON_OPT_STRING_LIST
                                 ? (value.list = split_default(decl.default_value), true)
+                            : decl.type == DMON_OPT_MAP
+                                ? false  // a map has no default (plugin.h)
                                 : parse_scalar(decl.default_value, decl.type, value);
             if (!ok) {
                 report(instance.location,
@@ -206,6 +237,22 @@ int option_list_item(const dmon_options* options, const char* name, size_t index
     if (value == nullptr || index >= value->list.size())
         return 0;
     *out = dmon_str{value->list[index].data(), value->list[index].size()};
+    return 1;
+}
+
+size_t option_map_size(const dmon_options* options, const char* name) {
+    const auto* value = find(options, name, DMON_OPT_MAP);
+    return value != nullptr ? value->map.size() : 0;
+}
+int option_map_item(const dmon_options* options, const char* name, size_t index, dmon_str* key,
+                    dmon_str* field, dmon_str* value) {
+    const auto* option = find(options, name, DMON_OPT_MAP);
+    if (option == nullptr || index >= option->map.size())
+        return 0;
+    const auto& entry = option->map[index];
+    *key = dmon_str{entry.key.data(), entry.key.size()};
+    *field = dmon_str{entry.field.data(), entry.field.size()};
+    *value = dmon_str{entry.value.data(), entry.value.size()};
     return 1;
 }
 

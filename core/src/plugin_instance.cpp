@@ -100,6 +100,8 @@ const dmon_host_api kHostApi = {
     &api_emit,
     &api_emit_with_completion,
     &api_count,
+    &option_map_size,
+    &option_map_item,
 };
 
 std::string message_of(const dmon_error& error) {

@@ -24,7 +24,7 @@ extern "C" {
 /* The major version changes only when an existing field changes meaning or is removed. */
 #define DMON_ABI_MAJOR 1
 /* The minor version grows when fields are appended; older plugins keep loading. */
-#define DMON_ABI_MINOR 1
+#define DMON_ABI_MINOR 2
 
 #if defined(_WIN32)
 #define DMON_EXPORT __declspec(dllexport)
@@ -94,8 +94,14 @@ typedef enum dmon_option_type {
     DMON_OPT_INT = 1,
     DMON_OPT_DOUBLE = 2,
     DMON_OPT_BOOL = 3,
-    DMON_OPT_DURATION = 4,   /* "500ms", "10s", "5m", "2h", "7d" or a number of seconds */
-    DMON_OPT_STRING_LIST = 5 /* a YAML sequence of strings, or one string */
+    DMON_OPT_DURATION = 4,    /* "500ms", "10s", "5m", "2h", "7d" or a number of seconds */
+    DMON_OPT_STRING_LIST = 5, /* a YAML sequence of strings, or one string */
+    /* Since 1.2. A YAML mapping from names to strings, or to mappings of strings (one level):
+     *   groups: {nginx: "^nginx", db: {name: "^postgres", user: postgres}}
+     * read with option_map_size/option_map_item as (key, field, value) entries: a string value
+     * is one entry with an empty field, a mapping one entry per field, in the YAML's order.
+     * A map option has no default_value (NULL). */
+    DMON_OPT_MAP = 6
 } dmon_option_type;
 
 typedef struct dmon_option_decl {
@@ -158,6 +164,13 @@ typedef struct dmon_host_api {
      * names its own family ("consume.rejected" -> dmon.consume.rejected), and one label may
      * follow in braces: "consume.rejected{reason=host_mismatch}". */
     void (*count)(dmon_host* host, dmon_str counter, uint64_t delta);
+
+    /* Since 1.2 (check struct_size before use). Entries of a DMON_OPT_MAP option: 0 when the
+     * option is not set. option_map_item fills key, field and value (field empty for a string
+     * value), owned by the host until destroy(), and returns 1; 0 past the end. */
+    size_t (*option_map_size)(const dmon_options* options, const char* name);
+    int (*option_map_item)(const dmon_options* options, const char* name, size_t index,
+                           dmon_str* key, dmon_str* field, dmon_str* value);
 } dmon_host_api;
 
 /* What create() receives. Owned by the host; pointers inside stay valid until destroy(). */

@@ -120,6 +120,27 @@ class Options {
         return items;
     }
 
+    // A DMON_OPT_MAP option: one entry per string value, one per field of a mapping value.
+    struct MapEntry {
+        std::string key;
+        std::string field;  // empty for `key: value`
+        std::string value;
+    };
+    std::vector<MapEntry> map(const char* name) const {
+        std::vector<MapEntry> entries;
+        if (api_->struct_size < offsetof(dmon_host_api, option_map_item) + sizeof(void*))
+            throw InvalidInput(std::string("option '") + name +
+                               "' is a map: this host is older than ABI 1.2 and cannot pass it");
+        const size_t count = api_->option_map_size(options_, name);
+        for (size_t i = 0; i < count; ++i) {
+            dmon_str key{}, field{}, value{};
+            if (api_->option_map_item(options_, name, i, &key, &field, &value))
+                entries.push_back({std::string(to_view(key)), std::string(to_view(field)),
+                                   std::string(to_view(value))});
+        }
+        return entries;
+    }
+
   private:
     template <typename T>
     static T must(std::optional<T> value, const char* name) {

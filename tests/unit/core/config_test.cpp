@@ -309,3 +309,57 @@ TEST(Options, ValuesAndDefaultsReachThePlugin) {
 
 }  // namespace
 }  // namespace dmon::core
+
+namespace dmon::core {
+namespace {
+
+constexpr dmon_option_decl kMapped[] = {
+    sdk::option("groups", DMON_OPT_MAP, nullptr, "name -> regex, or name -> {field: value}"),
+};
+const dmon_plugin_descriptor kMappedDescriptor = sdk::detail::make_descriptor<Declared>(
+    DMON_KIND_COLLECTOR, "mapped", "1.0.0", "test", kMapped, 0);
+
+TEST(Options, MapOfStringsAndOfMapsKeepsTheYamlOrder) {
+    PluginCatalog catalog({});
+    catalog.add_builtin("mapped", &kMappedDescriptor);
+    const auto plan = plan_plugins(
+        parse_config("collectors:\n  - plugin: mapped\n    groups:\n      web: \"^nginx\"\n"
+                     "      db: {name: \"^postgres\", user: postgres}\n      all: '.*'\n",
+                     "map.yaml"),
+        catalog);
+    ASSERT_EQ(plan.collectors.size(), 1u);
+    const OptionSet& options = plan.collectors[0].options;
+    ASSERT_EQ(option_map_size(&options, "groups"), 4u);
+    std::vector<std::string> seen;
+    for (size_t i = 0; i < 4; ++i) {
+        dmon_str key{}, field{}, value{};
+        ASSERT_EQ(option_map_item(&options, "groups", i, &key, &field, &value), 1);
+        seen.push_back(std::string(to_view(key)) + "/" + std::string(to_view(field)) + "/" +
+                       std::string(to_view(value)));
+    }
+    EXPECT_EQ(seen, (std::vector<std::string>{"web//^nginx", "db/name/^postgres",
+                                              "db/user/postgres", "all//.*"}));
+    dmon_str key{}, field{}, value{};
+    EXPECT_EQ(option_map_item(&options, "groups", 4, &key, &field, &value), 0);
+    // Not set: no entries (a map has no default).
+    const auto empty =
+        plan_plugins(parse_config("collectors:\n  - plugin: mapped\n", "e.yaml"), catalog);
+    EXPECT_EQ(option_map_size(&empty.collectors[0].options, "groups"), 0u);
+}
+
+TEST(Options, MapRefusesListsAndDeeperNesting) {
+    PluginCatalog catalog({"/nonexistent-plugins"});
+    catalog.add_builtin("mapped", &kMappedDescriptor);
+    const auto errors = [&](const std::string& text) {
+        return errors_of([&] { plan_plugins(parse_config(text, "m.yaml"), catalog); });
+    };
+    EXPECT_EQ(errors("collectors:\n  - plugin: mapped\n    groups: [a, b]\n"),
+              std::vector<std::string>{
+                  "m.yaml:3:13: collector 'mapped': option 'groups' must be a map of names to "
+                  "strings or to maps of strings; got a list or map"});
+    EXPECT_EQ(
+        errors("collectors:\n  - plugin: mapped\n    groups: {a: {name: {deep: x}}}\n").size(), 1u);
+}
+
+}  // namespace
+}  // namespace dmon::core

@@ -19,6 +19,10 @@ struct dmon_options {
         bool boolean = false;
         int64_t duration_ns = 0;
         std::vector<std::string> list;
+        struct MapEntry {
+            std::string key, field, value;
+        };
+        std::vector<MapEntry> map;  // DMON_OPT_MAP, in the YAML's order
     };
     std::map<std::string, Value, std::less<>> values;
 };
@@ -41,6 +45,9 @@ int option_bool(const dmon_options* options, const char* name, int* out);
 int option_duration_ns(const dmon_options* options, const char* name, int64_t* out);
 size_t option_list_size(const dmon_options* options, const char* name);
 int option_list_item(const dmon_options* options, const char* name, size_t index, dmon_str* out);
+size_t option_map_size(const dmon_options* options, const char* name);
+int option_map_item(const dmon_options* options, const char* name, size_t index, dmon_str* key,
+                    dmon_str* field, dmon_str* value);
 
 const char* option_type_name(uint32_t type);
 
