@@ -24,4 +24,14 @@ class NameFilter {
     std::vector<std::string> exclude_;
 };
 
+// A warning for each pattern of `option` that matches none of `names` (what exists on this
+// machine), naming the option, the pattern and the names there are instead (at most 20), e.g.
+//   option 'devices': pattern 'sdx*' matches nothing here; there are: sda, sdb, nvme0n1
+// Patterns listed in `ignore` (a default list) are not checked: a default matching nothing is
+// normal. Empty when every pattern matches something.
+std::vector<std::string> unmatched_pattern_warnings(std::string_view option,
+                                                    const std::vector<std::string>& patterns,
+                                                    const std::vector<std::string>& names,
+                                                    std::string_view ignore = {});
+
 }  // namespace dmon::plugins

@@ -51,6 +51,38 @@ std::string read_file(const std::string& path) {
 #endif
 }
 
+int try_read_file(const std::string& path, std::string& out) {
+    out.clear();
+#ifdef _WIN32
+    try {
+        out = read_file(path);
+        return 0;
+    } catch (const std::exception&) {
+        return errno != 0 ? errno : EIO;
+    }
+#else
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    char buffer[4096];
+    for (;;) {
+        const ssize_t n = ::read(fd, buffer, sizeof(buffer));
+        if (n == 0)
+            break;
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            const int saved = errno;
+            ::close(fd);
+            return saved;
+        }
+        out.append(buffer, static_cast<size_t>(n));
+    }
+    ::close(fd);
+    return 0;
+#endif
+}
+
 std::vector<std::string> list_folder(const std::string& path) {
     std::vector<std::string> names;
 #ifdef _WIN32
