@@ -39,6 +39,7 @@ void MountProber::run(std::shared_ptr<Worker> worker, StatFn stat) {
         worker->queue.pop_front();
         worker->current = job;
         worker->started = std::chrono::steady_clock::now();
+        worker->changed.notify_all();  // the prober times the call from now
         lock.unlock();
         FsStats stats;
         const int error = stat(job->path, stats);
