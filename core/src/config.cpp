@@ -135,7 +135,8 @@ class Parser {
   public:
     explicit Parser(std::string file) : file_(std::move(file)) {}
 
-    HostConfig parse(const std::string& text) {
+    // Problems go to `lenient_errors` when given, instead of being thrown.
+    HostConfig parse(const std::string& text, std::vector<std::string>* lenient_errors = nullptr) {
         HostConfig config;
         config.file = file_;
         YAML::Node root;
@@ -198,8 +199,11 @@ class Parser {
             }
         }
         check_unique_names(config);
-        if (!errors_.empty())
-            throw ConfigError(errors_);
+        if (!errors_.empty()) {
+            if (lenient_errors == nullptr)
+                throw ConfigError(errors_);
+            lenient_errors->insert(lenient_errors->end(), errors_.begin(), errors_.end());
+        }
         return config;
     }
 
@@ -404,13 +408,15 @@ HostConfig parse_config(const std::string& text, const std::string& file) {
     return Parser(file).parse(text);
 }
 
-HostConfig load_config(const std::string& path) {
+namespace {
+
+HostConfig load(const std::string& path, std::vector<std::string>* lenient_errors) {
     std::ifstream in(path, std::ios::binary);
     if (!in)
         throw ConfigError({path + ": cannot open the config file"});
     std::stringstream buffer;
     buffer << in.rdbuf();
-    HostConfig config = parse_config(buffer.str(), path);
+    HostConfig config = Parser(path).parse(buffer.str(), lenient_errors);
     // Relative plugin folders are relative to the config file, not to the working directory.
     const std::filesystem::path base = std::filesystem::absolute(path).parent_path();
     for (auto& folder : config.plugin_paths) {
@@ -422,6 +428,37 @@ HostConfig load_config(const std::string& path) {
             sink.spool = (base / sink.spool).lexically_normal().string();
     }
     return config;
+}
+
+}  // namespace
+
+HostConfig load_config(const std::string& path) {
+    return load(path, nullptr);
+}
+
+HostConfig load_config(const std::string& path, std::vector<std::string>& errors) {
+    return load(path, &errors);
+}
+
+std::vector<std::string> config_warnings(const HostConfig& config,
+                                         const std::vector<std::string>& searched_folders) {
+    std::vector<std::string> warnings;
+    for (const auto& folder : config.plugin_paths) {
+        std::error_code ec;
+        if (std::filesystem::is_directory(folder, ec))
+            continue;
+        std::string existing;
+        for (const auto& other : searched_folders) {
+            if (other != folder && std::filesystem::is_directory(other, ec))
+                existing += (existing.empty() ? "" : ", ") + other;
+        }
+        warnings.push_back(
+            config.file + ": plugin_paths: folder '" + folder +
+            (std::filesystem::exists(folder, ec) ? "' is not a folder" : "' does not exist") +
+            "; plugins are looked for in " +
+            (existing.empty() ? std::string("no folder that exists") : existing));
+    }
+    return warnings;
 }
 
 }  // namespace dmon::core

@@ -310,7 +310,10 @@ ReloadOutcome Host::reload(HostConfig new_config) {
 
 ReloadOutcome Host::reload_from_file() {
     try {
-        return reload(load_config(config()->file));
+        HostConfig next = load_config(config()->file);
+        for (const auto& warning : config_warnings(next, plugin_folders(next)))
+            logger().warn("[config] {}", warning);
+        return reload(std::move(next));
     } catch (const ConfigError& e) {
         std::lock_guard serial(reload_mutex_);
         ++reloads_failed_;

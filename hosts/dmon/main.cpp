@@ -4,6 +4,7 @@
 #include <dmon/core/control_server.hpp>
 #include <dmon/core/host.hpp>
 #include <dmon/core/logging.hpp>
+#include <dmon/core/plugin_instance.hpp>
 
 #include <boost/asio/signal_set.hpp>
 
@@ -22,6 +23,7 @@
 #include <iostream>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -100,11 +102,18 @@ void print_errors(const std::exception& e) {
     }
 }
 
+void warn_about(const dmon::core::HostConfig& config) {
+    for (const auto& warning :
+         dmon::core::config_warnings(config, dmon::core::plugin_folders(config)))
+        dmon::core::logger().warn("[config] {}", warning);
+}
+
 dmon::core::HostConfig load(const Arguments& args) {
     auto config = dmon::core::load_config(args.config);
     if (args.node)
         config.node = *args.node;
     dmon::core::set_log_level(config.log_level);
+    warn_about(config);
     return config;
 }
 
@@ -218,19 +227,54 @@ int run(const Arguments& args) {
     return kExitOk;
 }
 
+// Reports every problem it can find in one go: the host's keys, then every plugin's options,
+// then what each collector's own constructor refuses (a bad regex, a pattern that matches
+// nothing is a warning). Sinks are not created: that would connect to brokers and databases.
 int check(const Arguments& args) {
-    auto config = load(args);
+    std::vector<std::string> errors;
+    auto config = dmon::core::load_config(args.config, errors);
+    if (args.node)
+        config.node = *args.node;
+    if (errors.empty())
+        dmon::core::set_log_level(config.log_level);
+    warn_about(config);
     auto catalog = catalog_for(config);
-    const auto plan = dmon::core::plan_plugins(config, *catalog);
-    for (const auto* list : {&plan.collectors, &plan.sinks}) {
-        for (const auto& instance : *list) {
-            std::cout << "ok  " << instance.config.describe() << ": " << instance.library->name()
-                      << ' ' << instance.library->version() << " from " << instance.library->path()
-                      << '\n';
+    std::optional<dmon::core::PluginSetPlan> plan;
+    try {
+        plan = dmon::core::plan_plugins(config, *catalog);
+    } catch (const dmon::core::ConfigError& e) {
+        errors.insert(errors.end(), e.messages().begin(), e.messages().end());
+    }
+    if (plan) {
+        const std::string node = config.node.empty() ? dmon::core::machine_name() : config.node;
+        std::set<std::string> failed;
+        for (auto& planned : plan->collectors) {
+            try {
+                dmon::core::PluginInstance instance(planned.library, planned.config,
+                                                    planned.options, node);
+            } catch (const std::exception& e) {
+                errors.emplace_back(e.what());
+                failed.insert(planned.config.describe());
+            }
+        }
+        for (const auto* list : {&plan->collectors, &plan->sinks}) {
+            for (const auto& instance : *list) {
+                if (failed.contains(instance.config.describe()))
+                    continue;
+                std::cout << "ok  " << instance.config.describe() << ": "
+                          << instance.library->name() << ' ' << instance.library->version()
+                          << " from " << instance.library->path() << '\n';
+            }
         }
     }
-    std::cout << args.config << ": " << plan.collectors.size() << " collector(s), "
-              << plan.sinks.size() << " sink(s), no errors\n";
+    if (!errors.empty()) {
+        for (const auto& message : errors)
+            std::cerr << "error: " << message << '\n';
+        std::cerr << args.config << ": " << errors.size() << " error(s)\n";
+        return kExitBadInput;
+    }
+    std::cout << args.config << ": " << plan->collectors.size() << " collector(s), "
+              << plan->sinks.size() << " sink(s), no errors\n";
     return kExitOk;
 }
 

@@ -22,7 +22,18 @@ class ProcDisk : public sdk::Collector {
         : path_(context.options.string_value("proc_root") + "/diskstats"),
           block_folder_(context.options.string_value("sys_root") + "/block"),
           filter_(context.options.list("devices"), context.options.list("exclude")),
-          partitions_(context.options.bool_value("partitions")) {}
+          partitions_(context.options.bool_value("partitions")) {
+        // A pattern that matches nothing is most often a typo: say so once, at load.
+        std::vector<std::string> names;
+        for (const auto& disk : parse_diskstats(read_file(path_)))
+            names.push_back(disk.device);
+        for (const auto& [option, defaults] :
+             {std::pair{"devices", ""}, {"exclude", "loop*,ram*,zram*"}}) {
+            for (const auto& warning :
+                 unmatched_pattern_warnings(option, context.options.list(option), names, defaults))
+                context.host.warn(warning);
+        }
+    }
 
     void collect(sdk::Emitter& out) override {
         const auto disks = parse_diskstats(read_file(path_));

@@ -15,7 +15,17 @@ class ProcNet : public sdk::Collector {
   public:
     explicit ProcNet(const sdk::Context& context)
         : path_(context.options.string_value("proc_root") + "/net/dev"),
-          filter_(context.options.list("interfaces"), context.options.list("exclude")) {}
+          filter_(context.options.list("interfaces"), context.options.list("exclude")) {
+        // A pattern that matches nothing is most often a typo: say so once, at load.
+        std::vector<std::string> names;
+        for (const auto& interface : parse_net_dev(read_file(path_)))
+            names.push_back(interface.device);
+        for (const auto& [option, defaults] : {std::pair{"interfaces", ""}, {"exclude", "lo"}}) {
+            for (const auto& warning :
+                 unmatched_pattern_warnings(option, context.options.list(option), names, defaults))
+                context.host.warn(warning);
+        }
+    }
 
     void collect(sdk::Emitter& out) override {
         emit_all(network_metrics(parse_net_dev(read_file(path_)), filter_), out);

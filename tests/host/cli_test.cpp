@@ -15,7 +15,7 @@ const std::string kSource = DMON_SOURCE_DIR;
 TEST(Cli, VersionAndHelp) {
     auto version = run_command(kDmon + " --version");
     EXPECT_EQ(version.exit_code, 0);
-    EXPECT_EQ(version.output, "dmon 0.1.0 (plugin ABI 1.1)\n");
+    EXPECT_EQ(version.output, "dmon 0.1.0 (plugin ABI 1.2)\n");
     auto help = run_command(kDmon + " --help");
     EXPECT_EQ(help.exit_code, 0);
     EXPECT_NE(help.output.find("run    --config FILE"), std::string::npos);
@@ -57,7 +57,8 @@ TEST(Cli, CheckReportsEveryErrorWithFileLineAndColumn) {
             "error: " +
             path +
             ":7:5: sink 'stdout': unknown key 'colour'; valid keys: plugin, name, batch_size, "
-            "flush_interval, queue_size, overflow, spool, spool_size, path\n");
+            "flush_interval, queue_size, overflow, spool, spool_size, path\n" +
+            path + ": 3 error(s)\n");
 }
 
 TEST(Cli, CheckAcceptsTheShippedStandaloneConfig) {
@@ -275,6 +276,206 @@ TEST(Cli, WatchConfigReloadsWhenTheFileChanges) {
         << status << read_text(folder.path("host.log"));
     EXPECT_EQ(host.stop(), 0);
     EXPECT_NE(read_text(folder.path("host.log")).find("changed: reloading"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace dmon::test
+
+namespace dmon::test {
+namespace {
+
+// What df, /proc/loadavg and /proc/uptime say, read before and after `dmon once`: the figures
+// dmon printed must lie between (a block of slack for df, whose figures move as tests write).
+struct Bracket {
+    double low = 1e300, high = -1e300;
+    void add(double v) {
+        low = std::min(low, v);
+        high = std::max(high, v);
+    }
+    bool holds(double v, double slack = 0) const { return v >= low - slack && v <= high + slack; }
+};
+
+std::map<std::string, double> once_values(const std::string& output,
+                                          const std::string& label_filter) {
+    std::map<std::string, double> values;  // "name{labels}" -> value, for lines with the filter
+    std::istringstream in(output);
+    for (std::string line; std::getline(in, line);) {
+        if (!label_filter.empty() && line.find(label_filter) == std::string::npos)
+            continue;
+        const size_t space = line.find(' ');
+        const size_t equals = line.find('=', space);
+        const size_t end = line.find(' ', equals);
+        if (space == std::string::npos || equals == std::string::npos)
+            continue;
+        values[line.substr(0, space)] = std::stod(line.substr(equals + 1, end - equals - 1));
+    }
+    return values;
+}
+
+TEST(Cli, OnceFilesystemLoadUptimeAndThisTestsOwnGroupAgreeWithTheSystem) {
+    TempFolder folder;
+    // The group is this test binary: its name as the kernel keeps it (15 bytes at most).
+    std::string comm = read_text("/proc/self/comm");
+    comm.erase(comm.find_last_not_of('\n') + 1);
+    const auto path = folder.file("new.yaml",
+                                  "node: probe\nself_metrics: false\ncollectors:\n"
+                                  "  - plugin: proc_fs\n    mountpoints: [/]\n"
+                                  "  - plugin: proc_system\n"
+                                  "  - plugin: proc_process\n    groups:\n      tests: \"^" +
+                                      comm + "$\"\n      nothing: \"^no-such-process-here$\"\n");
+    Bracket used, avail, load1, uptime;
+    const auto sample_system = [&] {
+        std::istringstream df(run_command("df -B1 --output=used,avail / | tail -1").output);
+        double u = 0, a = 0;
+        df >> u >> a;
+        used.add(u);
+        avail.add(a);
+        double l = 0, up = 0;
+        std::istringstream(read_text("/proc/loadavg")) >> l;
+        std::istringstream(read_text("/proc/uptime")) >> up;
+        load1.add(l);
+        uptime.add(up);
+    };
+    sample_system();
+    const std::string rss_before = read_text("/proc/self/statm");
+    auto result = run_command(kDmon + " once --config " + path + " 2>" + folder.path("err"));
+    sample_system();
+    ASSERT_EQ(result.exit_code, 0) << read_text(folder.path("err")) << result.output;
+
+    const auto root = once_values(result.output, "mountpoint=/,");
+    std::string device;
+    for (const auto& [key, value] : root) {
+        if (key.find("state=used") != std::string::npos &&
+            key.rfind("system.filesystem.usage", 0) == 0) {
+            EXPECT_TRUE(used.holds(value, 4096))
+                << key << " = " << value << ", df said " << used.low << ".." << used.high;
+            device = key;
+        }
+        if (key.find("state=free") != std::string::npos &&
+            key.rfind("system.filesystem.usage", 0) == 0) {
+            EXPECT_TRUE(avail.holds(value, 4096))
+                << key << " = " << value << ", df said " << avail.low << ".." << avail.high;
+        }
+    }
+    EXPECT_FALSE(device.empty()) << result.output;
+    const auto system = once_values(result.output, "");
+    EXPECT_TRUE(load1.holds(system.at("system.cpu.load_average.1m,host=probe")));
+    EXPECT_TRUE(uptime.holds(system.at("system.uptime,host=probe"), 0.01));
+    EXPECT_GE(system.at("system.processes.count,host=probe,status=running"), 1.0);
+    EXPECT_GT(system.at("system.processes.created,host=probe"), 1.0);
+
+    // This test process is in its group, with a resident size like the one it reads itself.
+    const auto tests = once_values(result.output, "group=tests");
+    EXPECT_GE(tests.at("process.count,host=probe,group=tests"), 1.0);
+    const double rss = tests.at("process.memory.usage,host=probe,group=tests");
+    long pages = 0, resident = 0;
+    std::istringstream(rss_before) >> pages >> resident;
+    const double own = static_cast<double>(resident) * static_cast<double>(::sysconf(_SC_PAGESIZE));
+    EXPECT_GE(rss, own * 0.5) << "own RSS " << own;
+    EXPECT_LE(rss, own * 4 + 64e6) << "own RSS " << own;  // gtest may run beside another copy
+    EXPECT_GE(tests.at("process.threads,host=probe,group=tests"), 1.0);
+    EXPECT_GE(tests.at("process.open_file_descriptors,host=probe,group=tests"), 3.0);
+    // A group with no process reports 0, not nothing: "is it running" is a query away.
+    EXPECT_EQ(
+        once_values(result.output, "group=nothing").at("process.count,host=probe,group=nothing"),
+        0.0);
+}
+
+TEST(Cli, ExecTakesAScriptsLinesRefusesGarbageAndKillsAHungOne) {
+    TempFolder folder;
+    const auto script = folder.file("probe.sh",
+                                    "#!/bin/sh\n"
+                                    "echo \"queue.depth,queue=mail gauge=$QUEUE\"\n"
+                                    "echo 'not line protocol at all'\n"
+                                    "echo 'jobs,kind=batch done=3i,failed=1i'\n"
+                                    "echo 'complaint on stderr' >&2\n");
+    ::chmod(script.c_str(), 0755);
+    const std::string pids = folder.path("pids");
+    const auto hung = folder.file("hung.sh", "#!/bin/sh\nsleep 300 &\necho $! > " + pids +
+                                                 "\necho early gauge=1\nsleep 300\n");
+    ::chmod(hung.c_str(), 0755);
+    const auto path = folder.file("exec.yaml",
+                                  "node: probe\nself_metrics: false\ncollectors:\n"
+                                  "  - plugin: exec\n    command: [" +
+                                      script +
+                                      "]\n    env: [QUEUE=12]\n"
+                                      "  - plugin: exec\n    name: hung\n    command: [" +
+                                      hung +
+                                      "]\n"
+                                      "    timeout: 500ms\n");
+    // run_command takes standard error with the output: the log lines are among the samples.
+    auto result = run_command(kDmon + " once --config " + path);
+    const std::string& log = result.output;
+    EXPECT_EQ(result.exit_code, 1) << log;  // the hung one failed its round
+    EXPECT_NE(result.output.find("queue.depth,host=probe,queue=mail gauge=12 "), std::string::npos)
+        << result.output;
+    EXPECT_NE(result.output.find("jobs.done,host=probe,kind=batch gauge=3 "), std::string::npos);
+    EXPECT_NE(result.output.find("jobs.failed,host=probe,kind=batch gauge=1 "), std::string::npos);
+    EXPECT_EQ(result.output.find("early"), std::string::npos) << "a killed run's lines are dropped";
+    EXPECT_NE(log.find("1 line(s) refused, e.g. line 2: "), std::string::npos) << log;
+    EXPECT_NE(log.find("stderr: complaint on stderr"), std::string::npos) << log;
+    EXPECT_NE(log.find("[hung] collect failed: killed after the timeout of 500 ms"),
+              std::string::npos)
+        << log;
+    // The hung script's own child was killed with it.
+    pid_t child = 0;
+    std::istringstream(read_text(pids)) >> child;
+    ASSERT_GT(child, 0);
+    const auto alive = [&] {
+        const std::string stat = read_text("/proc/" + std::to_string(child) + "/stat");
+        const size_t close = stat.rfind(')');
+        return close != std::string::npos && stat.size() > close + 2 && stat[close + 2] != 'Z';
+    };
+    for (int i = 0; i < 100 && alive(); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    EXPECT_FALSE(alive());
+}
+
+TEST(Cli, CheckReportsHostKeysAndPluginOptionsTogetherAndWarnsOfWhatMatchesNothing) {
+    TempFolder folder;
+    const auto path = folder.file("mixed.yaml",
+                                  "interval: soon\n"
+                                  "plugin_paths: [" +
+                                      folder.path("no-such-folder") +
+                                      "]\n"
+                                      "collectors:\n"
+                                      "  - plugin: proc_mem\n    per_cpu: true\n"
+                                      "sinks:\n  - plugin: stdout\n");
+    auto result = run_command(kDmon + " check --config " + path);
+    EXPECT_EQ(result.exit_code, 2);
+    EXPECT_NE(result.output.find(path + ":1:11: interval must be a positive duration"),
+              std::string::npos)
+        << result.output;
+    EXPECT_NE(result.output.find(path + ":5:5: collector 'proc_mem': unknown key 'per_cpu'"),
+              std::string::npos)
+        << result.output;
+    EXPECT_NE(result.output.find("plugin_paths: folder '" + folder.path("no-such-folder") +
+                                 "' does not exist; plugins are looked for in " DMON_PLUGIN_DIR),
+              std::string::npos)
+        << result.output;
+    EXPECT_NE(result.output.find(path + ": 2 error(s)"), std::string::npos) << result.output;
+
+    // Options only a plugin can judge (a regex), and patterns that match nothing on this machine.
+    const auto plugin_level =
+        folder.file("plugin.yaml",
+                    "collectors:\n"
+                    "  - plugin: proc_process\n    groups: {bad: \"(x\"}\n"
+                    "  - plugin: proc_fs\n    mountpoints: [/no-such-mount*]\n"
+                    "  - plugin: proc_net\n    interfaces: [no-such-nic*]\n");
+    result = run_command(kDmon + " check --config " + plugin_level);
+    EXPECT_EQ(result.exit_code, 2);
+    EXPECT_NE(result.output.find("collector 'proc_process': create failed: option 'groups': group "
+                                 "'bad': name '(x' is not a regular expression"),
+              std::string::npos)
+        << result.output;
+    EXPECT_NE(result.output.find("[proc_fs] option 'mountpoints': pattern '/no-such-mount*' "
+                                 "matches nothing here; there are: "),
+              std::string::npos)
+        << result.output;
+    EXPECT_NE(result.output.find("[proc_net] option 'interfaces': pattern 'no-such-nic*' matches "
+                                 "nothing here; there are: lo"),
+              std::string::npos)
+        << result.output;
 }
 
 }  // namespace

@@ -153,3 +153,118 @@ TEST(WmiNetwork, A64BitCounterThatDropsIsARestart) {
 
 }  // namespace
 }  // namespace dmon::plugins::wmi
+
+#include "wmi_common/wmi_host_metrics.hpp"
+
+namespace dmon::plugins::wmi {
+namespace {
+
+TEST(WmiHost, CimDatetimeToUtcMicroseconds) {
+    // 2024-11-26 08:30:00.5 at UTC+1 is 07:30:00.5 UTC = 1732606200.5 s since the epoch.
+    EXPECT_EQ(parse_cim_datetime_us("20241126083000.500000+060"), 1732606200500000);
+    EXPECT_EQ(parse_cim_datetime_us("19700101000000.000000+000"), 0);
+    EXPECT_EQ(parse_cim_datetime_us("20240229235959.999999-300"),
+              (int64_t{1709251199} + 5 * 3600) * 1'000'000 + 999999);  // UTC-5: +5 h
+    EXPECT_FALSE(parse_cim_datetime_us(""));
+    EXPECT_FALSE(parse_cim_datetime_us("20241326083000.500000+060"));  // month 13
+    EXPECT_FALSE(parse_cim_datetime_us("2024112608300x.500000+060"));
+}
+
+TEST(WmiHost, DrivesWithSizeAndFreeSpace) {
+    const std::vector<WmiRow> disks{
+        {{"DeviceID", "C:"},
+         {"FileSystem", "NTFS"},
+         {"Size", "107374182400"},
+         {"FreeSpace", "42949672960"}},
+        {{"DeviceID", "D:"}},  // an empty DVD drive: no size
+        {{"DeviceID", "Z:"}, {"FileSystem", "NFS"}, {"Size", "1000"}, {"FreeSpace", "250"}}};
+    const auto points = filesystem_metrics(disks, NameFilter(), NameFilter({}, {"NFS"}));
+    ASSERT_EQ(points.size(), 4u);
+    const std::vector<std::pair<std::string, std::string>> c{
+        {"device", "C:"}, {"mountpoint", "C:"}, {"type", "NTFS"}};
+    auto with = [&](const char* state) {
+        auto l = c;
+        l.emplace_back("state", state);
+        return l;
+    };
+    EXPECT_EQ(find_point(points, "system.filesystem.usage", with("used"))->value, 64424509440.0);
+    EXPECT_EQ(find_point(points, "system.filesystem.usage", with("free"))->value, 42949672960.0);
+    EXPECT_EQ(find_point(points, "system.filesystem.usage", with("reserved"))->value, 0.0);
+    EXPECT_DOUBLE_EQ(find_point(points, "system.filesystem.utilization", c)->value, 0.6);
+}
+
+TEST(WmiHost, UptimeAndProcessesAndWhatIsMissing) {
+    std::vector<std::string> missing;
+    auto points = system_metrics({{"LastBootUpTime", "20241126080000.000000+060"},
+                                  {"LocalDateTime", "20241126093000.250000+060"},
+                                  {"NumberOfProcesses", "123"}},
+                                 missing);
+    EXPECT_TRUE(missing.empty());
+    EXPECT_EQ(find_point(points, "system.uptime", {})->value, 5400.25);
+    EXPECT_EQ(find_point(points, "system.processes.count", {{"status", "all"}})->value, 123.0);
+    // Wine's Win32_OperatingSystem has no NumberOfProcesses: named, and its sample left out.
+    points = system_metrics({{"LastBootUpTime", "20241126080000.000000+000"},
+                             {"LocalDateTime", "20241126080010.000000+000"}},
+                            missing);
+    EXPECT_EQ(missing, std::vector<std::string>{"NumberOfProcesses"});
+    ASSERT_EQ(points.size(), 1u);
+    EXPECT_EQ(points[0].value, 10.0);
+}
+
+TEST(WmiHost, ProcessesGroupedAsOnLinuxAndMissingPropertiesLeftOut) {
+    const auto rules = proc_process::parse_group_rules({{"web", "", "^nginx\\.exe$"}});
+    const std::vector<WmiRow> rows{{{"Name", "nginx.exe"},
+                                    {"ProcessId", "100"},
+                                    {"CreationDate", "20241126080000.000000+000"},
+                                    {"UserModeTime", "20000000"},
+                                    {"KernelModeTime", "5000000"},
+                                    {"WorkingSetSize", "1048576"},
+                                    {"VirtualSize", "4194304"},
+                                    {"ThreadCount", "4"},
+                                    {"HandleCount", "50"},
+                                    {"ReadTransferCount", "10"},
+                                    {"WriteTransferCount", "20"}},
+                                   {{"Name", "nginx.exe"},
+                                    {"ProcessId", "101"},
+                                    {"CreationDate", "20241126080001.000000+000"},
+                                    {"UserModeTime", "10000000"},
+                                    {"KernelModeTime", "0"},
+                                    {"WorkingSetSize", "1048576"},
+                                    {"VirtualSize", "4194304"},
+                                    {"ThreadCount", "2"},
+                                    {"HandleCount", "30"},
+                                    {"ReadTransferCount", "0"},
+                                    {"WriteTransferCount", "0"}},
+                                   {{"Name", "svchost.exe"}, {"ProcessId", "4"}}};
+    proc_process::ProcessGroups groups({"web"}, 1e7, 1, {});
+    auto points = groups.update(process_readings(rows, rules));
+    const std::vector<std::pair<std::string, std::string>> web{{"group", "web"}};
+    EXPECT_EQ(find_point(points, "process.count", web)->value, 2.0);
+    EXPECT_EQ(find_point(points, "process.cpu.time", {{"group", "web"}, {"state", "user"}})->value,
+              3.0);
+    EXPECT_EQ(find_point(points, "process.memory.usage", web)->value, 2097152.0);
+    EXPECT_EQ(find_point(points, "process.open_file_descriptors", web)->value, 80.0);
+    EXPECT_TRUE(missing_process_properties(rows).empty());
+
+    // Wine's Win32_Process: no times, no virtual size, no transfer counts.
+    const std::vector<WmiRow> wine{{{"Name", "nginx.exe"},
+                                    {"ProcessId", "100"},
+                                    {"WorkingSetSize", "1048576"},
+                                    {"ThreadCount", "4"}}};
+    const auto missing = missing_process_properties(wine);
+    EXPECT_EQ(missing,
+              (std::vector<std::string>{"UserModeTime", "KernelModeTime", "VirtualSize",
+                                        "HandleCount", "ReadTransferCount", "WriteTransferCount"}));
+    proc_process::ProcessGroups wine_groups({"web"}, 1e7, 1, {});
+    points = wine_groups.update(process_readings(wine, rules));
+    drop_unavailable(points, missing);
+    EXPECT_EQ(find_point(points, "process.cpu.time", {{"group", "web"}, {"state", "user"}}),
+              nullptr);
+    EXPECT_EQ(find_point(points, "process.disk.io", {{"group", "web"}, {"direction", "read"}}),
+              nullptr);
+    EXPECT_EQ(find_point(points, "process.memory.usage", web)->value, 1048576.0);
+    EXPECT_EQ(find_point(points, "process.threads", web)->value, 4.0);
+}
+
+}  // namespace
+}  // namespace dmon::plugins::wmi

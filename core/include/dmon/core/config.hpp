@@ -79,6 +79,16 @@ HostConfig parse_config(const std::string& text, const std::string& file);
 // Reads, substitutes and parses a file.
 HostConfig load_config(const std::string& path);
 
+// As load_config, but problems inside a well-formed YAML file are appended to `errors` and what
+// could be parsed is returned, so that `dmon check` goes on to check the plugins' options too.
+// A file that cannot be read, or is not YAML, still throws ConfigError.
+HostConfig load_config(const std::string& path, std::vector<std::string>& errors);
+
+// What is legal but most likely a mistake: a plugin_paths folder that does not exist (named with
+// the folders that do). One line each, for the log.
+std::vector<std::string> config_warnings(const HostConfig& config,
+                                         const std::vector<std::string>& searched_folders);
+
 // The host keys an instance entry may have, before its plugin's own options.
 std::vector<std::string> host_keys(InstanceKind kind);
 
