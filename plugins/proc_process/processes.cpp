@@ -68,8 +68,8 @@ std::vector<GroupRule> parse_group_rules(const std::vector<RuleEntry>& entries) 
     const auto compile = [](const std::string& group, const std::string& field,
                             const std::string& pattern) {
         try {
-            return std::regex(pattern, std::regex::ECMAScript | std::regex::optimize);
-        } catch (const std::regex_error& e) {
+            return Pattern(pattern);
+        } catch (const std::invalid_argument& e) {
             throw std::invalid_argument("group '" + group + "': " + field + " '" + pattern +
                                         "' is not a regular expression: " + e.what());
         }
@@ -99,9 +99,9 @@ std::vector<GroupRule> parse_group_rules(const std::vector<RuleEntry>& entries) 
 int classify(const std::vector<GroupRule>& rules, const ProcessReading& process) {
     for (size_t i = 0; i < rules.size(); ++i) {
         const GroupRule& rule = rules[i];
-        if (rule.name && !std::regex_search(process.stat.comm, *rule.name))
+        if (rule.name && !rule.name->found_in(process.stat.comm))
             continue;
-        if (rule.cmdline && !std::regex_search(process.cmdline, *rule.cmdline))
+        if (rule.cmdline && !rule.cmdline->found_in(process.cmdline))
             continue;
         if (rule.user && process.user != *rule.user)
             continue;
@@ -111,10 +111,12 @@ int classify(const std::vector<GroupRule>& rules, const ProcessReading& process)
 }
 
 bool rules_need_cmdline(const std::vector<GroupRule>& rules) {
-    return std::any_of(rules.begin(), rules.end(), [](const auto& r) { return r.cmdline; });
+    return std::any_of(rules.begin(), rules.end(),
+                       [](const auto& r) { return r.cmdline.has_value(); });
 }
 bool rules_need_user(const std::vector<GroupRule>& rules) {
-    return std::any_of(rules.begin(), rules.end(), [](const auto& r) { return r.user; });
+    return std::any_of(rules.begin(), rules.end(),
+                       [](const auto& r) { return r.user.has_value(); });
 }
 
 ProcessGroups::ProcessGroups(std::vector<std::string> group_names, double ticks_per_second,

@@ -1,11 +1,11 @@
 #pragma once
 
 #include "proc_common/metric_point.hpp"
+#include "proc_process/pattern.hpp"
 
 #include <cstdint>
 #include <map>
 #include <optional>
-#include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,10 +39,11 @@ std::string parse_cmdline(std::string_view text);
 
 // A group of processes from the config: `name: "^nginx"` (a regex on the executable name), or a
 // map with any of name, cmdline (a regex on the command line) and user (a user name, exactly).
+// Regexes are POSIX extended (as grep -E), searched: anchor them with ^...$.
 struct GroupRule {
     std::string group;
-    std::optional<std::regex> name;
-    std::optional<std::regex> cmdline;
+    std::optional<Pattern> name;
+    std::optional<Pattern> cmdline;
     std::optional<std::string> user;
 };
 

@@ -34,7 +34,10 @@ function(dmon_add_plugin name)
     # Set inside the dmon tree only: see DMON_LEAN_RUNTIME in the top-level CMakeLists.txt.
     # Section GC keeps only the parts of the runtime the plugin really uses.
     target_compile_options(${name} PRIVATE -ffunction-sections -fdata-sections)
-    target_link_options(${name} PRIVATE -static-libstdc++ -static-libgcc -Wl,--gc-sections)
+    target_link_options(${name} PRIVATE -Wl,--gc-sections)
+    if(NOT DMON_SHARED_CXX_RUNTIME)
+      target_link_options(${name} PRIVATE -static-libstdc++ -static-libgcc)
+    endif()
   endif()
   if(PLUGIN_NO_INSTALL)
     return()

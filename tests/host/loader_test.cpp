@@ -30,7 +30,7 @@ TEST(Loader, LibraryWithoutEntrySymbolIsRefused) {
 TEST(Loader, AnotherAbiMajorIsRefused) {
     EXPECT_EQ(load_error("bad_abi"),
               kTestPlugins +
-                  "/bad_abi.so: built for plugin ABI 99.0, this host speaks ABI 1.1; "
+                  "/bad_abi.so: built for plugin ABI 99.0, this host speaks ABI 1.2; "
                   "rebuild the plugin against this SDK");
 }
 

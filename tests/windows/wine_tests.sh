@@ -85,6 +85,47 @@ else
   fail "wmi_mem system.memory.limit '$limit' vs MemTotal $memtotal"; cat "$work/mem.out" "$work/mem.err"
 fi
 
+# 2b. wmi_fs reports drive C: as the Linux folder behind it (the prefix's drive_c) has it;
+#     wmi_system and wmi_process report what Wine's WMI has and name what it lacks.
+cat >"$work/host.yaml" <<YAML
+node: wine
+self_metrics: false
+collectors:
+  - plugin: wmi_fs
+    drives: [C*]
+  - plugin: wmi_system
+  - plugin: wmi_process
+    groups:
+      dmon: "^dmon\\\\.exe$"
+YAML
+$wine "$win/bin/dmon.exe" once --config "$work/host.yaml" >"$work/host.out" 2>"$work/host.err"
+tr -d '\r' <"$work/host.out" >"$work/host.lp"
+tr -d '\r' <"$work/host.err" >"$work/host.log"
+value_of() { awk -v key="$1" 'index($0, key) == 1 {split($2, f, "="); print f[2]}' "$work/host.lp"; }
+c_used=$(value_of 'system.filesystem.usage,host=wine,device=C:,mountpoint=C:,type=NTFS,state=used')
+c_free=$(value_of 'system.filesystem.usage,host=wine,device=C:,mountpoint=C:,type=NTFS,state=free')
+read -r df_size df_avail < <(df -B1 --output=size,avail "$WINEPREFIX/drive_c" | tail -n 1)
+if [ -n "$c_used" ] && [ -n "$c_free" ] &&
+   awk -v u="$c_used" -v f="$c_free" -v s="$df_size" -v a="$df_avail" 'BEGIN {
+     ds = (u + f) - s; if (ds < 0) ds = -ds; da = f - a; if (da < 0) da = -da;
+     exit !(ds <= 0.001 * s && da <= 64 * 1048576) }'; then
+  ok "wmi_fs C: size $((c_used + c_free)) and free $c_free agree with df of drive_c ($df_size, $df_avail)"
+else
+  fail "wmi_fs C: used '$c_used' free '$c_free' vs df size $df_size avail $df_avail"; cat "$work/host.lp" "$work/host.log"
+fi
+uptime_wine=$(value_of 'system.uptime,host=wine')
+if [ -n "$uptime_wine" ] || grep -q "Win32_OperatingSystem has no .*LastBootUpTime" "$work/host.log"; then
+  ok "wmi_system: uptime '${uptime_wine}' or the missing property named"
+else
+  fail "wmi_system neither reported uptime nor named what is missing"; cat "$work/host.lp" "$work/host.log"
+fi
+if grep -q "^process.count,host=wine,group=dmon gauge=[1-9]" "$work/host.lp" &&
+   { grep -q "^process.cpu.time,host=wine,group=dmon" "$work/host.lp" || grep -q "Win32_Process has no .*UserModeTime" "$work/host.log"; }; then
+  ok "wmi_process: dmon.exe found in its group; $(grep -o 'Win32_Process has no [^:]*' "$work/host.log" || echo 'every property there')"
+else
+  fail "wmi_process"; cat "$work/host.lp" "$work/host.log"
+fi
+
 # 3. The performance classes are missing under Wine: one clear error each, naming the class,
 #    and the host keeps running the other plugins.
 cat >"$work/all.yaml" <<YAML
