@@ -35,13 +35,19 @@ std::string text_of(const WmiRow& row, const std::string& property) {
 
 }  // namespace
 
-std::optional<int64_t> parse_cim_datetime_us(const std::string& text) {
-    // yyyymmddHHMMSS.mmmmmmsUUU: 25 characters.
+std::optional<int64_t> parse_cim_datetime_us(const std::string& raw) {
+    // Wine pads its value (a trailing space or NUL): what follows the offset is not part of it.
+    std::string text = raw;
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\0'))
+        text.pop_back();
+    // yyyymmddHHMMSS.mmmmmmsUUU: 25 characters. Wine writes the offset with fewer digits
+    // ("+00"), so 1 to 3 are taken.
     int64_t year, month, day, hour, minute, second, micro, offset;
-    if (text.size() != 25 || text[14] != '.' || (text[21] != '+' && text[21] != '-') ||
-        !digits(text, 0, 4, year) || !digits(text, 4, 2, month) || !digits(text, 6, 2, day) ||
-        !digits(text, 8, 2, hour) || !digits(text, 10, 2, minute) || !digits(text, 12, 2, second) ||
-        !digits(text, 15, 6, micro) || !digits(text, 22, 3, offset)) {
+    if (text.size() < 23 || text.size() > 25 || text[14] != '.' ||
+        (text[21] != '+' && text[21] != '-') || !digits(text, 0, 4, year) ||
+        !digits(text, 4, 2, month) || !digits(text, 6, 2, day) || !digits(text, 8, 2, hour) ||
+        !digits(text, 10, 2, minute) || !digits(text, 12, 2, second) ||
+        !digits(text, 15, 6, micro) || !digits(text, 22, text.size() - 22, offset)) {
         return std::nullopt;
     }
     if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60)
@@ -83,12 +89,18 @@ MetricPoints filesystem_metrics(const std::vector<WmiRow>& disks, const NameFilt
 
 MetricPoints system_metrics(const WmiRow& os, std::vector<std::string>& missing) {
     MetricPoints points;
-    const auto booted = parse_cim_datetime_us(text_of(os, "LastBootUpTime"));
-    const auto now = parse_cim_datetime_us(text_of(os, "LocalDateTime"));
-    if (!booted)
-        missing.push_back("LastBootUpTime");
-    if (!now)
-        missing.push_back("LocalDateTime");
+    const auto datetime = [&](const char* property) {
+        const std::string text = text_of(os, property);
+        auto parsed = parse_cim_datetime_us(text);
+        if (!parsed && !os.contains(property))
+            missing.push_back(property);
+        else if (!parsed)  // there, but not as a CIM datetime: say what it was
+            missing.push_back(std::string(property) + " ('" + escape_text(text, 40) + "', " +
+                              std::to_string(text.size()) + " bytes, is not a CIM datetime)");
+        return parsed;
+    };
+    const auto booted = datetime("LastBootUpTime");
+    const auto now = datetime("LocalDateTime");
     if (booted && now && *now >= *booted) {
         points.push_back(
             {"system.uptime", {}, static_cast<double>(*now - *booted) / 1e6, DMON_GAUGE});

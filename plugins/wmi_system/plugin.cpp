@@ -19,10 +19,12 @@ class WmiSystem : public WmiCollector {
             throw WmiError("Win32_OperatingSystem returned no instance");
         std::vector<std::string> missing;
         const auto points = system_metrics(found.front(), missing);
-        if (points.empty())
-            throw WmiError(
-                "Win32_OperatingSystem has none of LastBootUpTime, LocalDateTime, "
-                "NumberOfProcesses");
+        if (points.empty()) {
+            std::string names;
+            for (const auto& m : missing)
+                names += (names.empty() ? "" : ", ") + m;
+            throw WmiError("Win32_OperatingSystem gives neither uptime nor processes: no " + names);
+        }
         if (!missing.empty() && !warned_) {
             warned_ = true;
             std::string names;

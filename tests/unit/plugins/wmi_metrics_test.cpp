@@ -164,8 +164,12 @@ TEST(WmiHost, CimDatetimeToUtcMicroseconds) {
     EXPECT_EQ(parse_cim_datetime_us("20241126083000.500000+060"), 1732606200500000);
     EXPECT_EQ(parse_cim_datetime_us("19700101000000.000000+000"), 0);
     EXPECT_EQ(parse_cim_datetime_us("20240229235959.999999-300"),
-              (int64_t{1709251199} + 5 * 3600) * 1'000'000 + 999999);  // UTC-5: +5 h
+              (int64_t{1709251199} + 5 * 3600) * 1'000'000 + 999999);                // UTC-5: +5 h
+    EXPECT_EQ(parse_cim_datetime_us("20241126083000.500000+00"), 1732609800500000);  // Wine
+    EXPECT_EQ(parse_cim_datetime_us(std::string("20241126083000.500000+00 \0", 26)),
+              1732609800500000);
     EXPECT_FALSE(parse_cim_datetime_us(""));
+    EXPECT_FALSE(parse_cim_datetime_us("20241126083000.500000+"));
     EXPECT_FALSE(parse_cim_datetime_us("20241326083000.500000+060"));  // month 13
     EXPECT_FALSE(parse_cim_datetime_us("2024112608300x.500000+060"));
 }
