@@ -21,6 +21,7 @@ cleanup() {
   /usr/lib/wine/wineserver -k 2>/dev/null || true
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   bash scripts/broker.sh stop >/dev/null 2>&1 || true
+  umount "$work/tdrive" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -97,6 +98,8 @@ if mount -t tmpfs -o size=64m tmpfs "$tdrive" 2>/dev/null; then
   mounted=1
   dd if=/dev/zero of="$tdrive/ten" bs=1M count=10 2>/dev/null
   ln -sfn "$tdrive" "$WINEPREFIX/dosdevices/t:"
+  # A running wineserver keeps the drive list it started with: start a fresh one.
+  /usr/lib/wine/wineserver -k 2>/dev/null || true
 fi
 cat >"$work/host.yaml" <<YAML
 node: wine
