@@ -61,11 +61,16 @@ CONF
   fi
 }
 
-# install_collectd: Debian's collectd-core for the baseline, if it is not there yet.
+# install_collectd: Debian's collectd-core for the baseline, if it is not there yet, with the
+# libraries its amqp plugin needs (collectd-core only suggests them).
 install_collectd() {
-  if ! command -v collectd >/dev/null && [ ! -x /usr/sbin/collectd ]; then
-    echo "[bench] installing collectd-core for the baseline"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends collectd-core </dev/null >/dev/null 2>&1 || true
+  local missing=()
+  for p in collectd-core libyajl2 librabbitmq4; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "[bench] installing ${missing[*]} for the baseline"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null 2>&1 || true
   fi
 }
 
