@@ -27,26 +27,9 @@ std::string read_file(const std::string& path) {
     return text.str();
 #else
     // Plain read(2): this runs every second on every agent, and iostreams cost several times more.
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        throw std::runtime_error("cannot read " + path + ": " + std::strerror(errno));
     std::string text;
-    char buffer[8192];
-    for (;;) {
-        // /proc files report size 0, so read until the end rather than by size.
-        const ssize_t n = ::read(fd, buffer, sizeof(buffer));
-        if (n == 0)
-            break;
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            const int saved = errno;
-            ::close(fd);
-            throw std::runtime_error("cannot read " + path + ": " + std::strerror(saved));
-        }
-        text.append(buffer, static_cast<size_t>(n));
-    }
-    ::close(fd);
+    if (const int error = try_read_file(path, text); error != 0)
+        throw std::runtime_error("cannot read " + path + ": " + std::strerror(error));
     return text;
 #endif
 }
@@ -64,7 +47,8 @@ int try_read_file(const std::string& path, std::string& out) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return errno;
-    char buffer[4096];
+    // /proc files report size 0, so read until the end rather than by size.
+    char buffer[8192];
     for (;;) {
         const ssize_t n = ::read(fd, buffer, sizeof(buffer));
         if (n == 0)

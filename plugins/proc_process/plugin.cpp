@@ -20,45 +20,26 @@ constexpr dmon_option_decl kOptions[] = {
                 "where procfs is mounted (a container's host /proc)"),
 };
 
-std::vector<GroupRule> rules_from(const sdk::Options& options) {
+GroupOptions options_from(const sdk::Options& options) {
     std::vector<RuleEntry> entries;
     for (auto& entry : options.map("groups"))
         entries.push_back({entry.key, entry.field, entry.value});
-    if (entries.empty())
-        throw sdk::InvalidInput("option 'groups' lists no group (e.g. groups: {web: \"^nginx\"})");
     try {
-        return parse_group_rules(entries);
+        return group_options(entries, options.integer_value("top"), options.string_value("top_by"),
+                             true);
     } catch (const std::invalid_argument& e) {
-        throw sdk::InvalidInput(std::string("option 'groups': ") + e.what());
+        throw sdk::InvalidInput(e.what());
     }
-}
-
-TopSpec top_from(const sdk::Options& options) {
-    const int64_t count = options.integer_value("top");
-    const std::string by = options.string_value("top_by");
-    if (count < 0 || count > 100)
-        throw sdk::InvalidInput("option 'top' must be between 0 and 100, not " +
-                                std::to_string(count));
-    if (by != "cpu" && by != "memory")
-        throw sdk::InvalidInput("option 'top_by' must be cpu or memory, not '" + by + "'");
-    return TopSpec{static_cast<size_t>(count), by == "memory"};
-}
-
-std::vector<std::string> names_of(const std::vector<GroupRule>& rules) {
-    std::vector<std::string> names;
-    for (const auto& rule : rules)
-        names.push_back(rule.group);
-    return names;
 }
 
 class ProcProcess : public sdk::Collector {
   public:
     explicit ProcProcess(const sdk::Context& context)
         : host_(context.host),
-          rules_(rules_from(context.options)),
-          reader_(context.options.string_value("proc_root"), rules_),
-          groups_(names_of(rules_), static_cast<double>(::sysconf(_SC_CLK_TCK)),
-                  static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)), top_from(context.options)) {}
+          options_(options_from(context.options)),
+          reader_(context.options.string_value("proc_root"), options_.rules),
+          groups_(options_.names, static_cast<double>(::sysconf(_SC_CLK_TCK)),
+                  static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)), options_.top) {}
 
     void collect(sdk::Emitter& out) override {
         auto processes = reader_.read_all();
@@ -93,7 +74,7 @@ class ProcProcess : public sdk::Collector {
 
   private:
     sdk::Host host_;
-    std::vector<GroupRule> rules_;
+    GroupOptions options_;
     ProcessReader reader_;
     ProcessGroups groups_;
     bool warned_ = false;

@@ -96,6 +96,30 @@ std::vector<GroupRule> parse_group_rules(const std::vector<RuleEntry>& entries) 
     return rules;
 }
 
+GroupOptions group_options(const std::vector<RuleEntry>& groups, int64_t top,
+                           const std::string& top_by, bool user_rules_supported) {
+    if (groups.empty())
+        throw std::invalid_argument(
+            "option 'groups' lists no group (e.g. groups: {web: \"^nginx\"})");
+    GroupOptions options;
+    try {
+        options.rules = parse_group_rules(groups);
+    } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument(std::string("option 'groups': ") + e.what());
+    }
+    if (!user_rules_supported && rules_need_user(options.rules))
+        throw std::invalid_argument("option 'groups': a `user:` rule is not supported here yet");
+    for (const auto& rule : options.rules)
+        options.names.push_back(rule.group);
+    if (top < 0 || top > 100)
+        throw std::invalid_argument("option 'top' must be between 0 and 100, not " +
+                                    std::to_string(top));
+    if (top_by != "cpu" && top_by != "memory")
+        throw std::invalid_argument("option 'top_by' must be cpu or memory, not '" + top_by + "'");
+    options.top = TopSpec{static_cast<size_t>(top), top_by == "memory"};
+    return options;
+}
+
 int classify(const std::vector<GroupRule>& rules, const ProcessReading& process) {
     for (size_t i = 0; i < rules.size(); ++i) {
         const GroupRule& rule = rules[i];

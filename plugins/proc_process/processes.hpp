@@ -74,6 +74,16 @@ struct TopSpec {
     bool by_memory = false;  // else by CPU time used since the last round
 };
 
+// The options proc_process and wmi_process share: `groups`, `top`, `top_by`, checked. Throws
+// std::invalid_argument naming the option and what is wrong.
+struct GroupOptions {
+    std::vector<GroupRule> rules;
+    std::vector<std::string> names;  // of the groups, in order
+    TopSpec top;
+};
+GroupOptions group_options(const std::vector<RuleEntry>& groups, int64_t top,
+                           const std::string& top_by, bool user_rules_supported);
+
 // Sums processes per group, round after round. Counters (CPU time, disk I/O) never go backwards:
 // a process that exits (or whose pid is reused, told apart by its start time) leaves what it
 // used in its group's total. Memory, threads, descriptors and the count are this round's sums.

@@ -189,4 +189,13 @@ void drop_unavailable(MetricPoints& points, const std::vector<std::string>& miss
     });
 }
 
+std::string missing_properties_warning(const std::string& cls,
+                                       const std::vector<std::string>& missing) {
+    std::string names;
+    for (const auto& m : missing)
+        names += (names.empty() ? "" : ", ") + m;
+    return cls + " has no " + names +
+           " on this system: the samples built on them are left out (said once)";
+}
+
 }  // namespace dmon::plugins::wmi

@@ -42,4 +42,8 @@ std::vector<proc_process::ProcessReading> process_readings(
 std::vector<std::string> missing_process_properties(const std::vector<WmiRow>& rows);
 void drop_unavailable(MetricPoints& points, const std::vector<std::string>& missing);
 
+// "CLASS has no P1, P2 on this system: the samples built on them are left out (said once)".
+std::string missing_properties_warning(const std::string& cls,
+                                       const std::vector<std::string>& missing);
+
 }  // namespace dmon::plugins::wmi

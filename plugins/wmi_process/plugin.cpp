@@ -18,35 +18,16 @@ constexpr dmon_option_decl kOptions[] = {
     DMON_WMI_TIMEOUT_OPTION,
 };
 
-std::vector<proc_process::GroupRule> rules_from(const sdk::Options& options) {
+proc_process::GroupOptions options_from(const sdk::Options& options) {
     std::vector<proc_process::RuleEntry> entries;
     for (auto& entry : options.map("groups"))
         entries.push_back({entry.key, entry.field, entry.value});
-    if (entries.empty())
-        throw sdk::InvalidInput("option 'groups' lists no group");
     try {
-        auto rules = proc_process::parse_group_rules(entries);
-        if (proc_process::rules_need_user(rules))
-            throw std::invalid_argument("a `user:` rule is not supported on Windows yet");
-        return rules;
+        return proc_process::group_options(entries, options.integer_value("top"),
+                                           options.string_value("top_by"), false);
     } catch (const std::invalid_argument& e) {
-        throw sdk::InvalidInput(std::string("option 'groups': ") + e.what());
+        throw sdk::InvalidInput(e.what());
     }
-}
-
-std::vector<std::string> names_of(const std::vector<proc_process::GroupRule>& rules) {
-    std::vector<std::string> names;
-    for (const auto& rule : rules)
-        names.push_back(rule.group);
-    return names;
-}
-
-proc_process::TopSpec top_from(const sdk::Options& options) {
-    const int64_t count = options.integer_value("top");
-    const std::string by = options.string_value("top_by");
-    if (count < 0 || count > 100 || (by != "cpu" && by != "memory"))
-        throw sdk::InvalidInput("option 'top' must be 0..100 and 'top_by' cpu or memory");
-    return {static_cast<size_t>(count), by == "memory"};
 }
 
 class WmiProcess : public WmiCollector {
@@ -54,9 +35,9 @@ class WmiProcess : public WmiCollector {
     explicit WmiProcess(const sdk::Context& context)
         : WmiCollector(context, "Win32_Process", process_properties()),
           host_(context.host),
-          rules_(rules_from(context.options)),
+          options_(options_from(context.options)),
           // Win32_Process counts CPU time in 100 ns units and memory in bytes.
-          groups_(names_of(rules_), 1e7, 1, top_from(context.options)) {}
+          groups_(options_.names, 1e7, 1, options_.top) {}
 
     void collect(sdk::Emitter& out) override {
         const auto found = rows();
@@ -65,20 +46,16 @@ class WmiProcess : public WmiCollector {
         const auto missing = missing_process_properties(found);
         if (!missing.empty() && !warned_) {
             warned_ = true;
-            std::string names;
-            for (const auto& m : missing)
-                names += (names.empty() ? "" : ", ") + m;
-            host_.warn("Win32_Process has no " + names +
-                       " on this system: the samples built on them are left out (said once)");
+            host_.warn(missing_properties_warning("Win32_Process", missing));
         }
-        auto points = groups_.update(process_readings(found, rules_));
+        auto points = groups_.update(process_readings(found, options_.rules));
         drop_unavailable(points, missing);
         emit_all(points, out);
     }
 
   private:
     sdk::Host host_;
-    std::vector<proc_process::GroupRule> rules_;
+    proc_process::GroupOptions options_;
     proc_process::ProcessGroups groups_;
     bool warned_ = false;
 };

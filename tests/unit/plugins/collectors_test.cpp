@@ -8,19 +8,10 @@
 
 #include <gtest/gtest.h>
 
+#include "recorded.hpp"
+
 namespace dmon::plugins {
 namespace {
-
-std::string recorded(const std::string& name) {
-    return read_file(std::string(DMON_TEST_DATA_DIR) + "/proc/" + name);
-}
-
-double value_of(const MetricPoints& points, const std::string& name,
-                const std::vector<std::pair<std::string, std::string>>& labels) {
-    const MetricPoint* point = find_point(points, name, labels);
-    EXPECT_NE(point, nullptr) << name;
-    return point ? point->value : -1;
-}
 
 // ---- proc_fs -------------------------------------------------------------------------------
 
