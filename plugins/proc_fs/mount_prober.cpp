@@ -62,12 +62,18 @@ std::vector<MountProber::Result> MountProber::probe(const std::vector<std::strin
     std::vector<std::pair<size_t, std::shared_ptr<Job>>> jobs;
     for (size_t i = 0; i < paths.size(); ++i) {
         if (auto parked = stuck_.find(paths[i]); parked != stuck_.end()) {
-            std::lock_guard lock(parked->second.worker->mutex);
-            if (!parked->second.job->done) {
+            bool returned;
+            {
+                std::lock_guard lock(parked->second.worker->mutex);
+                returned = parked->second.job->done;
+            }
+            if (!returned) {
                 results[i].outcome = Outcome::stuck;
                 continue;
             }
-            stuck_.erase(parked);  // it came back: ask it afresh
+            // It came back: ask it afresh. Erased only once its worker's mutex is released, since
+            // this may drop the last reference to that worker (its thread has ended).
+            stuck_.erase(parked);
         }
         jobs.emplace_back(i, std::make_shared<Job>(Job{paths[i]}));
     }

@@ -336,27 +336,44 @@ TEST(Cli, OnceFilesystemLoadUptimeAndThisTestsOwnGroupAgreeWithTheSystem) {
         load1.add(l);
         uptime.add(up);
     };
-    sample_system();
-    const std::string rss_before = read_text("/proc/self/statm");
-    auto result = run_command(kDmon + " once --config " + path + " 2>" + folder.path("err"));
-    sample_system();
-    ASSERT_EQ(result.exit_code, 0) << read_text(folder.path("err")) << result.output;
-
-    const auto root = once_values(result.output, "mountpoint=/,");
-    std::string device;
-    for (const auto& [key, value] : root) {
-        if (key.find("state=used") != std::string::npos &&
-            key.rfind("system.filesystem.usage", 0) == 0) {
-            EXPECT_TRUE(used.holds(value, 4096))
-                << key << " = " << value << ", df said " << used.low << ".." << used.high;
-            device = key;
+    std::string rss_before;
+    CommandResult result;
+    std::string device, disagreement;
+    // Other tests write to / meanwhile: a file made and removed between the two df readings moves
+    // dmon's figure out of their bracket. Such a round is taken again (at most 5 times); a dmon
+    // that reads / wrongly is outside every time. A block of slack, as df rounds; a ThreadSanitizer
+    // build of dmon was seen to hold 512 KiB more of / while it runs (its runtime, not dmon's
+    // reading), so that build gets 1 MiB.
+#if defined(__SANITIZE_THREAD__)
+    constexpr double kSlack = 1 << 20;
+#else
+    constexpr double kSlack = 4096;
+#endif
+    for (int attempt = 0; attempt < 5; ++attempt) {
+        used = avail = load1 = uptime = Bracket{};
+        sample_system();
+        rss_before = read_text("/proc/self/statm");
+        result = run_command(kDmon + " once --config " + path + " 2>" + folder.path("err"));
+        sample_system();
+        ASSERT_EQ(result.exit_code, 0) << read_text(folder.path("err")) << result.output;
+        disagreement.clear();
+        for (const auto& [key, value] : once_values(result.output, "mountpoint=/,")) {
+            if (key.rfind("system.filesystem.usage", 0) != 0)
+                continue;
+            const bool is_used = key.find("state=used") != std::string::npos;
+            const bool is_free = key.find("state=free") != std::string::npos;
+            if (is_used)
+                device = key;
+            const Bracket& df = is_used ? used : avail;
+            if ((is_used || is_free) && !df.holds(value, kSlack)) {
+                disagreement += key + " = " + std::to_string(value) + ", df said " +
+                                std::to_string(df.low) + ".." + std::to_string(df.high) + "\n";
+            }
         }
-        if (key.find("state=free") != std::string::npos &&
-            key.rfind("system.filesystem.usage", 0) == 0) {
-            EXPECT_TRUE(avail.holds(value, 4096))
-                << key << " = " << value << ", df said " << avail.low << ".." << avail.high;
-        }
+        if (disagreement.empty())
+            break;
     }
+    EXPECT_EQ(disagreement, "");
     EXPECT_FALSE(device.empty()) << result.output;
     const auto system = once_values(result.output, "");
     EXPECT_TRUE(load1.holds(system.at("system.cpu.load_average.1m,host=probe")));
