@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
+extern char** environ;
+
 namespace dmon::plugins::exec {
 namespace {
 
@@ -62,9 +64,26 @@ std::vector<char*> c_strings(const std::vector<std::string>& items) {
 
 }  // namespace
 
-RunResult run_program(const RunSpec& spec) {
+std::vector<std::string> minimal_environment() {
+    return {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"};
+}
+
+std::vector<std::string> host_environment() {
+    std::vector<std::string> out;
+    for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry)
+        out.emplace_back(*entry);
+    return out;
+}
+
+RunResult run_program(const RunSpec& given) {
     RunResult result;
     const auto started = std::chrono::steady_clock::now();
+    RunSpec shell_spec;
+    if (!given.shell_command.empty()) {
+        shell_spec = given;
+        shell_spec.argv = {"/bin/sh", "-c", given.shell_command};
+    }
+    const RunSpec& spec = given.shell_command.empty() ? given : shell_spec;
     if (spec.argv.empty()) {
         result.start_error = "no command";
         return result;

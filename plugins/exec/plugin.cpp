@@ -6,9 +6,6 @@
 #include <dmon/plugin.hpp>
 
 #include <chrono>
-#include <cstdlib>
-
-extern char** environ;
 
 namespace dmon::plugins::exec {
 
@@ -17,13 +14,14 @@ constexpr dmon_option_decl kOptions[] = {
                 "the program and its arguments, e.g. [/usr/local/bin/probe, --fast]; no shell",
                 true),
     sdk::option("shell", DMON_OPT_BOOL, "false",
-                "run `command` (one string) with /bin/sh -c: pipes and globs, at the cost of "
-                "quoting"),
+                "run `command` (one string) with /bin/sh -c (Windows: cmd.exe /c): pipes and "
+                "globs, at the cost of quoting"),
     sdk::option("timeout", DMON_OPT_DURATION, "10s",
                 "the longest a run may take; then it is killed with its children"),
     sdk::option("env", DMON_OPT_STRING_LIST, nullptr, "KEY=value entries for its environment"),
     sdk::option("inherit_env", DMON_OPT_BOOL, "false",
-                "start from dmon's own environment (default: only PATH, LANG and `env`)"),
+                "start from dmon's own environment (default: only PATH, LANG and `env`; on "
+                "Windows PATH and the system's folders)"),
     sdk::option("working_directory", DMON_OPT_STRING, "", "where it runs (default: dmon's)"),
     sdk::option("max_output", DMON_OPT_INT, "1048576",
                 "bytes of standard output a run may print; more is refused and counted"),
@@ -40,8 +38,8 @@ class Exec : public sdk::Collector {
             if (spec_.argv.size() != 1)
                 throw sdk::InvalidInput(
                     "option 'command' must be one string when shell: true (it is given to "
-                    "/bin/sh -c)");
-            spec_.argv = {"/bin/sh", "-c", spec_.argv[0]};
+                    "the shell)");
+            spec_.shell_command = spec_.argv[0];
         }
         spec_.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
             std::chrono::nanoseconds(options.duration_value_ns("timeout")));
@@ -53,23 +51,13 @@ class Exec : public sdk::Collector {
         spec_.max_output_bytes = static_cast<size_t>(max_output);
         limits_.max_message_bytes = spec_.max_output_bytes;
         spec_.working_directory = options.string_value("working_directory");
-        if (options.bool_value("inherit_env")) {
-            for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry)
-                spec_.environment.emplace_back(*entry);
-        } else {
-            // Not dmon's environment: it may hold what a probe has no business seeing.
-            spec_.environment = {
-                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                "LANG=C.UTF-8"};
-        }
+        spec_.environment =
+            options.bool_value("inherit_env") ? host_environment() : minimal_environment();
         for (const auto& entry : options.list("env")) {
             const size_t equals = entry.find('=');
             if (equals == std::string::npos || equals == 0)
                 throw sdk::InvalidInput("option 'env': '" + entry + "' is not KEY=value");
-            std::erase_if(spec_.environment, [&](const std::string& e) {
-                return e.compare(0, equals + 1, entry, 0, equals + 1) == 0;
-            });
-            spec_.environment.push_back(entry);
+            set_variable(spec_.environment, entry);
         }
     }
 
@@ -78,7 +66,8 @@ class Exec : public sdk::Collector {
         if (!run.started)
             throw sdk::InvalidInput("cannot start " + run.start_error);
         log_errors(run.errors);
-        const std::string program = escape_text(spec_.argv.back(), 80);
+        const std::string program =
+            escape_text(spec_.shell_command.empty() ? spec_.argv[0] : spec_.shell_command, 80);
         if (run.timed_out) {
             host_.count("exec.failures{reason=timeout}");
             throw std::runtime_error("killed after the timeout of " +

@@ -1,5 +1,6 @@
 // proc_process: CPU, memory, disk I/O, threads and descriptors of processes, summed per group
 // (a group per rule of the config), so that series stay as many as the groups.
+#include "proc_process/group_config.hpp"
 #include "proc_process/reader.hpp"
 
 #include <unistd.h>
@@ -20,23 +21,11 @@ constexpr dmon_option_decl kOptions[] = {
                 "where procfs is mounted (a container's host /proc)"),
 };
 
-GroupOptions options_from(const sdk::Options& options) {
-    std::vector<RuleEntry> entries;
-    for (auto& entry : options.map("groups"))
-        entries.push_back({entry.key, entry.field, entry.value});
-    try {
-        return group_options(entries, options.integer_value("top"), options.string_value("top_by"),
-                             true);
-    } catch (const std::invalid_argument& e) {
-        throw sdk::InvalidInput(e.what());
-    }
-}
-
 class ProcProcess : public sdk::Collector {
   public:
     explicit ProcProcess(const sdk::Context& context)
         : host_(context.host),
-          options_(options_from(context.options)),
+          options_(group_options_from(context.options, true)),
           reader_(context.options.string_value("proc_root"), options_.rules),
           groups_(options_.names, static_cast<double>(::sysconf(_SC_CLK_TCK)),
                   static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)), options_.top) {}
@@ -69,7 +58,7 @@ class ProcProcess : public sdk::Collector {
                            "said once). Run as root or with CAP_SYS_PTRACE to read them.");
             }
         }
-        emit_all(groups_.update(processes), out);
+        emit_all(groups_.update(processes, top), out);
     }
 
   private:

@@ -181,7 +181,8 @@ std::vector<int64_t> ProcessGroups::top_pids(const std::vector<ProcessReading>& 
     return pids;
 }
 
-MetricPoints ProcessGroups::update(const std::vector<ProcessReading>& processes) {
+MetricPoints ProcessGroups::update(const std::vector<ProcessReading>& processes,
+                                   const std::vector<int64_t>& top) {
     struct Sum {
         uint64_t count = 0;
         uint64_t user_ticks = 0, system_ticks = 0, read_bytes = 0, write_bytes = 0;
@@ -189,7 +190,6 @@ MetricPoints ProcessGroups::update(const std::vector<ProcessReading>& processes)
         bool fds_read = false;  // none readable: no descriptor count, rather than a false 0
     };
     std::vector<Sum> sums(groups_.size());
-    const auto top = top_pids(processes);
     MetricPoints points;
     const auto d = [](uint64_t v) { return static_cast<double>(v); };
     const auto emit = [&](const std::vector<std::pair<std::string, std::string>>& labels,

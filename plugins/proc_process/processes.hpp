@@ -95,7 +95,13 @@ class ProcessGroups {
     // Which pids deserve the top list this round (reads io/fds only for those and the grouped).
     std::vector<int64_t> top_pids(const std::vector<ProcessReading>& processes) const;
 
-    MetricPoints update(const std::vector<ProcessReading>& processes);
+    // `top`: what top_pids gave for these readings (the caller needed it first, to read their
+    // details); without it, it is worked out here.
+    MetricPoints update(const std::vector<ProcessReading>& processes,
+                        const std::vector<int64_t>& top);
+    MetricPoints update(const std::vector<ProcessReading>& processes) {
+        return update(processes, top_pids(processes));
+    }
 
   private:
     struct Key {

@@ -1,5 +1,6 @@
 // wmi_process: CPU, memory, I/O, threads and handles of processes from Win32_Process, summed
 // per group of the config exactly as proc_process does on Linux (same names, same rules).
+#include "proc_process/group_config.hpp"
 #include "wmi_common/plugin_base.hpp"
 #include "wmi_common/wmi_host_metrics.hpp"
 
@@ -18,24 +19,12 @@ constexpr dmon_option_decl kOptions[] = {
     DMON_WMI_TIMEOUT_OPTION,
 };
 
-proc_process::GroupOptions options_from(const sdk::Options& options) {
-    std::vector<proc_process::RuleEntry> entries;
-    for (auto& entry : options.map("groups"))
-        entries.push_back({entry.key, entry.field, entry.value});
-    try {
-        return proc_process::group_options(entries, options.integer_value("top"),
-                                           options.string_value("top_by"), false);
-    } catch (const std::invalid_argument& e) {
-        throw sdk::InvalidInput(e.what());
-    }
-}
-
 class WmiProcess : public WmiCollector {
   public:
     explicit WmiProcess(const sdk::Context& context)
         : WmiCollector(context, "Win32_Process", process_properties()),
           host_(context.host),
-          options_(options_from(context.options)),
+          options_(proc_process::group_options_from(context.options, false)),
           // Win32_Process counts CPU time in 100 ns units and memory in bytes.
           groups_(options_.names, 1e7, 1, options_.top) {}
 

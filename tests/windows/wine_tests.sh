@@ -148,6 +148,36 @@ else
   fail "wmi_process"; cat "$work/host.lp" "$work/host.log"
 fi
 
+# 2c. exec on Windows through the host: a cmd.exe one-liner (shell: true) and a program with
+#     arguments; its line protocol arrives, a garbage line is refused and said.
+child_exe="Z:$(echo "$win/bin/dmon_exec_test_child.exe" | tr / '\\\\')"
+cat >"$work/exec.yaml" <<YAML
+node: wine
+self_metrics: false
+collectors:
+  - plugin: exec
+    name: shell_probe
+    shell: true
+    command: ["echo probe.value,via=cmd gauge=42& echo this is not line protocol"]
+  - plugin: exec
+    name: program_probe
+    command: ['$child_exe', line, "probe.args,via=argv gauge=7"]
+YAML
+$wine "$win/bin/dmon.exe" once --config "$work/exec.yaml" >"$work/exec.out" 2>"$work/exec.err"
+tr -d '\r' <"$work/exec.out" >"$work/exec.lp"
+tr -d '\r' <"$work/exec.err" >"$work/exec.log"
+if grep -q "^probe.value,host=wine,via=cmd gauge=42 " "$work/exec.lp" &&
+   grep -q "line(s) refused" "$work/exec.log"; then
+  ok "exec: cmd.exe's line protocol arrives, its garbage line is refused and said"
+else
+  fail "exec through cmd.exe"; cat "$work/exec.lp" "$work/exec.log"
+fi
+if grep -q "^probe.args,host=wine,via=argv gauge=7 " "$work/exec.lp"; then
+  ok "exec: a program with arguments runs (its argument arrived whole)"
+else
+  fail "exec with an argument list"; cat "$work/exec.lp" "$work/exec.log"
+fi
+
 # 3. The performance classes are missing under Wine: one clear error each, naming the class,
 #    and the host keeps running the other plugins.
 cat >"$work/all.yaml" <<YAML

@@ -243,6 +243,24 @@ TEST(RunProgram, BackgroundChildrenDoNotOutliveAProgramThatExited) {
     EXPECT_FALSE(alive(child));
 }
 
+TEST(RunProgram, AShellCommandRunsThroughBinSh) {
+    exec::RunSpec spec;
+    spec.shell_command = "echo \"shell gauge=$((2 + 3))\" | tr a-z A-Z; exit 4";
+    spec.environment = exec::minimal_environment();
+    const auto result = exec::run_program(spec);
+    EXPECT_EQ(result.output, "SHELL GAUGE=5\n");
+    EXPECT_EQ(result.exit_code, 4);
+}
+
+TEST(RunProgram, EnvironmentEntriesReplaceTheirName) {
+    std::vector<std::string> environment = exec::minimal_environment();
+    ASSERT_EQ(environment.size(), 2u);
+    exec::set_variable(environment, "PATH=/opt/probe/bin");
+    exec::set_variable(environment, "path=/lower/case/is/another/name");
+    EXPECT_EQ(environment, (std::vector<std::string>{"LANG=C.UTF-8", "PATH=/opt/probe/bin",
+                                                     "path=/lower/case/is/another/name"}));
+}
+
 TEST(RunProgram, OutputPastTheLimitIsRefusedWhole) {
     exec::RunSpec spec;
     spec.argv = {"/bin/sh", "-c", "yes 'flood gauge=1' | head -c 100000"};
