@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Cross-builds dmon for 64-bit Windows with mingw-w64: dmon.exe, dmonctl.exe, the portable
 # plugins and the WMI plugins as DLLs, and the portable unit tests as .exe (run under Wine).
-# yaml-cpp, rabbitmq-c and SQLite are built for mingw from Debian source packages, once, and
+# libyaml, rabbitmq-c and SQLite are built for mingw from Debian source packages, once, and
 # cached in .dmon/windows-deps (rebuilt only when their Debian version changes). Boost, fmt and
 # spdlog are used header-only from Debian's headers.
 #
@@ -15,7 +15,7 @@ prefix=$deps/prefix
 jobs=${DMON_JOBS:-2}
 
 packages=(g++-mingw-w64-x86-64-posix gcc-mingw-w64-x86-64-posix mingw-w64-tools wine64 dpkg-dev tcl
-          libgtest-dev libboost-dev nlohmann-json3-dev libspdlog-dev libfmt-dev librabbitmq-dev libyaml-cpp-dev libsqlite3-dev cmake ninja-build)
+          libgtest-dev libboost-dev nlohmann-json3-dev libspdlog-dev libfmt-dev librabbitmq-dev libyaml-dev libsqlite3-dev cmake ninja-build)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -77,13 +77,13 @@ fetch() {
 built() { [ -f "$deps/$1.built" ] && [ "$(cat "$deps/$1.built")" = "$(dpkg-query -W -f='${source:Version}' "$2")" ]; }
 mark() { dpkg-query -W -f='${source:Version}' "$2" >"$deps/$1.built"; }
 
-if ! built yaml-cpp libyaml-cpp-dev; then
-  echo "[windows] building yaml-cpp for mingw"
-  src=$(fetch yaml-cpp libyaml-cpp-dev)
-  cmake -S "$src" -B "$deps/build-yaml-cpp" "${toolchain[@]}" -DYAML_CPP_BUILD_TESTS=OFF -DYAML_CPP_BUILD_TOOLS=OFF \
-    -DYAML_CPP_BUILD_CONTRIB=OFF -DYAML_BUILD_SHARED_LIBS=OFF >/dev/null
-  ninja -C "$deps/build-yaml-cpp" -j "$jobs" install >/dev/null
-  mark yaml-cpp libyaml-cpp-dev
+if ! built libyaml libyaml-dev; then
+  echo "[windows] building libyaml for mingw"
+  src=$(fetch libyaml libyaml-dev)
+  cmake -S "$src" -B "$deps/build-libyaml" "${toolchain[@]}" -DBUILD_SHARED_LIBS=OFF -DBUILD_TESTING=OFF \
+    -DINSTALL_CMAKE_DIR=lib/cmake/yaml >/dev/null
+  ninja -C "$deps/build-libyaml" -j "$jobs" install >/dev/null
+  mark libyaml libyaml-dev
 fi
 
 if ! built rabbitmq-c librabbitmq-dev; then

@@ -7,7 +7,7 @@ set -euo pipefail
 
 PACKAGES=(
   g++ cmake ninja-build pkg-config git ca-certificates
-  libboost-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libgtest-dev
+  libboost-dev libyaml-dev libspdlog-dev libfmt-dev libgtest-dev
   librabbitmq-dev libsqlite3-dev sqlite3 rabbitmq-server
   clang-format procps
   libssl-dev openssl clang libclang-rt-14-dev nlohmann-json3-dev

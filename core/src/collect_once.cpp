@@ -4,12 +4,12 @@
 
 #include <dmon/line_protocol.hpp>
 
-#include <ostream>
+#include <cstdio>
 #include <thread>
 
 namespace dmon::core {
 
-int collect_once(const HostConfig& config, PluginCatalog& catalog, std::ostream& out) {
+int collect_once(const HostConfig& config, PluginCatalog& catalog, std::FILE* out) {
     PluginSetPlan plan = plan_plugins(config, catalog);
     const std::string node = config.node.empty() ? machine_name() : config.node;
     std::vector<std::unique_ptr<PluginInstance>> instances;
@@ -56,7 +56,8 @@ int collect_once(const HostConfig& config, PluginCatalog& catalog, std::ostream&
                 line_protocol::append_sample(text, sample);
         }
     }
-    out << text << std::flush;
+    std::fwrite(text.data(), 1, text.size(), out);
+    std::fflush(out);
     return failures;
 }
 

@@ -4,11 +4,11 @@
 
 #include "dmon/core/duration.hpp"
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
+#include <memory>
 #include <set>
-#include <sstream>
 
 namespace dmon::core {
 
@@ -45,11 +45,9 @@ std::string InstanceConfig::describe() const {
     return text;
 }
 
-Location location_of(const YAML::Node& node, const std::string& file) {
-    const YAML::Mark mark = node.Mark();
-    if (mark.is_null())
-        return Location{file, 0, 0};
-    return Location{file, mark.line + 1, mark.column + 1};
+Location location_of(const yaml::Node& node, const std::string& file) {
+    const yaml::Mark mark = node.mark();
+    return Location{file, mark.line, mark.column};
 }
 
 std::string substitute_environment(std::string_view text, const Location& at,
@@ -98,18 +96,17 @@ namespace {
 
 // ${VAR} is replaced inside each parsed scalar, after the YAML is read: a value that holds
 // '#', ': ' or a newline stays one value and cannot change the file's structure. Keys are left
-// as written; assigning a string keeps the node's position for later error messages.
-void substitute_in_tree(YAML::Node node, const std::string& file,
+// as written; the node keeps its position for later error messages.
+void substitute_in_tree(yaml::Node& node, const std::string& file,
                         std::vector<std::string>& errors) {
-    if (node.IsScalar()) {
-        const std::string& text = node.Scalar();
-        if (text.find('$') != std::string::npos)
-            node = substitute_environment(text, location_of(node, file), errors);
-    } else if (node.IsMap()) {
-        for (auto entry : node)
+    if (node.is_scalar()) {
+        if (node.scalar().find('$') != std::string::npos)
+            node.set_scalar(substitute_environment(node.scalar(), location_of(node, file), errors));
+    } else if (node.is_map()) {
+        for (auto& entry : node.entries())
             substitute_in_tree(entry.second, file, errors);
-    } else if (node.IsSequence()) {
-        for (auto item : node)
+    } else if (node.is_sequence()) {
+        for (auto& item : node.items())
             substitute_in_tree(item, file, errors);
     }
 }
@@ -139,33 +136,31 @@ class Parser {
     HostConfig parse(const std::string& text, std::vector<std::string>* lenient_errors = nullptr) {
         HostConfig config;
         config.file = file_;
-        YAML::Node root;
+        yaml::Node root;
         try {
-            root = YAML::Load(text);
-        } catch (const YAML::ParserException& e) {
-            const Location where{file_, e.mark.line + 1, e.mark.column + 1};
-            throw ConfigError({where.to_string() + ": YAML syntax error: " + e.msg});
+            root = yaml::parse(text);
+        } catch (const yaml::ParseError& e) {
+            const Location where{file_, e.mark().line, e.mark().column};
+            throw ConfigError({where.to_string() + ": YAML syntax error: " + e.what()});
         }
-        if (!root || root.IsNull())
+        if (root.is_null())
             throw ConfigError({file_ + ": the file is empty"});
         std::vector<std::string> substitution_errors;
         substitute_in_tree(root, file_, substitution_errors);
         if (!substitution_errors.empty())
             throw ConfigError(std::move(substitution_errors));
-        if (!root.IsMap()) {
+        if (!root.is_map()) {
             fail(root,
                  "the top level must be a map of keys (node, interval, collectors, sinks, ...)");
             throw ConfigError(errors_);
         }
-        for (const auto& entry_pair : root) {
-            const YAML::Node key_node = entry_pair.first;
+        for (const auto& [key_node, value] : root.entries()) {
             const std::string key = key_text(key_node);
-            const YAML::Node value = entry_pair.second;
             if (key.empty())
                 continue;  // reported by key_text
             if (key == "node") {
                 // `node:` left empty (e.g. ${DMON_NODE:-}) means "this machine's host name".
-                if (!value.IsNull())
+                if (!value.is_null())
                     config.node = scalar(value, "node");
             } else if (key == "interval") {
                 config.interval = duration(value, "interval", config.interval);
@@ -186,7 +181,7 @@ class Parser {
                 config.shutdown_timeout =
                     duration(value, "shutdown_timeout", config.shutdown_timeout);
             } else if (key == "control") {
-                if (!value.IsNull())
+                if (!value.is_null())
                     config.control = scalar(value, "control");  // empty: the default
             } else if (key == "watch_config") {
                 config.watch_config = boolean(value, "watch_config", config.watch_config);
@@ -208,7 +203,7 @@ class Parser {
     }
 
   private:
-    void fail(const YAML::Node& node, const std::string& message, const std::string& context = {}) {
+    void fail(const yaml::Node& node, const std::string& message, const std::string& context = {}) {
         std::string text = location_of(node, file_).to_string() + ": ";
         if (!context.empty())
             text += context + ": ";
@@ -218,28 +213,28 @@ class Parser {
     // A map key as text. YAML allows a list or a map as a key ("? - x"); no dmon key is one:
     // reported, and "" returned so the caller skips it. (Found by the config fuzzer: such a key
     // threw YAML's own exception out of the parser.)
-    std::string key_text(const YAML::Node& key, const std::string& context = {}) {
-        if (!key.IsScalar() || key.Scalar().empty()) {
+    std::string key_text(const yaml::Node& key, const std::string& context = {}) {
+        if (!key.is_scalar() || key.scalar().empty()) {
             fail(key, "a key must be a plain word", context);
             return {};
         }
-        return key.Scalar();
+        return key.scalar();
     }
 
-    std::string scalar(const YAML::Node& node, const std::string& key,
+    std::string scalar(const yaml::Node& node, const std::string& key,
                        const std::string& context = {}) {
-        if (!node.IsScalar()) {
+        if (!node.is_scalar()) {
             fail(node, key + " must be a single value", context);
             return {};
         }
-        return node.Scalar();
+        return node.scalar();
     }
 
-    std::chrono::nanoseconds duration(const YAML::Node& node, const std::string& key,
+    std::chrono::nanoseconds duration(const yaml::Node& node, const std::string& key,
                                       std::chrono::nanoseconds fallback,
                                       const std::string& context = {}) {
         const std::string text = scalar(node, key, context);
-        if (!node.IsScalar())
+        if (!node.is_scalar())
             return fallback;
         if (auto parsed = parse_duration(text))
             return *parsed;
@@ -250,10 +245,10 @@ class Parser {
         return fallback;
     }
 
-    int64_t integer(const YAML::Node& node, const std::string& key, int64_t min, int64_t max,
+    int64_t integer(const yaml::Node& node, const std::string& key, int64_t min, int64_t max,
                     int64_t fallback, const std::string& context = {}) {
         const std::string text = scalar(node, key, context);
-        if (!node.IsScalar())
+        if (!node.is_scalar())
             return fallback;
         try {
             size_t used = 0;
@@ -269,69 +264,68 @@ class Parser {
         return fallback;
     }
 
-    bool boolean(const YAML::Node& node, const std::string& key, bool fallback) {
+    bool boolean(const yaml::Node& node, const std::string& key, bool fallback) {
         const std::string text = scalar(node, key);
         if (text == "true")
             return true;
         if (text == "false")
             return false;
-        if (node.IsScalar())
+        if (node.is_scalar())
             fail(node, key + " must be true or false; got '" + text + "'");
         return fallback;
     }
 
-    std::vector<std::string> string_list(const YAML::Node& node, const std::string& key) {
+    std::vector<std::string> string_list(const yaml::Node& node, const std::string& key) {
         std::vector<std::string> items;
-        if (node.IsNull())
+        if (node.is_null())
             return items;
-        if (node.IsScalar())
-            return {node.Scalar()};
-        if (!node.IsSequence()) {
+        if (node.is_scalar())
+            return {node.scalar()};
+        if (!node.is_sequence()) {
             fail(node, key + " must be a list of strings");
             return items;
         }
-        for (const auto& item : node)
+        for (const auto& item : node.items())
             items.push_back(scalar(item, key));
         return items;
     }
 
-    void instances(const YAML::Node& node, InstanceKind kind, std::vector<InstanceConfig>& out) {
+    void instances(const yaml::Node& node, InstanceKind kind, std::vector<InstanceConfig>& out) {
         const std::string section = kind == InstanceKind::collector ? "collectors" : "sinks";
-        if (node.IsNull())
+        if (node.is_null())
             return;
-        if (!node.IsSequence()) {
+        if (!node.is_sequence()) {
             fail(node,
                  section +
                      " must be a list of plugin entries (each starting with '- plugin: NAME')");
             return;
         }
-        for (size_t index = 0; index < node.size(); ++index) {
-            const YAML::Node& entry = node[index];
+        for (size_t index = 0; index < node.items().size(); ++index) {
+            const yaml::Node& entry = node.items()[index];
             const std::string where = section + "[" + std::to_string(index) + "]";
-            if (!entry.IsMap()) {
+            if (!entry.is_map()) {
                 fail(entry, "each entry must be a map with at least 'plugin: NAME'", where);
                 continue;
             }
             InstanceConfig instance;
             instance.kind = kind;
             instance.location = location_of(entry, file_);
-            instance.options = YAML::Node(YAML::NodeType::Map);
-            if (!entry["plugin"]) {
+            instance.options = yaml::Node::make_map(entry.mark());
+            const yaml::Node* plugin = entry.find("plugin");
+            if (plugin == nullptr) {
                 fail(entry, "missing key 'plugin' (the plugin library's name, e.g. proc_cpu)",
                      where);
                 continue;
             }
-            instance.plugin = scalar(entry["plugin"], "plugin", where);
+            instance.plugin = scalar(*plugin, "plugin", where);
             instance.name = instance.plugin;
-            if (entry["name"])
-                instance.name = scalar(entry["name"], "name", where);
+            if (const yaml::Node* name = entry.find("name"))
+                instance.name = scalar(*name, "name", where);
             const std::string context = instance.describe();
-            for (const auto& entry_pair : entry) {
-                const YAML::Node key_node = entry_pair.first;
+            for (const auto& [key_node, value] : entry.entries()) {
                 const std::string key = key_text(key_node, context);
                 if (key.empty())
                     continue;  // reported by key_text
-                const YAML::Node value = entry_pair.second;
                 if (key == "plugin" || key == "name")
                     continue;
                 if (key == "interval" && kind == InstanceKind::collector) {
@@ -347,7 +341,7 @@ class Parser {
                         integer(value, key, 1, 100'000'000, instance.queue_size, context));
                 } else if (key == "overflow" && kind == InstanceKind::sink) {
                     instance.overflow = scalar(value, key, context);
-                    if (value.IsScalar() && instance.overflow != "drop_oldest" &&
+                    if (value.is_scalar() && instance.overflow != "drop_oldest" &&
                         instance.overflow != "drop_newest") {
                         fail(value,
                              "overflow must be drop_oldest or drop_newest; got '" +
@@ -355,12 +349,12 @@ class Parser {
                              context);
                     }
                 } else if (key == "spool" && kind == InstanceKind::sink) {
-                    if (!value.IsNull())  // `spool:` left empty (e.g. ${DMON_SPOOL:-}): none
+                    if (!value.is_null())  // `spool:` left empty (e.g. ${DMON_SPOOL:-}): none
                         instance.spool = scalar(value, key, context);
                 } else if (key == "spool_size" && kind == InstanceKind::sink) {
                     const std::string text = scalar(value, key, context);
                     const auto bytes = parse_byte_size(text);
-                    if (value.IsScalar() && (!bytes || *bytes < 65536)) {
+                    if (value.is_scalar() && (!bytes || *bytes < 65536)) {
                         fail(value,
                              "spool_size must be a size of at least 64KiB such as 512MiB or "
                              "1GiB; got '" +
@@ -370,17 +364,16 @@ class Parser {
                         instance.spool_size = *bytes;
                     }
                 } else {
-                    instance.options[key_node] = value;  // checked against the plugin later
+                    instance.options.add(key_node, value);  // checked against the plugin later
                 }
             }
-            std::ostringstream fingerprint;
-            fingerprint << instance.plugin << '\n'
-                        << instance.interval.count() << ' ' << instance.batch_size << ' '
-                        << instance.flush_interval.count() << ' ' << instance.queue_size << ' '
-                        << instance.overflow << ' ' << instance.spool << ' ' << instance.spool_size
-                        << '\n'
-                        << YAML::Dump(instance.options);
-            instance.options_fingerprint = fingerprint.str();
+            instance.options_fingerprint =
+                instance.plugin + '\n' + std::to_string(instance.interval.count()) + ' ' +
+                std::to_string(instance.batch_size) + ' ' +
+                std::to_string(instance.flush_interval.count()) + ' ' +
+                std::to_string(instance.queue_size) + ' ' + instance.overflow + ' ' +
+                instance.spool + ' ' + std::to_string(instance.spool_size) + '\n' +
+                instance.options.fingerprint();
             out.push_back(std::move(instance));
         }
     }
@@ -410,13 +403,30 @@ HostConfig parse_config(const std::string& text, const std::string& file) {
 
 namespace {
 
-HostConfig load(const std::string& path, std::vector<std::string>* lenient_errors) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
+// A config is a few kB; a file much larger than any config is refused rather than read.
+constexpr size_t kMaxConfigBytes = size_t{4} << 20;
+
+std::string read_config_file(const std::string& path) {
+    const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
+                                                               &std::fclose);
+    if (!file)
         throw ConfigError({path + ": cannot open the config file"});
-    std::stringstream buffer;
-    buffer << in.rdbuf();
-    HostConfig config = Parser(path).parse(buffer.str(), lenient_errors);
+    std::string text;
+    char buffer[16384];
+    size_t got = 0;
+    while ((got = std::fread(buffer, 1, sizeof(buffer), file.get())) > 0) {
+        text.append(buffer, got);
+        if (text.size() > kMaxConfigBytes)
+            throw ConfigError({path + ": larger than " + std::to_string(kMaxConfigBytes >> 20) +
+                               " MiB: not a config file"});
+    }
+    if (std::ferror(file.get()))
+        throw ConfigError({path + ": cannot be read"});
+    return text;
+}
+
+HostConfig load(const std::string& path, std::vector<std::string>* lenient_errors) {
+    HostConfig config = Parser(path).parse(read_config_file(path), lenient_errors);
     // Relative plugin folders are relative to the config file, not to the working directory.
     const std::filesystem::path base = std::filesystem::absolute(path).parent_path();
     for (auto& folder : config.plugin_paths) {

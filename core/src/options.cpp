@@ -80,22 +80,22 @@ std::vector<std::string> split_default(const std::string& text) {
 }
 
 // A mapping of names to scalars, or to mappings of scalars (one level); null is empty.
-bool parse_map(const YAML::Node& node, std::vector<dmon_options::Value::MapEntry>& out) {
-    if (node.IsNull())
+bool parse_map(const yaml::Node& node, std::vector<dmon_options::Value::MapEntry>& out) {
+    if (node.is_null())
         return true;
-    if (!node.IsMap())
+    if (!node.is_map())
         return false;
-    for (const auto& entry : node) {
-        if (!entry.first.IsScalar())
+    for (const auto& [key_node, value] : node.entries()) {
+        if (!key_node.is_scalar())
             return false;
-        const std::string key = entry.first.Scalar();
-        if (entry.second.IsScalar()) {
-            out.push_back({key, "", entry.second.Scalar()});
-        } else if (entry.second.IsMap()) {
-            for (const auto& field : entry.second) {
-                if (!field.first.IsScalar() || !field.second.IsScalar())
+        const std::string& key = key_node.scalar();
+        if (value.is_scalar()) {
+            out.push_back({key, "", value.scalar()});
+        } else if (value.is_map()) {
+            for (const auto& [field, field_value] : value.entries()) {
+                if (!field.is_scalar() || !field_value.is_scalar())
                     return false;
-                out.push_back({key, field.first.Scalar(), field.second.Scalar()});
+                out.push_back({key, field.scalar(), field_value.scalar()});
             }
         } else {
             return false;
@@ -113,9 +113,8 @@ OptionSet validate_options(const InstanceConfig& instance, std::span<const dmon_
     auto report = [&](const Location& where, const std::string& message) {
         errors.push_back(where.to_string() + ": " + context + ": " + message);
     };
-    for (const auto& option_pair : instance.options) {
-        const YAML::Node key_node = option_pair.first;
-        const std::string key = key_node.as<std::string>();
+    for (const auto& [key_node, node] : instance.options.entries()) {
+        const std::string& key = key_node.scalar();
         const dmon_option_decl* decl = nullptr;
         for (const auto& candidate : decls) {
             if (candidate.name != nullptr && key == candidate.name)
@@ -129,30 +128,31 @@ OptionSet validate_options(const InstanceConfig& instance, std::span<const dmon_
                    "unknown key '" + key + "'; valid keys: " + join(valid));
             continue;
         }
-        const YAML::Node node = option_pair.second;
         dmon_options::Value value;
         value.type = static_cast<dmon_option_type>(decl->type);
         bool ok = true;
         if (decl->type == DMON_OPT_STRING_LIST) {
-            if (node.IsScalar()) {
-                value.list.push_back(node.Scalar());
-            } else if (node.IsSequence()) {
-                for (const auto& item : node) {
-                    if (!item.IsScalar())
+            if (node.is_scalar()) {
+                value.list.push_back(node.scalar());
+            } else if (node.is_sequence()) {
+                for (const auto& item : node.items()) {
+                    if (!item.is_scalar())
                         ok = false;
                     else
-                        value.list.push_back(item.Scalar());
+                        value.list.push_back(item.scalar());
                 }
-            } else if (!node.IsNull()) {
+            } else if (!node.is_null()) {
                 ok = false;
             }
         } else if (decl->type == DMON_OPT_MAP) {
             ok = parse_map(node, value.map);
         } else {
-            ok = node.IsScalar() && parse_scalar(node.Scalar(), decl->type, value);
+            ok = node.is_scalar() && parse_scalar(node.scalar(), decl->type, value);
         }
         if (!ok) {
-            const std::string got = node.IsScalar() ? "'" + node.Scalar() + "'" : "a list or map";
+            const std::string got = node.is_scalar() ? "'" + node.scalar() + "'"
+                                    : node.is_null() ? "nothing"
+                                                     : "a list or map";
             report(location_of(node, instance.location.file),
                    "option '" + key + "' must be " + option_type_name(decl->type) + "; got " + got);
             continue;

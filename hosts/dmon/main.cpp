@@ -8,6 +8,7 @@
 
 #include <boost/asio/signal_set.hpp>
 
+#include "print.hpp"
 #include "windows_service.hpp"
 
 #ifdef _WIN32
@@ -20,7 +21,6 @@
 #include <filesystem>
 #include <functional>
 #include <thread>
-#include <iostream>
 #include <map>
 #include <optional>
 #include <set>
@@ -96,9 +96,9 @@ std::optional<Arguments> parse_arguments(int argc, char** argv, std::string& err
 void print_errors(const std::exception& e) {
     if (const auto* config = dynamic_cast<const dmon::core::ConfigError*>(&e)) {
         for (const auto& message : config->messages())
-            std::cerr << "error: " << message << '\n';
+            dmon::host::print_to(stderr, "error: " + message + "\n");
     } else {
-        std::cerr << "error: " << e.what() << '\n';
+        dmon::host::print_to(stderr, std::string("error: ") + e.what() + "\n");
     }
 }
 
@@ -261,27 +261,30 @@ int check(const Arguments& args) {
             for (const auto& instance : *list) {
                 if (failed.contains(instance.config.describe()))
                     continue;
-                std::cout << "ok  " << instance.config.describe() << ": "
-                          << instance.library->name() << ' ' << instance.library->version()
-                          << " from " << instance.library->path() << '\n';
+                dmon::host::print_to(stdout, "ok  " + instance.config.describe() + ": " +
+                                                 instance.library->name() + ' ' +
+                                                 instance.library->version() + " from " +
+                                                 instance.library->path() + "\n");
             }
         }
     }
     if (!errors.empty()) {
         for (const auto& message : errors)
-            std::cerr << "error: " << message << '\n';
-        std::cerr << args.config << ": " << errors.size() << " error(s)\n";
+            dmon::host::print_to(stderr, "error: " + message + "\n");
+        dmon::host::print_to(stderr,
+                             args.config + ": " + std::to_string(errors.size()) + " error(s)\n");
         return kExitBadInput;
     }
-    std::cout << args.config << ": " << plan->collectors.size() << " collector(s), "
-              << plan->sinks.size() << " sink(s), no errors\n";
+    dmon::host::print_to(stdout, args.config + ": " + std::to_string(plan->collectors.size()) +
+                                     " collector(s), " + std::to_string(plan->sinks.size()) +
+                                     " sink(s), no errors\n");
     return kExitOk;
 }
 
 int once(const Arguments& args) {
     auto config = load(args);
     auto catalog = catalog_for(config);
-    const int failures = dmon::core::collect_once(config, *catalog, std::cout);
+    const int failures = dmon::core::collect_once(config, *catalog, stdout);
     return failures == 0 ? kExitOk : kExitFailure;
 }
 
@@ -289,13 +292,14 @@ int once(const Arguments& args) {
 
 int main(int argc, char** argv) {
     if (argc == 2 && (std::string(argv[1]) == "--version" || std::string(argv[1]) == "version")) {
-        std::cout << "dmon " << DMON_VERSION << " (plugin ABI " << DMON_ABI_MAJOR << "."
-                  << DMON_ABI_MINOR << ")\n";
+        dmon::host::print_to(stdout, std::string("dmon ") + DMON_VERSION + " (plugin ABI " +
+                                         std::to_string(DMON_ABI_MAJOR) + "." +
+                                         std::to_string(DMON_ABI_MINOR) + ")\n");
         return kExitOk;
     }
     if (argc == 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
                       std::string(argv[1]) == "help")) {
-        std::cout << kUsage;
+        dmon::host::print_to(stdout, kUsage);
         return kExitOk;
     }
     if (argc >= 2 && std::string(argv[1]) == "service")
@@ -305,9 +309,9 @@ int main(int argc, char** argv) {
     static const std::map<std::string, int (*)(const Arguments&)> commands = {
         {"run", &run}, {"check", &check}, {"once", &once}};
     if (!args || !commands.contains(args->command)) {
-        std::cerr << "dmon: " << (args ? "unknown command '" + args->command + "'" : error)
-                  << "\n\n"
-                  << kUsage;
+        dmon::host::print_to(
+            stderr, "dmon: " + (args ? "unknown command '" + args->command + "'" : error) + "\n\n" +
+                        kUsage);
         return kExitBadInput;
     }
     try {

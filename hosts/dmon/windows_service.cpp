@@ -4,7 +4,8 @@
 // host, and on STOP or SHUTDOWN flushes the sinks and exits cleanly.
 #include "windows_service.hpp"
 
-#include <iostream>
+#include "print.hpp"
+
 #include <string>
 
 #ifdef _WIN32
@@ -25,7 +26,8 @@ namespace dmon::host {
 #ifndef _WIN32
 
 int service_command(int, char**) {
-    std::cerr << "dmon: 'service' is for Windows; on Linux run `dmon run` under your init system\n";
+    print_to(stderr,
+             "dmon: 'service' is for Windows; on Linux run `dmon run` under your init system\n");
     return 2;
 }
 
@@ -146,7 +148,7 @@ void WINAPI service_main(DWORD, LPSTR*) {
 
 int install(const ServiceArguments& args) {
     if (args.config.empty()) {
-        std::cerr << "dmon: 'service install' needs --config FILE\n";
+        print_to(stderr, std::string("dmon: 'service install' needs --config FILE\n"));
         return 2;
     }
     char exe[MAX_PATH];
@@ -157,8 +159,8 @@ int install(const ServiceArguments& args) {
                                 " --config \"" + config + "\"";
     ServiceHandle manager(OpenSCManagerA(nullptr, nullptr, SC_MANAGER_CREATE_SERVICE));
     if (!manager) {
-        std::cerr << "error: cannot open the Service Control Manager: " << last_error_text()
-                  << '\n';
+        print_to(stderr, std::string("error: cannot open the Service Control Manager: ") +
+                             last_error_text() + "\n");
         return 1;
     }
     ServiceHandle service(CreateServiceA(manager.get(), args.name.c_str(), "dmon monitoring agent",
@@ -166,36 +168,37 @@ int install(const ServiceArguments& args) {
                                          SERVICE_AUTO_START, SERVICE_ERROR_NORMAL, command.c_str(),
                                          nullptr, nullptr, nullptr, nullptr, nullptr));
     if (!service) {
-        std::cerr << "error: cannot create service '" << args.name << "': " << last_error_text()
-                  << '\n';
+        print_to(stderr, std::string("error: cannot create service '") + args.name +
+                             "': " + last_error_text() + "\n");
         return 1;
     }
-    std::cout << "service '" << args.name << "' installed: " << command << '\n';
+    print_to(stdout, std::string("service '") + args.name + "' installed: " + command + "\n");
     return 0;
 }
 
 int uninstall(const ServiceArguments& args) {
     ServiceHandle manager(OpenSCManagerA(nullptr, nullptr, SC_MANAGER_CONNECT));
     if (!manager) {
-        std::cerr << "error: cannot open the Service Control Manager: " << last_error_text()
-                  << '\n';
+        print_to(stderr, std::string("error: cannot open the Service Control Manager: ") +
+                             last_error_text() + "\n");
         return 1;
     }
     ServiceHandle service(OpenServiceA(manager.get(), args.name.c_str(),
                                        SERVICE_STOP | DELETE | SERVICE_QUERY_STATUS));
     if (!service) {
-        std::cerr << "error: no service '" << args.name << "': " << last_error_text() << '\n';
+        print_to(stderr,
+                 std::string("error: no service '") + args.name + "': " + last_error_text() + "\n");
         return 1;
     }
     SERVICE_STATUS status{};
     ControlService(service.get(), SERVICE_CONTROL_STOP,
                    &status);  // stopping a stopped service fails: fine
     if (!DeleteService(service.get())) {
-        std::cerr << "error: cannot delete service '" << args.name << "': " << last_error_text()
-                  << '\n';
+        print_to(stderr, std::string("error: cannot delete service '") + args.name +
+                             "': " + last_error_text() + "\n");
         return 1;
     }
-    std::cout << "service '" << args.name << "' uninstalled\n";
+    print_to(stdout, std::string("service '") + args.name + "' uninstalled\n");
     return 0;
 }
 
@@ -204,8 +207,10 @@ int uninstall(const ServiceArguments& args) {
 int service_command(int argc, char** argv) {
     ServiceArguments args;
     if (argc < 3) {
-        std::cerr << "usage: dmon service install --config FILE [--name NAME] | uninstall [--name "
-                     "NAME]\n";
+        print_to(stderr,
+                 std::string(
+                     "usage: dmon service install --config FILE [--name NAME] | uninstall [--name "
+                     "NAME]\n"));
         return 2;
     }
     args.action = argv[2];
@@ -216,7 +221,7 @@ int service_command(int argc, char** argv) {
         else if (word == "--name")
             args.name = argv[i + 1];
         else {
-            std::cerr << "dmon: unknown option '" << word << "' for 'service'\n";
+            print_to(stderr, std::string("dmon: unknown option '") + word + "' for 'service'\n");
             return 2;
         }
     }
@@ -231,18 +236,20 @@ int service_command(int argc, char** argv) {
             SERVICE_TABLE_ENTRYA table[] = {{g_service.name.data(), service_main},
                                             {nullptr, nullptr}};
             if (!StartServiceCtrlDispatcherA(table)) {
-                std::cerr << "error: 'service run' is started by the Service Control Manager ("
-                          << last_error_text()
-                          << "); to run in a console use `dmon run --config FILE`\n";
+                print_to(stderr,
+                         "error: 'service run' is started by the Service Control Manager (" +
+                             last_error_text() +
+                             "); to run in a console use `dmon run --config FILE`\n");
                 return 1;
             }
             return 0;
         }
     } catch (const std::exception& e) {
-        std::cerr << "error: " << e.what() << '\n';
+        print_to(stderr, std::string("error: ") + e.what() + "\n");
         return 2;
     }
-    std::cerr << "dmon: unknown service action '" << args.action << "' (install, uninstall)\n";
+    print_to(stderr, std::string("dmon: unknown service action '") + args.action +
+                         "' (install, uninstall)\n");
     return 2;
 }
 

@@ -16,9 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #endif
-#include <fstream>
 #include <random>
-#include <sstream>
 #include <vector>
 
 namespace dmon::plugins::amqp {
@@ -138,12 +136,17 @@ Connection::Connection(const ConnectionSettings& settings, size_t index) {
     where_ = safe_url(text_url);
     if (!settings.password_file.empty()) {
         check_password_file(settings.password_file);
-        std::ifstream in(settings.password_file);
-        if (!in)
+        // stdio, not <fstream>: the first stream a process makes costs it the C++ locale code.
+        std::FILE* in = std::fopen(settings.password_file.c_str(), "rb");
+        if (in == nullptr)
             throw AmqpError(where_ + ": cannot read password_file " + settings.password_file);
-        std::stringstream content;
-        content << in.rdbuf();
-        url.password = trim(content.str());
+        std::string content;
+        char buffer[4096];
+        size_t got = 0;
+        while ((got = std::fread(buffer, 1, sizeof(buffer), in)) > 0 && content.size() < 65536)
+            content.append(buffer, got);
+        std::fclose(in);
+        url.password = trim(content);
     } else if (!settings.password_env.empty()) {
         const char* value = std::getenv(settings.password_env.c_str());
         if (value == nullptr)

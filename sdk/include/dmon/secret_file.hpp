@@ -4,7 +4,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <stdexcept>
 #include <string>
 #ifndef _WIN32
@@ -41,9 +40,14 @@ inline std::string secret_file_problem(const std::string& path, const std::strin
 inline std::string read_secret_file(const std::string& path, const std::string& what) {
     if (std::string problem = secret_file_problem(path, what); !problem.empty())
         throw std::invalid_argument(problem);
-    std::ifstream in(path, std::ios::binary);
+    // stdio, not <fstream>: the first stream a process makes costs it the C++ locale machinery.
     std::string line;
-    std::getline(in, line);
+    if (std::FILE* in = std::fopen(path.c_str(), "rb")) {
+        int c = 0;
+        while ((c = std::fgetc(in)) != EOF && c != '\n' && line.size() < 65536)
+            line += static_cast<char>(c);
+        std::fclose(in);
+    }
     while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
         line.pop_back();
     if (line.empty())

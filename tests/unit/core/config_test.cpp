@@ -62,8 +62,9 @@ sinks:
     EXPECT_EQ(config.collectors[0].plugin, "proc_cpu");
     EXPECT_EQ(config.collectors[0].name, "proc_cpu");
     EXPECT_EQ(config.collectors[0].interval, 1s);
-    EXPECT_EQ(config.collectors[0].options["per_cpu"].as<std::string>(), "true");
-    EXPECT_FALSE(config.collectors[0].options["interval"]);  // a host key, not an option
+    ASSERT_NE(config.collectors[0].options.find("per_cpu"), nullptr);
+    EXPECT_EQ(config.collectors[0].options.find("per_cpu")->scalar(), "true");
+    EXPECT_EQ(config.collectors[0].options.find("interval"), nullptr);  // a host key, not an option
     EXPECT_EQ(config.collectors[1].name, "disks");
     EXPECT_EQ(config.collectors[1].location.to_string(), "agent.yaml:10:5");
     ASSERT_EQ(config.sinks.size(), 1u);
@@ -75,7 +76,91 @@ sinks:
 TEST(Config, YamlSyntaxErrorNamesLineAndColumn) {
     EXPECT_EQ(errors_of([] { parse_config("collectors:\n  - plugin: [proc_cpu\n", "bad.yaml"); }),
               std::vector<std::string>{
-                  "bad.yaml:3:1: YAML syntax error: end of sequence flow not found"});
+                  "bad.yaml:3:1: YAML syntax error: did not find expected ',' or ']' (while "
+                  "parsing a flow sequence at line 2, column 13)"});
+}
+
+// ---- the YAML reader (libyaml events into a tree) --------------------------------------------
+
+TEST(Yaml, ScalarsNullsListsMapsAndTheirPositions) {
+    const auto root = yaml::parse("a: 1\nb: ~\nc:\nd: 'null'\ne: [x, \"y z\"]\nf:\n  g: NULL\n");
+    ASSERT_TRUE(root.is_map());
+    ASSERT_EQ(root.entries().size(), 6u);
+    EXPECT_EQ(root.find("a")->scalar(), "1");
+    EXPECT_EQ(root.find("a")->mark().line, 1);
+    EXPECT_EQ(root.find("a")->mark().column, 4);
+    EXPECT_TRUE(root.find("b")->is_null());
+    EXPECT_TRUE(root.find("c")->is_null());
+    EXPECT_EQ(root.find("c")->mark().line, 3);  // an empty value sits after its key
+    EXPECT_TRUE(root.find("d")->is_scalar());   // quoted: text, not null
+    EXPECT_EQ(root.find("d")->scalar(), "null");
+    const auto& list = root.find("e")->items();
+    ASSERT_EQ(list.size(), 2u);
+    EXPECT_EQ(list[1].scalar(), "y z");
+    EXPECT_EQ(list[1].mark().column, 8);
+    EXPECT_TRUE(root.find("f")->find("g")->is_null());
+    EXPECT_EQ(root.find("nothing"), nullptr);
+    EXPECT_TRUE(yaml::parse("").is_null());
+    EXPECT_TRUE(yaml::parse("# only a comment\n").is_null());
+}
+
+TEST(Yaml, AliasesAreExpandedWithinBounds) {
+    const auto root = yaml::parse("base: &b {x: 1, y: [2]}\ncopy: *b\n");
+    EXPECT_EQ(root.find("copy")->fingerprint(), root.find("base")->fingerprint());
+    EXPECT_EQ(root.find("copy")->find("y")->items()[0].scalar(), "2");
+    // "Billion laughs": each level doubles the last; refused when the expansion passes the bound.
+    std::string laughs = "a0: &a0 [lol, lol]\n";
+    for (int i = 1; i < 30; ++i)
+        laughs += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [*a" +
+                  std::to_string(i - 1) + ", *a" + std::to_string(i - 1) + "]\n";
+    try {
+        yaml::parse(laughs);
+        ADD_FAILURE() << "an exponential expansion was accepted";
+    } catch (const yaml::ParseError& e) {
+        EXPECT_NE(std::string(e.what()).find("more than 100000 values"), std::string::npos)
+            << e.what();
+    }
+    EXPECT_THROW(yaml::parse("x: *nowhere\n"), yaml::ParseError);
+}
+
+TEST(Yaml, DepthDuplicatesAndSecondDocumentsAreRefused) {
+    const std::string deep = std::string(100, '[') + std::string(100, ']');
+    try {
+        yaml::parse(deep);
+        ADD_FAILURE() << "100 levels were accepted";
+    } catch (const yaml::ParseError& e) {
+        EXPECT_EQ(std::string(e.what()), "nested deeper than 64 levels");
+        EXPECT_EQ(e.mark().column, 65);
+    }
+    try {
+        yaml::parse("interval: 1s\nnode: a\ninterval: 5s\n");
+        ADD_FAILURE() << "a key given twice was accepted";
+    } catch (const yaml::ParseError& e) {
+        EXPECT_EQ(std::string(e.what()), "key 'interval' is given twice in this map");
+        EXPECT_EQ(e.mark().line, 3);
+    }
+    EXPECT_THROW(yaml::parse("a: 1\n---\nb: 2\n"), yaml::ParseError);
+    EXPECT_NO_THROW(yaml::parse("---\na: 1\n...\n"));
+    EXPECT_THROW(yaml::parse(std::string("a: \xff\xfe\n")), yaml::ParseError);  // not UTF-8
+}
+
+TEST(Config, AKeyGivenTwiceIsAnErrorNotASilentChoice) {
+    EXPECT_EQ(errors_of([] {
+                  parse_config(
+                      "collectors:\n  - plugin: proc_cpu\n    per_cpu: true\n"
+                      "    per_cpu: false\n",
+                      "twice.yaml");
+              }),
+              std::vector<std::string>{
+                  "twice.yaml:4:5: YAML syntax error: key 'per_cpu' is given twice in this map"});
+}
+
+TEST(Config, FingerprintsTellChangedOptionsFromTheSame) {
+    const auto a = parse_config("collectors:\n  - plugin: exec\n    command: [a, b]\n", "f.yaml");
+    const auto same = parse_config("collectors:\n- plugin: exec\n  command: [a,   b]\n", "f.yaml");
+    const auto other = parse_config("collectors:\n  - plugin: exec\n    command: [ab]\n", "f.yaml");
+    EXPECT_EQ(a.collectors[0].options_fingerprint, same.collectors[0].options_fingerprint);
+    EXPECT_NE(a.collectors[0].options_fingerprint, other.collectors[0].options_fingerprint);
 }
 
 TEST(Config, UnknownTopLevelKeyListsTheValidOnes) {
@@ -115,8 +200,8 @@ TEST(Config, DeliveryKeysOfASink) {
     EXPECT_EQ(config.sinks[0].spool, "/var/spool/x");
     EXPECT_EQ(config.sinks[0].spool_size, uint64_t{512} << 20);
     EXPECT_EQ(config.sinks[0].queue_size, 5000u);
-    EXPECT_TRUE(config.sinks[0].options.size() == 0);    // none of them reaches the plugin
-    EXPECT_EQ(config.sinks[1].overflow, "drop_oldest");  // the defaults
+    EXPECT_TRUE(config.sinks[0].options.entries().empty());  // none of them reaches the plugin
+    EXPECT_EQ(config.sinks[1].overflow, "drop_oldest");      // the defaults
     EXPECT_EQ(config.sinks[1].spool, "");
     EXPECT_EQ(config.sinks[1].spool_size, uint64_t{1} << 30);
     // A changed spool is a changed instance (hot reload replaces it).

@@ -1,6 +1,6 @@
 #pragma once
 
-#include <yaml-cpp/yaml.h>
+#include "dmon/core/yaml.hpp"
 
 #include <chrono>
 #include <optional>
@@ -38,15 +38,15 @@ struct InstanceConfig {
     std::string plugin;
     std::string name;  // defaults to the plugin name
     Location location;
-    std::chrono::nanoseconds interval{0};        // collectors; 0 = the host's interval
-    size_t batch_size = 1000;                    // sinks: samples per write
-    std::chrono::nanoseconds flush_interval{0};  // sinks; 0 = the host's interval
-    size_t queue_size = 100000;                  // sinks: samples held in memory
-    std::string overflow = "drop_oldest";        // sinks: drop_oldest or drop_newest
-    std::string spool;                           // sinks: a folder; empty = memory only
-    uint64_t spool_size = uint64_t{1} << 30;     // sinks: bytes on disk
-    YAML::Node options;                          // the plugin's own keys (a map)
-    std::string options_fingerprint;             // canonical text, to tell changed from same
+    std::chrono::nanoseconds interval{0};         // collectors; 0 = the host's interval
+    size_t batch_size = 1000;                     // sinks: samples per write
+    std::chrono::nanoseconds flush_interval{0};   // sinks; 0 = the host's interval
+    size_t queue_size = 100000;                   // sinks: samples held in memory
+    std::string overflow = "drop_oldest";         // sinks: drop_oldest or drop_newest
+    std::string spool;                            // sinks: a folder; empty = memory only
+    uint64_t spool_size = uint64_t{1} << 30;      // sinks: bytes on disk
+    yaml::Node options = yaml::Node::make_map();  // the plugin's own keys
+    std::string options_fingerprint;              // canonical text, to tell changed from same
 
     // "collector 'disks' (proc_disk)", used in every message about this instance.
     std::string describe() const;
@@ -92,6 +92,6 @@ std::vector<std::string> config_warnings(const HostConfig& config,
 // The host keys an instance entry may have, before its plugin's own options.
 std::vector<std::string> host_keys(InstanceKind kind);
 
-Location location_of(const YAML::Node& node, const std::string& file);
+Location location_of(const yaml::Node& node, const std::string& file);
 
 }  // namespace dmon::core

@@ -8,7 +8,7 @@
 #include "dmon/core/sink_runner.hpp"
 
 #include <atomic>
-#include <iosfwd>
+#include <cstdio>
 #include <map>
 #include <mutex>
 #include <memory>
@@ -136,6 +136,6 @@ class Host {
 
 // `dmon once`: one round of every collector, printed as line protocol. Collectors that need
 // two readings are primed first. Returns the number of collectors that failed.
-int collect_once(const HostConfig& config, PluginCatalog& catalog, std::ostream& out);
+int collect_once(const HostConfig& config, PluginCatalog& catalog, std::FILE* out);
 
 }  // namespace dmon::core
