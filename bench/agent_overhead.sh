@@ -6,7 +6,9 @@
 #   deployed    the shipped config/agent.yaml (amqp_publish with confirms and a spool) against
 #               collectd with the same plugins and its amqp plugin, both publishing to one
 #               RabbitMQ on 127.0.0.1:5691 (a controller consumes dmon's messages).
-# Reports CPU seconds (user + system) and peak RSS (VmHWM) of each, and their ratios.
+# Reports CPU seconds (user + system) and peak RSS (VmHWM) of each, and their ratios; then the
+# floor: the peak RSS of a C program and of a C++ program (shared libstdc++, no iostreams) that
+# only start a thread and sleep (bench/runtime_floor.c, .cpp), in the same run.
 #
 # usage: bench/agent_overhead.sh [SECONDS]     (default 60, per agent and round)
 set -euo pipefail
@@ -119,6 +121,29 @@ report "collectors: ${duration}s at 1 s, every Linux collector (proc_process: 5 
 report "deployed: config/agent.yaml (amqp_publish, spool) / collectd + amqp plugin, one broker, ${duration}s" \
   "$agent_cpu" "$agent_rss" "$cda_cpu" "$cda_rss"
 echo "(the controller stored $stored samples from the dmon agent)"
+
+# The floor: what a process costs before it does anything, in C and in C++.
+gcc -O2 -pthread bench/runtime_floor.c -o "$work/floor_c"
+g++ -O2 -std=c++20 -pthread bench/runtime_floor.cpp -o "$work/floor_cpp"
+floor_rss() {
+  "$1" &
+  local pid=$!
+  sleep 2
+  awk '/VmHWM/ {print $2}' "/proc/$pid/status"
+  kill "$pid"
+  wait "$pid" 2>/dev/null || true
+}
+floor_c=$(floor_rss "$work/floor_c")
+floor_cpp=$(floor_rss "$work/floor_cpp")
+echo
+echo "floor: a program that starts a thread and sleeps, peak RSS"
+printf '%-28s %8.1f MB\n' "C (libc)" "$(awk -v k="$floor_c" 'BEGIN {print k / 1024}')" \
+  "C++ (libstdc++.so, libm)" "$(awk -v k="$floor_cpp" 'BEGIN {print k / 1024}')" \
+  "collectd, collectors round" "$(awk -v k="$cd_rss" 'BEGIN {print k / 1024}')" \
+  "dmon, collectors round" "$(awk -v k="$dmon_rss" 'BEGIN {print k / 1024}')"
+awk -v c="$floor_c" -v p="$floor_cpp" -v d="$dmon_rss" -v k="$cd_rss" 'BEGIN {
+  printf "C++ runtime before any work: +%.1f MB over C; dmon above its floor: %.1f MB, collectd above its: %.1f MB\n",
+    (p - c) / 1024, (d - p) / 1024, (k - c) / 1024 }'
 echo
 echo "where dmon's resident memory is (collectors round, /proc/PID/smaps, kB per mapping):"
 cat "$work/dmon-collectors.smaps"

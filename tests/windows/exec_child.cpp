@@ -2,10 +2,10 @@
 // finds it next to itself. What it does is its first argument:
 //   print            a sample, a line of standard error, its folder and PROBE_VALUE; exit 3
 //   sleep            sleeps 300 s
-//   hang PIDFILE     starts `exec_child sleep`, writes that child's pid and its own to PIDFILE,
-//                    prints a sample, sleeps 300 s (to be killed at the timeout, with the child)
-//   leave PIDFILE    starts `exec_child sleep` sharing its standard output, writes its pid, prints
-//                    a sample and exits 0 (the child must not outlive it)
+//   hang             starts `exec_child sleep`, prints "pids CHILD PARENT" and a sample, sleeps
+//                    300 s (to be killed at the timeout, with the child)
+//   leave            starts `exec_child sleep` sharing its standard output, prints "pids CHILD
+//                    PARENT" and a sample, and exits 0 (the child must not outlive it)
 //   flood            prints 140000 bytes of samples
 //   args A B ...     prints each further argument on a line of its own, as it arrived
 //   line TEXT        prints TEXT and a newline
@@ -41,14 +41,6 @@ DWORD start_sleeper(bool share_output) {
     return process.dwProcessId;
 }
 
-void write_pids(const char* path, DWORD child) {
-    FILE* file = std::fopen(path, "w");
-    if (file == nullptr)
-        std::exit(2);
-    std::fprintf(file, "%lu %lu\n", child, ::GetCurrentProcessId());
-    std::fclose(file);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -67,9 +59,9 @@ int main(int argc, char** argv) {
         ::Sleep(300000);
         return 0;
     }
-    if ((mode == "hang" || mode == "leave") && argc > 2) {
+    if (mode == "hang" || mode == "leave") {
         const DWORD child = start_sleeper(mode == "leave");
-        write_pids(argv[2], child);
+        std::printf("pids %lu %lu\n", child, ::GetCurrentProcessId());
         std::printf("%s gauge=1\n", mode == "hang" ? "partial" : "ok");
         std::fflush(stdout);
         if (mode == "hang")
