@@ -85,6 +85,32 @@ TEST_F(ControlTest, TheFolderIsMadePrivate) {
     EXPECT_EQ(info.st_mode & 0777, 0600u);
 }
 
+TEST_F(ControlTest, ASecondHostIsRefusedAndAStaleSocketReplaced) {
+    {
+        auto first = serve();
+        try {
+            serve();
+            ADD_FAILURE() << "a second host took the socket of a running one";
+        } catch (const std::runtime_error& e) {
+            EXPECT_NE(std::string(e.what()).find("another dmon host already listens here"),
+                      std::string::npos)
+                << e.what();
+        }
+        EXPECT_EQ(control_request(path_, "x"), "answer to x\n");  // the first one still serves
+    }
+    // A host that died leaves its socket file behind: nobody answers there, so it is replaced.
+    const int stale = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, path_.c_str(), sizeof(address.sun_path) - 1);
+    ::unlink(path_.c_str());
+    ASSERT_EQ(::bind(stale, reinterpret_cast<const sockaddr*>(&address), sizeof(address)), 0);
+    ::close(stale);  // bound, never listened, closed: the file stays, nobody answers
+    ASSERT_TRUE(std::filesystem::exists(path_));
+    auto replacement = serve();
+    EXPECT_EQ(control_request(path_, "y"), "answer to y\n");
+}
+
 std::string refusal(const std::string& path) {
     try {
         ControlServer server(path, [](const std::string&) { return std::string(); });
