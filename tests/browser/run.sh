@@ -8,10 +8,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:?usage: run.sh BUILD_DIR [SHOTS]}" && pwd)
 shots=${2:-$build/browser-shots}
 state=$(mktemp -d)
-server=""
 agents=""
 cleanup() {
-  for pid in $server $agents; do kill "$pid" 2>/dev/null; done
+  # serve() runs in a command substitution (a subshell): its pids come back through a file.
+  for pid in $agents $(cat "$state/servers" 2>/dev/null); do kill "$pid" 2>/dev/null; done
   wait 2>/dev/null
   rm -rf "$state"
 }
@@ -45,7 +45,7 @@ serve() {
   shift
   "$build/bin/dmonctl" serve --db "$state/metrics.db" --listen 127.0.0.1:0 "$@" \
     >"$state/$name.out" 2>"$state/$name.err" &
-  server="$server $!"
+  echo "$!" >>"$state/servers"
   for _ in $(seq 50); do grep -q http "$state/$name.out" 2>/dev/null && break; sleep 0.1; done
   local url
   url=$(grep -o 'http://[^ ]*' "$state/$name.out" || true)
