@@ -32,6 +32,18 @@ CollectorRunner::CollectorRunner(asio::io_context& io, std::shared_ptr<PluginIns
     };
 }
 
+CollectorRunner::~CollectorRunner() {
+    // Every handler of the strand holds the runner: none runs now, none will. The plugin
+    // instance (a member) is still alive, so its completions can be called here, serially.
+    std::map<void*, dmon_completion_fn> owed;
+    {
+        std::lock_guard lock(completions_->mutex);
+        owed.swap(completions_->owed);
+    }
+    for (const auto& [user, done] : owed)
+        done(user, DMON_ERROR);
+}
+
 SystemClock::time_point CollectorRunner::next_tick(SystemClock::time_point now,
                                                    std::chrono::nanoseconds interval) {
     const auto since_epoch =
@@ -81,13 +93,20 @@ void CollectorRunner::run_round() {
     emitter.source = name_;
     emitter.collected_at_ns = now_ns();
     std::weak_ptr<CollectorRunner> weak = weak_from_this();
-    emitter.bind_completion = [weak](dmon_completion_fn done, void* user) {
-        return std::function<void(bool)>([weak, done, user](bool ok) {
+    emitter.bind_completion = [weak, completions = completions_](dmon_completion_fn done,
+                                                                 void* user) {
+        {
+            std::lock_guard lock(completions->mutex);
+            completions->owed.emplace(user, done);
+        }
+        return std::function<void(bool)>([weak, completions, done, user](bool ok) {
             // The plugin hears about completion on its own strand, never concurrently with
-            // collect().
+            // collect(); if the runner is gone, its destructor has already told it.
             if (auto self = weak.lock()) {
-                asio::post(self->strand_,
-                           [self, done, user, ok] { done(user, ok ? DMON_OK : DMON_ERROR); });
+                asio::post(self->strand_, [self, completions, done, user, ok] {
+                    if (completions->take(user))
+                        done(user, ok ? DMON_OK : DMON_ERROR);
+                });
             }
         });
     };

@@ -328,6 +328,60 @@ TEST_F(Pipeline, CompletionFailsWhenASinkGivesUpAtShutdown) {
     EXPECT_EQ(sink->stats()->dropped, 1u);
 }
 
+// A plugin's completion whose batch is still queued when its collector goes (a sink that could
+// not write at shutdown) is called once, with an error, by the runner: never lost (its closure
+// would leak, and a broker message would wait for the connection to drop), never twice.
+TEST_F(Pipeline, ACompletionStillOwedWhenTheCollectorGoesIsCalledOnceWithAnError) {
+    RecordingWriter writer;
+    writer.blocked = true;  // nothing gets written
+    auto router = std::make_shared<Router>();
+    auto sink = std::make_shared<SinkRunner>(io_, "sink", writer.fn(), SinkSettings{1, 1h, 1000});
+    router->set_sinks({sink});
+    struct Owed {
+        std::atomic<int> calls{0};
+        std::atomic<int> errors{0};
+    } owed;
+    const dmon_completion_fn done = [](void* user, dmon_status status) {
+        auto* counts = static_cast<Owed*>(user);
+        ++counts->calls;
+        if (status != DMON_OK)
+            ++counts->errors;
+    };
+    std::atomic<bool> emitted{false};
+    auto runner = std::make_shared<CollectorRunner>(
+        io_, "fed", 20ms,
+        [&](dmon_emitter& emitter, std::string&) {
+            if (emitted.exchange(true))
+                return DMON_OK;
+            auto batch = std::make_shared<SampleBatch>("fed");
+            batch->add("x", {}, 1, DMON_GAUGE, emitter.collected_at_ns);
+            batch->set_token(
+                std::make_shared<CompletionToken>(emitter.bind_completion(done, &owed)));
+            emitter.batches.push_back(batch);
+            return DMON_OK;
+        },
+        router, "node");
+    runner->start();
+    for (int i = 0; i < 200 && !emitted; ++i)
+        std::this_thread::sleep_for(10ms);
+    ASSERT_TRUE(emitted);
+    runner->stop();
+    EXPECT_EQ(owed.calls, 0);  // the batch waits in the blocked sink
+    runner.reset();            // the collector goes first, as at shutdown
+    // (A cancelled timer's handler may hold it a moment longer, on an io thread.)
+    for (int i = 0; i < 200 && owed.calls == 0; ++i)
+        std::this_thread::sleep_for(10ms);
+    EXPECT_EQ(owed.calls, 1);
+    EXPECT_EQ(owed.errors, 1);
+    // The sink gives up on the batch later: its token finishes, nobody is called again.
+    router->set_sinks({});
+    writer.unblock();
+    sink->drain(std::chrono::steady_clock::now() + 2s);
+    sink.reset();
+    std::this_thread::sleep_for(50ms);
+    EXPECT_EQ(owed.calls, 1);
+}
+
 TEST(Scheduler, TicksAreAlignedToWallClockBoundaries) {
     using std::chrono::system_clock;
     const auto at = [](int64_t ms) {

@@ -7,7 +7,9 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 
 namespace dmon::core {
 
@@ -40,9 +42,25 @@ class CollectorRunner : public std::enable_shared_from_this<CollectorRunner> {
     static std::chrono::system_clock::time_point next_tick(
         std::chrono::system_clock::time_point now, std::chrono::nanoseconds interval);
 
+    // Calls, with DMON_ERROR, every completion the plugin is still owed (see Completions).
+    ~CollectorRunner();
+
   private:
     void schedule(std::chrono::system_clock::time_point when);
     void run_round();
+
+    // The completions the plugin is owed (emit_with_completion), each called exactly once: on
+    // the strand when its batch is done, or by the destructor with DMON_ERROR when the runner
+    // goes first (a batch still queued in a sink that gave up at shutdown). Until they were
+    // tracked, such a completion was never called and the plugin's closure leaked.
+    struct Completions {
+        std::mutex mutex;
+        std::map<void*, dmon_completion_fn> owed;
+        bool take(void* user) {
+            std::lock_guard lock(mutex);
+            return owed.erase(user) == 1;
+        }
+    };
 
     std::string name_;
     std::shared_ptr<PluginInstance> instance_;
@@ -57,6 +75,7 @@ class CollectorRunner : public std::enable_shared_from_this<CollectorRunner> {
     int consecutive_failures_ = 0;  // strand-only
     bool stopped_ = false;          // strand-only
     bool uses_completion_ = false;  // strand-only: fed from outside, so back-pressure applies
+    std::shared_ptr<Completions> completions_ = std::make_shared<Completions>();
 };
 
 }  // namespace dmon::core
