@@ -28,6 +28,11 @@ if [ "${1:-}" = "--tests" ]; then
   PACKAGES+=(prometheus)
   # postgres_store against Debian's PostgreSQL 15, started by scripts/postgres.sh (no systemd).
   PACKAGES+=(postgresql)
+  # The Debian packages (scripts/package.sh) and their checks: debhelper, lintian,
+  # systemd-analyze (in systemd) for the units, help2man for the man pages.
+  PACKAGES+=(debhelper fakeroot lintian systemd help2man)
+  # The Windows installer (scripts/package-windows.sh): wixl, Debian's WiX compiler (msitools).
+  PACKAGES+=(wixl)
 fi
 
 missing=()

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test: the unit, host and integration tests
 # (a real RabbitMQ), dmonctl serve's API and server tests and its page in Debian's headless
-# Chromium (tests/browser), the format check, the Windows build with its tests under Wine, and the
-# unit, host and integration tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Chromium (tests/browser), the Debian packages (built, installed, upgraded, purged), the format
+# check, the Windows build with its tests under Wine and its installer (installed, upgraded,
+# uninstalled under Wine), and the unit, host and integration tests
+# again under AddressSanitizer + UndefinedBehaviorSanitizer.
 # Then ThreadSanitizer on the host, pipeline and reload tests, and the fuzzers (tests/fuzz).
 # usage: scripts/test.sh            (CI runs exactly this through .ci/run)
 set -uo pipefail
@@ -34,6 +36,20 @@ step "tests"
 (cd build && ctest --output-on-failure -j 2 --timeout 300)
 record "tests" $?
 
+# The .deb files as an administrator meets them: built (lintian clean), installed, the agent run
+# as its unit runs it, upgraded, removed and purged (tests/package/deb_test.sh; needs root).
+step "Debian packages"
+if [ "$(id -u)" = 0 ]; then
+  bash tests/package/deb_test.sh build
+  record "debian packages" $?
+elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+  sudo bash tests/package/deb_test.sh build
+  record "debian packages" $?
+else
+  echo "[test] the package test installs with dpkg: run scripts/test.sh as root or with sudo"
+  record "debian packages" 1
+fi
+
 step "format check"
 bash scripts/format.sh --check
 record "format" $?
@@ -42,6 +58,9 @@ step "Windows build (mingw-w64) and tests under Wine"
 if bash scripts/build-windows.sh build-windows; then
   bash tests/windows/wine_tests.sh build-windows build
   record "windows tests under wine" $?
+  step "Windows installer (wixl) under Wine"
+  bash tests/package/msi_test.sh build-windows build
+  record "windows installer" $?
 else
   record "windows build" 1
 fi

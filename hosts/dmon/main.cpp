@@ -5,6 +5,7 @@
 #include <dmon/core/host.hpp>
 #include <dmon/core/logging.hpp>
 #include <dmon/core/plugin_instance.hpp>
+#include <dmon/core/service_manager.hpp>
 
 #include <boost/asio/signal_set.hpp>
 
@@ -22,6 +23,7 @@
 #include <functional>
 #include <thread>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -41,6 +43,8 @@ commands:
   once   --config FILE [--node NAME]   one round of every collector, printed as line protocol
   service install --config FILE [--name NAME] | uninstall [--name NAME]
                                        Windows: run as a service (auto start; stop = flush and exit)
+  service prepare --data DIR --defaults DIR | remove-data --data DIR
+                                       Windows: what the MSI runs (data folder, configs kept if edited)
   --version                            print the version
   --help                               print this text
 
@@ -138,11 +142,25 @@ int run(const Arguments& args) {
     const std::string control_path = running->control.empty()
                                          ? dmon::core::default_control_path(running->node)
                                          : running->control;
+    // Every way to ask for a reload (dmonctl, SIGHUP, a watched file, the Windows event) goes
+    // through here, so that systemd sees RELOADING=1 and then READY=1 with the outcome.
+    std::mutex reload_mutex;
+    const auto reload = [&]() {
+        std::lock_guard lock(reload_mutex);
+        dmon::core::notify_service_manager(dmon::core::reloading_state());
+        auto outcome = host.reload_from_file();
+        dmon::core::notify_service_manager(
+            "READY=1\nSTATUS=" +
+            (outcome.ok ? "reloaded: generation " + std::to_string(outcome.generation)
+                        : std::string("reload refused, the previous plugin set runs on: ") +
+                              (outcome.errors.empty() ? "" : outcome.errors.front())));
+        return outcome;
+    };
     // `dmonctl reload` and `dmonctl status` arrive here, on the control thread.
     dmon::core::ControlServer control(
-        control_path, [&host](const std::string& request) -> std::string {
+        control_path, [&host, &reload](const std::string& request) -> std::string {
             if (request == "reload")
-                return host.reload_from_file().summary();
+                return reload().summary();
             if (request == "status")
                 return host.status_text();
             if (request == "health")
@@ -165,7 +183,7 @@ int run(const Arguments& args) {
                 if (!ec && now != last) {
                     last = now;
                     dmon::core::logger().info("[host] {} changed: reloading", args.config);
-                    host.reload_from_file();
+                    reload();
                 }
             }
         });
@@ -180,7 +198,7 @@ int run(const Arguments& args) {
         const HANDLE events[] = {stop_event, reload_event};
         while (WaitForMultipleObjects(2, events, FALSE, INFINITE) == WAIT_OBJECT_0 + 1) {
             dmon::core::logger().info("[host] {} set: reloading", event_name);
-            host.reload_from_file();
+            reload();
         }
     });
 #endif
@@ -198,7 +216,7 @@ int run(const Arguments& args) {
 #ifdef SIGHUP
             if (signal == SIGHUP) {
                 dmon::core::logger().info("[host] SIGHUP received: reloading {}", args.config);
-                host.reload_from_file();
+                reload();
                 signals.async_wait(on_signal);
                 return;
             }
@@ -206,7 +224,13 @@ int run(const Arguments& args) {
             received = signal;
         };
     signals.async_wait(on_signal);
+    // Everything is up: collectors scheduled, sinks connected or retrying, the control socket
+    // listening. A Type=notify unit counts as started from here.
+    dmon::core::notify_service_manager(
+        "READY=1\nSTATUS=collecting: " + std::to_string(running->collectors.size()) +
+        " collector(s), " + std::to_string(running->sinks.size()) + " sink(s)");
     signals_io.run();
+    dmon::core::notify_service_manager("STOPPING=1\nSTATUS=stopping: flushing the sinks");
     dmon::core::logger().info("[host] signal {} received: stopping", received);
     watching = false;
     if (watcher.joinable())

@@ -4,6 +4,7 @@
 // host, and on STOP or SHUTDOWN flushes the sinks and exits cleanly.
 #include "windows_service.hpp"
 
+#include "installed_data.hpp"
 #include "print.hpp"
 
 #include <string>
@@ -39,6 +40,8 @@ struct ServiceArguments {
     std::string action;
     std::string config;
     std::string name = "dmon";
+    std::string data;      // prepare, remove-data: the data folder (ProgramData\dmon)
+    std::string defaults;  // prepare: the shipped configs (Program Files\dmon\share\config)
 };
 
 std::string last_error_text() {
@@ -202,6 +205,62 @@ int uninstall(const ServiceArguments& args) {
     return 0;
 }
 
+// Run by the installer after it copied the files (as SYSTEM): the data folder made and
+// restricted, the password file created once, the shipped configs installed as conffiles.
+int prepare(const ServiceArguments& args) {
+    if (args.data.empty() || args.defaults.empty()) {
+        print_to(stderr, std::string("dmon: 'service prepare' needs --data DIR --defaults DIR\n"));
+        return 2;
+    }
+    const std::filesystem::path data = std::filesystem::path(args.data).lexically_normal();
+    std::filesystem::create_directories(data);
+    restrict_to_administrators(data);
+    // The stock broker account, as the Debian package does: the agent starts and spools until
+    // an admin writes the real password here.
+    if (create_file_once(data / "amqp.password", "guest\n"))
+        print_to(stdout, (data / "amqp.password").string() + ": created (guest)\n");
+    for (const ConfigUpdate& update : install_shipped_configs(args.defaults, data))
+        print_to(stdout, (data / update.file).string() + ": " + to_string(update.action) + "\n");
+    return 0;
+}
+
+// Run by the installer on an uninstall that is not an upgrade: the data folder goes, spool and
+// edited configs included. Only a folder `prepare` made is removed (it holds shipped/), so a
+// wrong --data cannot delete anything else.
+int remove_data(const ServiceArguments& args) {
+    if (args.data.empty()) {
+        print_to(stderr, std::string("dmon: 'service remove-data' needs --data DIR\n"));
+        return 2;
+    }
+    const std::filesystem::path data = std::filesystem::path(args.data).lexically_normal();
+    std::error_code error;
+    if (!std::filesystem::exists(data, error)) {
+        print_to(stdout, data.string() + ": already gone\n");
+        return 0;
+    }
+    if (!std::filesystem::is_directory(data / "shipped", error)) {
+        print_to(stderr, "error: " + data.string() +
+                             " was not prepared by the installer (no shipped\\): left in place\n");
+        return 1;
+    }
+    // The service has reported STOPPED, but its process may still be closing the spool's lock
+    // file for a moment: asked again for up to 10 s.
+    std::uintmax_t removed = 0;
+    for (int attempt = 0; attempt < 50; ++attempt) {
+        error.clear();
+        removed += std::filesystem::remove_all(data, error);
+        if (!error)
+            break;
+        Sleep(200);
+    }
+    if (error) {
+        print_to(stderr, "error: cannot remove " + data.string() + ": " + error.message() + "\n");
+        return 1;
+    }
+    print_to(stdout, data.string() + ": removed (" + std::to_string(removed) + " entries)\n");
+    return 0;
+}
+
 }  // namespace
 
 int service_command(int argc, char** argv) {
@@ -210,7 +269,8 @@ int service_command(int argc, char** argv) {
         print_to(stderr,
                  std::string(
                      "usage: dmon service install --config FILE [--name NAME] | uninstall [--name "
-                     "NAME]\n"));
+                     "NAME]\n       dmon service prepare --data DIR --defaults DIR | remove-data "
+                     "--data DIR   (the installer's steps)\n"));
         return 2;
     }
     args.action = argv[2];
@@ -220,6 +280,10 @@ int service_command(int argc, char** argv) {
             args.config = argv[i + 1];
         else if (word == "--name")
             args.name = argv[i + 1];
+        else if (word == "--data")
+            args.data = argv[i + 1];
+        else if (word == "--defaults")
+            args.defaults = argv[i + 1];
         else {
             print_to(stderr, std::string("dmon: unknown option '") + word + "' for 'service'\n");
             return 2;
@@ -230,6 +294,10 @@ int service_command(int argc, char** argv) {
             return install(args);
         if (args.action == "uninstall")
             return uninstall(args);
+        if (args.action == "prepare")
+            return prepare(args);
+        if (args.action == "remove-data")
+            return remove_data(args);
         if (args.action == "run") {
             g_service.name = args.name;
             g_service.config = args.config;
@@ -249,7 +317,7 @@ int service_command(int argc, char** argv) {
         return 2;
     }
     print_to(stderr, std::string("dmon: unknown service action '") + args.action +
-                         "' (install, uninstall)\n");
+                         "' (install, uninstall, run, prepare, remove-data)\n");
     return 2;
 }
 
