@@ -22,11 +22,16 @@ int collect_once(const HostConfig& config, PluginCatalog& catalog, std::FILE* ou
         emitter.source = instance.name();
         emitter.collected_at_ns = now_ns();
         std::string error;
-        if (instance.collect(emitter, error) != DMON_OK) {
+        const dmon_status status = instance.collect(emitter, error);
+        bool ok = status == DMON_OK;
+        if (!ok)
             logger().error("[{}] collect failed: {}", instance.name(), error);
-            return false;
+        // A sample refused is a plugin bug: said, and the exit status says it too.
+        for (const auto& [reason, line] : describe_refusals(emitter.refused)) {
+            logger().error("[{}] {}", instance.name(), line);
+            ok = false;
         }
-        return true;
+        return ok;
     };
     bool primed = false;
     for (auto& instance : instances) {

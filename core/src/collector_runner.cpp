@@ -81,6 +81,30 @@ void CollectorRunner::schedule(SystemClock::time_point when) {
     }));
 }
 
+void CollectorRunner::report_refusals(const dmon_emitter::Refusals& refused) {
+    if (refused.total() == 0)
+        return;
+    const auto lines = describe_refusals(refused);
+    for (const auto& [reason, line] : lines) {
+        if (stats_)
+            stats_->add_to_counter("refused{reason=" + reason + "}",
+                                   reason == "not_finite"    ? refused.not_finite
+                                   : reason == "sample_size" ? refused.sample_size
+                                                             : refused.malformed);
+    }
+    // A plugin that emits a NaN every second says so once a minute, not every second.
+    const auto now = std::chrono::steady_clock::now();
+    if (last_refusal_log_ && now - *last_refusal_log_ < std::chrono::minutes(1))
+        return;
+    last_refusal_log_ = now;
+    for (const auto& [reason, line] : lines) {
+        logger().warn(
+            "[{}] {} (a plugin bug; counted in dmon.plugin.refused{{reason={}}}, said "
+            "at most once a minute)",
+            name_, line, reason);
+    }
+}
+
 void CollectorRunner::run_round() {
     if (uses_completion_ && router_->congested()) {
         // Back-pressure: a source fed from outside leaves its input where it is until the
@@ -117,10 +141,7 @@ void CollectorRunner::run_round() {
     const auto took = std::chrono::steady_clock::now() - started;
     stats_->last_duration_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(took).count();
 
-    if (emitter.refused > 0) {
-        logger().warn("[{}] {} sample(s) refused: empty name or missing labels (a plugin bug)",
-                      name_, emitter.refused);
-    }
+    report_refusals(emitter.refused);
     size_t samples = 0;
     for (auto& batch : emitter.batches) {
         if (batch->token())
@@ -150,6 +171,24 @@ void CollectorRunner::run_round() {
                 std::chrono::duration_cast<std::chrono::milliseconds>(interval_).count(), missed);
         }
         schedule(next);
+        return;
+    }
+    if (status == DMON_INVALID) {
+        // Final for this round's input: retrying it cannot help, and backing off would only
+        // delay the next reading, which is another input. Counted and said; no back-off.
+        stats_->errors++;
+        stats_->set_last_error(error);
+        stats_->add_to_counter("invalid_rounds", 1);
+        const auto steady = std::chrono::steady_clock::now();
+        if (!last_invalid_log_ || steady - *last_invalid_log_ >= std::chrono::minutes(1)) {
+            last_invalid_log_ = steady;
+            logger().error(
+                "[{}] collect refused its input (DMON_INVALID): {}; round dropped, "
+                "the next one on schedule (counted in dmon.plugin.invalid_rounds, "
+                "said at most once a minute)",
+                name_, error);
+        }
+        schedule(next_tick(now, interval_));
         return;
     }
     ++consecutive_failures_;

@@ -3,9 +3,12 @@
 #include <dmon/str.hpp>
 
 #include "dmon/core/logging.hpp"
+#include "dmon/core/plugin_call.hpp"
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 
 namespace dmon::core {
@@ -32,14 +35,38 @@ int64_t api_now_ns() {
     return now_ns();
 }
 
+// A sample_size no dmon header ever had: smaller than the fields of 1.0, or so large that it is
+// surely something else (a count, a byte total). Larger than today's struct is allowed: a
+// plugin built against a future minor appends fields.
+constexpr size_t kSmallestSample = offsetof(dmon_sample, type) + sizeof(uint32_t);
+constexpr size_t kLargestSample = 1024;
+
+void remember_example(dmon_emitter::Refusals& refused, const dmon_sample& sample) {
+    if (!refused.example.empty())
+        return;
+    std::string value = std::isnan(sample.value)   ? "nan"
+                        : std::isinf(sample.value) ? (sample.value > 0 ? "inf" : "-inf")
+                                                   : std::to_string(sample.value);
+    const std::string_view name =
+        sample.name.data != nullptr ? to_view(sample.name) : std::string_view("(no name)");
+    refused.example = escape_text(name, 200) + "=" + value;
+}
+
 // Copies samples into a batch of the emitter. Refuses malformed arguments instead of reading
-// out of bounds: a plugin bug must not take the host down.
+// out of bounds, and values no sink can carry: a plugin bug must not take the host down, nor
+// vanish without a word.
 dmon_status add_samples(dmon_emitter* emitter, const dmon_sample* samples, size_t count,
                         size_t sample_size, dmon::core::SampleBatch& batch) {
     if (count == 0)
         return DMON_OK;
-    if (samples == nullptr || sample_size < offsetof(dmon_sample, type) + sizeof(uint32_t)) {
-        ++emitter->refused;
+    auto& refused = emitter->refused;
+    if (samples == nullptr) {
+        refused.malformed += count;
+        return DMON_INVALID;
+    }
+    if (sample_size < kSmallestSample || sample_size > kLargestSample) {
+        refused.sample_size += count;
+        refused.given_sample_size = sample_size;
         return DMON_INVALID;
     }
     const auto* base = reinterpret_cast<const unsigned char*>(samples);
@@ -47,7 +74,12 @@ dmon_status add_samples(dmon_emitter* emitter, const dmon_sample* samples, size_
         const auto& sample = *reinterpret_cast<const dmon_sample*>(base + i * sample_size);
         if (sample.name.size == 0 || sample.name.data == nullptr ||
             (sample.label_count > 0 && sample.labels == nullptr)) {
-            ++emitter->refused;
+            ++refused.malformed;
+            continue;
+        }
+        if (!std::isfinite(sample.value)) {
+            ++refused.not_finite;
+            remember_example(refused, sample);
             continue;
         }
         batch.add(sample, emitter->node, emitter->collected_at_ns);
@@ -109,10 +141,56 @@ std::string message_of(const dmon_error& error) {
     return text.empty() ? "no reason given" : text;
 }
 
+// A C++ exception thrown through the C ABI by a plugin that does not use the SDK's wrapper
+// (which catches them): caught here so it fails the call instead of the host.
+template <typename Call>
+dmon_status guarded(const char* what, Call&& call, dmon_error& error) {
+    try {
+        return call();
+    } catch (const std::exception& e) {
+        std::snprintf(error.message, sizeof(error.message),
+                      "%s() threw a C++ exception through the C ABI (a plugin bug: catch it "
+                      "and return a status): %s",
+                      what, e.what());
+    } catch (...) {
+        std::snprintf(error.message, sizeof(error.message),
+                      "%s() threw something through the C ABI (a plugin bug: catch it and "
+                      "return a status)",
+                      what);
+    }
+    return DMON_ERROR;
+}
+
 }  // namespace
 
 const dmon_host_api* host_api() {
     return &kHostApi;
+}
+
+std::vector<std::pair<std::string, std::string>> describe_refusals(
+    const dmon_emitter::Refusals& refused) {
+    std::vector<std::pair<std::string, std::string>> lines;
+    if (refused.not_finite > 0) {
+        lines.emplace_back("not_finite", std::to_string(refused.not_finite) +
+                                             " sample(s) refused: value not finite (NaN or "
+                                             "infinity), e.g. " +
+                                             refused.example);
+    }
+    if (refused.sample_size > 0) {
+        lines.emplace_back("sample_size",
+                           std::to_string(refused.sample_size) +
+                               " sample(s) refused: emit() was given sample_size " +
+                               std::to_string(refused.given_sample_size) +
+                               ", which no dmon_sample has (pass sizeof(dmon_sample), " +
+                               std::to_string(sizeof(dmon_sample)) + " in this host)");
+    }
+    if (refused.malformed > 0) {
+        lines.emplace_back("malformed",
+                           std::to_string(refused.malformed) +
+                               " sample(s) refused: no samples pointer, an empty name, or "
+                               "label_count > 0 without labels");
+    }
+    return lines;
 }
 
 PluginInstance::PluginInstance(std::shared_ptr<const PluginLibrary> library,
@@ -121,6 +199,7 @@ PluginInstance::PluginInstance(std::shared_ptr<const PluginLibrary> library,
     : library_(std::move(library)), config_(config), options_(std::move(options)), node_(node) {
     host_.instance_name = config_.name;
     host_.stats = std::make_shared<InstanceStats>();
+    description_ = config_.describe() + " (plugin " + library_->name() + ")";
     dmon_create_args args{};
     args.struct_size = sizeof(args);
     args.abi_major = DMON_ABI_MAJOR;
@@ -131,7 +210,9 @@ PluginInstance::PluginInstance(std::shared_ptr<const PluginLibrary> library,
     args.node = dmon_str{node_.data(), node_.size()};
     dmon_error error{};
     error.struct_size = sizeof(error);
-    const dmon_status status = library_->descriptor().create(&args, &state_, &error);
+    PluginCallScope scope(description_, "create");
+    const dmon_status status = guarded(
+        "create", [&] { return library_->descriptor().create(&args, &state_, &error); }, error);
     if (status != DMON_OK) {
         throw PluginLoadError(config_.location.to_string() + ": " + config_.describe() +
                               ": create failed: " + message_of(error));
@@ -139,14 +220,23 @@ PluginInstance::PluginInstance(std::shared_ptr<const PluginLibrary> library,
 }
 
 PluginInstance::~PluginInstance() {
-    if (state_ != nullptr)
+    if (state_ == nullptr)
+        return;
+    PluginCallScope scope(description_, "destroy");
+    try {
         library_->descriptor().destroy(state_);
+    } catch (...) {
+        logger().error("[{}] destroy() threw a C++ exception through the C ABI (a plugin bug)",
+                       config_.name);
+    }
 }
 
 dmon_status PluginInstance::collect(dmon_emitter& emitter, std::string& error_text) {
     dmon_error error{};
     error.struct_size = sizeof(error);
-    const dmon_status status = library_->descriptor().collect(state_, &emitter, &error);
+    PluginCallScope scope(description_, "collect");
+    const dmon_status status = guarded(
+        "collect", [&] { return library_->descriptor().collect(state_, &emitter, &error); }, error);
     if (status != DMON_OK)
         error_text = message_of(error);
     return status;
@@ -155,7 +245,9 @@ dmon_status PluginInstance::collect(dmon_emitter& emitter, std::string& error_te
 dmon_status PluginInstance::write(const dmon_batch& batch, std::string& error_text) {
     dmon_error error{};
     error.struct_size = sizeof(error);
-    const dmon_status status = library_->descriptor().write(state_, &batch, &error);
+    PluginCallScope scope(description_, "write");
+    const dmon_status status = guarded(
+        "write", [&] { return library_->descriptor().write(state_, &batch, &error); }, error);
     if (status != DMON_OK)
         error_text = message_of(error);
     return status;
@@ -166,7 +258,9 @@ dmon_status PluginInstance::flush(std::string& error_text) {
         return DMON_OK;
     dmon_error error{};
     error.struct_size = sizeof(error);
-    const dmon_status status = library_->descriptor().flush(state_, &error);
+    PluginCallScope scope(description_, "flush");
+    const dmon_status status = guarded(
+        "flush", [&] { return library_->descriptor().flush(state_, &error); }, error);
     if (status != DMON_OK)
         error_text = message_of(error);
     return status;

@@ -370,7 +370,10 @@ std::shared_ptr<const PluginLibrary> PluginCatalog::load_file(const std::string&
     auto* library = static_cast<boost::dll::shared_library*>(handle.get());
     if (!library->has(DMON_PLUGIN_ENTRY_SYMBOL)) {
         throw PluginLoadError(
-            path + ": not a dmon plugin: it does not export '" DMON_PLUGIN_ENTRY_SYMBOL "'");
+            path + ": not a dmon plugin: it does not export '" DMON_PLUGIN_ENTRY_SYMBOL
+                   "' (include <dmon/plugin.h> in the file that defines it, which declares it "
+                   "exported and extern \"C\", or use DMON_COLLECTOR / DMON_SINK from "
+                   "<dmon/plugin.hpp>; `nm -D` on the file lists what it exports)");
     }
     auto entry = library->get<const dmon_plugin_descriptor*()>(DMON_PLUGIN_ENTRY_SYMBOL);
     const dmon_plugin_descriptor descriptor = check_descriptor(entry(), path);

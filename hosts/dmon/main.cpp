@@ -5,11 +5,13 @@
 #include <dmon/core/host.hpp>
 #include <dmon/core/logging.hpp>
 #include <dmon/core/plugin_instance.hpp>
+#include <dmon/core/plugin_call.hpp>
 #include <dmon/core/service_manager.hpp>
 
 #include <boost/asio/signal_set.hpp>
 
 #include "print.hpp"
+#include "plugin_command.hpp"
 #include "windows_service.hpp"
 
 #ifdef _WIN32
@@ -41,6 +43,7 @@ commands:
   run    --config FILE [--node NAME]   run until SIGINT/SIGTERM, then flush sinks and exit
   check  --config FILE                 parse the config, load every plugin, check every option
   once   --config FILE [--node NAME]   one round of every collector, printed as line protocol
+  plugin info NAME [--config FILE]     a plugin's kind, version, ABI and options (type, default, help)
   service install --config FILE [--name NAME] | uninstall [--name NAME]
                                        Windows: run as a service (auto start; stop = flush and exit)
   service prepare --data DIR --defaults DIR | remove-data --data DIR
@@ -315,6 +318,8 @@ int once(const Arguments& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // A plugin that crashes or aborts the process is named on the way down.
+    dmon::core::install_crash_reporter();
     if (argc == 2 && (std::string(argv[1]) == "--version" || std::string(argv[1]) == "version")) {
         dmon::host::print_to(stdout, std::string("dmon ") + DMON_VERSION + " (plugin ABI " +
                                          std::to_string(DMON_ABI_MAJOR) + "." +
@@ -328,6 +333,8 @@ int main(int argc, char** argv) {
     }
     if (argc >= 2 && std::string(argv[1]) == "service")
         return dmon::host::service_command(argc, argv);
+    if (argc >= 2 && std::string(argv[1]) == "plugin")
+        return dmon::host::plugin_command(argc, argv);
     std::string error;
     const auto args = parse_arguments(argc, argv, error);
     static const std::map<std::string, int (*)(const Arguments&)> commands = {

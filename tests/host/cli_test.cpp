@@ -1,6 +1,8 @@
 // The built `dmon` binary: exit codes, error lines, and `dmon once` on this machine.
 #include "test_support.hpp"
 
+#include <dmon/plugin.h>
+
 #include <gtest/gtest.h>
 
 #include <map>
@@ -15,10 +17,35 @@ const std::string kSource = DMON_SOURCE_DIR;
 TEST(Cli, VersionAndHelp) {
     auto version = run_command(kDmon + " --version");
     EXPECT_EQ(version.exit_code, 0);
-    EXPECT_EQ(version.output, "dmon 0.1.0 (plugin ABI 1.2)\n");
+    EXPECT_EQ(version.output, "dmon 0.1.0 (plugin ABI 1.3)\n");
     auto help = run_command(kDmon + " --help");
     EXPECT_EQ(help.exit_code, 0);
     EXPECT_NE(help.output.find("run    --config FILE"), std::string::npos);
+}
+
+TEST(Cli, PluginInfoListsKindVersionAbiAndOptions) {
+    auto info = run_command(kDmon + " plugin info proc_cpu");
+    EXPECT_EQ(info.exit_code, 0) << info.output;
+    EXPECT_EQ(info.output.rfind("proc_cpu 1.0.0: collector, built for plugin ABI " +
+                                    std::to_string(DMON_ABI_MAJOR) + "." +
+                                    std::to_string(DMON_ABI_MINOR) +
+                                    " (this host: " + std::to_string(DMON_ABI_MAJOR) + "." +
+                                    std::to_string(DMON_ABI_MINOR) + ")\n",
+                                0),
+              0u)
+        << info.output;
+    EXPECT_NE(info.output.find("\n  per_cpu    bool      default true          also emit samples "
+                               "for each cpu, not only the total\n"),
+              std::string::npos)
+        << info.output;
+    EXPECT_NE(info.output.find("keys the host reads on every collector entry: plugin, name, "
+                               "interval\n"),
+              std::string::npos)
+        << info.output;
+    auto unknown = run_command(kDmon + " plugin info proc_nope");
+    EXPECT_EQ(unknown.exit_code, 2);
+    EXPECT_NE(unknown.output.find("error: unknown plugin 'proc_nope'"), std::string::npos)
+        << unknown.output;
 }
 
 TEST(Cli, UsageErrorsExitWithTwo) {

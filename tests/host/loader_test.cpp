@@ -24,13 +24,16 @@ std::string load_error(const std::string& name) {
 TEST(Loader, LibraryWithoutEntrySymbolIsRefused) {
     EXPECT_EQ(load_error("bad_no_entry"),
               kTestPlugins +
-                  "/bad_no_entry.so: not a dmon plugin: it does not export 'dmon_plugin_entry'");
+                  "/bad_no_entry.so: not a dmon plugin: it does not export 'dmon_plugin_entry' "
+                  "(include <dmon/plugin.h> in the file that defines it, which declares it "
+                  "exported and extern \"C\", or use DMON_COLLECTOR / DMON_SINK from "
+                  "<dmon/plugin.hpp>; `nm -D` on the file lists what it exports)");
 }
 
 TEST(Loader, AnotherAbiMajorIsRefused) {
     EXPECT_EQ(load_error("bad_abi"),
               kTestPlugins +
-                  "/bad_abi.so: built for plugin ABI 99.0, this host speaks ABI 1.2; "
+                  "/bad_abi.so: built for plugin ABI 99.0, this host speaks ABI 1.3; "
                   "rebuild the plugin against this SDK");
 }
 

@@ -23,8 +23,9 @@ extern "C" {
 
 /* The major version changes only when an existing field changes meaning or is removed. */
 #define DMON_ABI_MAJOR 1
-/* The minor version grows when fields are appended; older plugins keep loading. */
-#define DMON_ABI_MINOR 2
+/* The minor version grows when fields are appended or a status gains a meaning; older plugins
+ * keep loading. 1.3: DMON_INVALID from collect() drops the round without back-off. */
+#define DMON_ABI_MINOR 3
 
 #if defined(_WIN32)
 #define DMON_EXPORT __declspec(dllexport)
@@ -235,7 +236,15 @@ typedef struct dmon_plugin_descriptor {
     dmon_status (*create)(const dmon_create_args* args, void** instance, dmon_error* error);
     /* Required. Release the instance. After it returns, the host never uses it again. */
     void (*destroy)(void* instance);
-    /* Required for collectors: take one reading and emit samples through args->api->emit. */
+    /* Required for collectors: take one reading and emit samples through args->api->emit.
+     * Return DMON_ERROR when the reading failed for a reason that may pass (a file busy, a
+     * server away): the host logs it and backs off, doubling the wait up to 5 minutes.
+     * Return DMON_INVALID when this reading's input was unusable (a line that is no number):
+     * the host drops the round, counts dmon.plugin.invalid_rounds and logs the message at most
+     * once a minute, and runs the next round on schedule without backing off (since 1.3; an
+     * older host backs off as for DMON_ERROR). Samples emitted before either are kept.
+     * Values must be finite: a NaN or infinite sample is refused and counted
+     * (dmon.plugin.refused{reason=not_finite}), as is an emit() with a wrong sample_size. */
     dmon_status (*collect)(void* instance, dmon_emitter* emitter, dmon_error* error);
     /* Required for sinks: write the batch. Return DMON_OK only once it is durable: the next
      * owner has it and a crash of this process cannot lose it (for a broker: the publisher
@@ -251,7 +260,12 @@ typedef struct dmon_plugin_descriptor {
     dmon_status (*flush)(void* instance, dmon_error* error);
 } dmon_plugin_descriptor;
 
-/* The one symbol a plugin exports. Returns a pointer to static data; never NULL. */
+/* The one symbol a plugin exports. Returns a pointer to static data; never NULL.
+ * Declared here with its export attribute and C linkage, so that a definition in a file that
+ * includes this header has both whatever it says itself:
+ *     const dmon_plugin_descriptor* dmon_plugin_entry(void) { return &my_descriptor; }
+ * (The C++ SDK's DMON_COLLECTOR / DMON_SINK macros define it for you.) */
+DMON_EXPORT const dmon_plugin_descriptor* dmon_plugin_entry(void);
 typedef const dmon_plugin_descriptor* (*dmon_plugin_entry_fn)(void);
 #define DMON_PLUGIN_ENTRY_SYMBOL "dmon_plugin_entry"
 

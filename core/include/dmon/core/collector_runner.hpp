@@ -8,6 +8,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <mutex>
 
@@ -48,6 +49,7 @@ class CollectorRunner : public std::enable_shared_from_this<CollectorRunner> {
   private:
     void schedule(std::chrono::system_clock::time_point when);
     void run_round();
+    void report_refusals(const dmon_emitter::Refusals& refused);  // strand-only
 
     // The completions the plugin is owed (emit_with_completion), each called exactly once: on
     // the strand when its batch is done, or by the destructor with DMON_ERROR when the runner
@@ -75,6 +77,8 @@ class CollectorRunner : public std::enable_shared_from_this<CollectorRunner> {
     int consecutive_failures_ = 0;  // strand-only
     bool stopped_ = false;          // strand-only
     bool uses_completion_ = false;  // strand-only: fed from outside, so back-pressure applies
+    std::optional<std::chrono::steady_clock::time_point> last_refusal_log_;  // strand-only
+    std::optional<std::chrono::steady_clock::time_point> last_invalid_log_;  // strand-only
     std::shared_ptr<Completions> completions_ = std::make_shared<Completions>();
 };
 

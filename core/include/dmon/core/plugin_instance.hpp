@@ -27,13 +27,28 @@ struct dmon_emitter {
     std::vector<std::shared_ptr<dmon::core::SampleBatch>> batches;
     // Wraps a plugin's completion callback so that it runs on the instance's own strand.
     std::function<std::function<void(bool)>(dmon_completion_fn, void*)> bind_completion;
-    size_t refused = 0;  // emits refused (bad arguments), reported after collect() returns
+    // Samples refused during one collect() call, by reason; reported after it returns
+    // (dmon::core::report_refusals), so a plugin bug is named and counted, never silent.
+    struct Refusals {
+        size_t malformed = 0;    // empty name, or labels missing for label_count > 0
+        size_t not_finite = 0;   // NaN or infinity: no store or protocol can carry them
+        size_t sample_size = 0;  // samples of emit calls whose sample_size cannot be right
+        size_t given_sample_size = 0;
+        std::string example;  // the first refused sample, escaped: "name=value"
+        size_t total() const { return malformed + not_finite + sample_size; }
+    } refused;
 };
 
 namespace dmon::core {
 
 const dmon_host_api* host_api();
 int64_t now_ns();
+
+// One line per reason a collect() call's samples were refused, e.g. "2 sample(s) refused:
+// value not finite (NaN or infinity), e.g. test.ratio=nan", paired with the counter's label
+// (not_finite, malformed, sample_size). Empty when nothing was refused.
+std::vector<std::pair<std::string, std::string>> describe_refusals(
+    const dmon_emitter::Refusals& refused);
 
 // One created plugin instance. Creating calls the plugin's create(); destruction calls its
 // destroy(). Holds its library, so the library outlives the instance.
@@ -62,6 +77,7 @@ class PluginInstance {
   private:
     std::shared_ptr<const PluginLibrary> library_;  // first: destroyed last
     InstanceConfig config_;
+    std::string description_;  // "collector 'x' (plugin x)": named if the plugin crashes
     OptionSet options_;
     dmon_host host_;
     std::string node_;
