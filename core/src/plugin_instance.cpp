@@ -195,7 +195,7 @@ std::vector<std::pair<std::string, std::string>> describe_refusals(
 
 PluginInstance::PluginInstance(std::shared_ptr<const PluginLibrary> library,
                                const InstanceConfig& config, OptionSet options,
-                               const std::string& node)
+                               const std::string& node, bool check_only)
     : library_(std::move(library)), config_(config), options_(std::move(options)), node_(node) {
     host_.instance_name = config_.name;
     host_.stats = std::make_shared<InstanceStats>();
@@ -208,6 +208,7 @@ PluginInstance::PluginInstance(std::shared_ptr<const PluginLibrary> library,
     args.options = &options_;
     args.instance_name = dmon_str{config_.name.data(), config_.name.size()};
     args.node = dmon_str{node_.data(), node_.size()};
+    args.flags = check_only ? DMON_CREATE_CHECK_ONLY : 0u;
     dmon_error error{};
     error.struct_size = sizeof(error);
     PluginCallScope scope(description_, "create");

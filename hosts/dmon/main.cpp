@@ -41,7 +41,9 @@ const char* kUsage = R"(usage: dmon COMMAND [options]
 
 commands:
   run    --config FILE [--node NAME]   run until SIGINT/SIGTERM, then flush sinks and exit
-  check  --config FILE                 parse the config, load every plugin, check every option
+  check  --config FILE [--no-create]   parse the config, load every plugin, check every option,
+                                       then create every instance in check mode (no connection,
+                                       no file written) so that its own validation runs
   once   --config FILE [--node NAME]   one round of every collector, printed as line protocol
   plugin info NAME [--config FILE]     a plugin's kind, version, ABI and options (type, default, help)
   service install --config FILE [--name NAME] | uninstall [--name NAME]
@@ -59,6 +61,7 @@ struct Arguments {
     std::string command;
     std::string config;
     std::optional<std::string> node;
+    bool no_create = false;  // check: options only, no instance created
 };
 
 std::optional<Arguments> parse_arguments(int argc, char** argv, std::string& error) {
@@ -88,6 +91,8 @@ std::optional<Arguments> parse_arguments(int argc, char** argv, std::string& err
             if (!v)
                 return std::nullopt;
             args.node = *v;
+        } else if (word == "--no-create" && args.command == "check") {
+            args.no_create = true;
         } else {
             error = "unknown option '" + word + "' for '" + args.command + "'";
             return std::nullopt;
@@ -255,8 +260,10 @@ int run(const Arguments& args) {
 }
 
 // Reports every problem it can find in one go: the host's keys, then every plugin's options,
-// then what each collector's own constructor refuses (a bad regex, a pattern that matches
-// nothing is a warning). Sinks are not created: that would connect to brokers and databases.
+// then what each instance's own create() refuses, asked in check mode (DMON_CREATE_CHECK_ONLY:
+// a sink validates its folder, URL or address without connecting, listening or writing). A sink
+// built before ABI 1.3 knows no check mode and is not created: creating it might connect or
+// write. --no-create stops after the options.
 int check(const Arguments& args) {
     std::vector<std::string> errors;
     auto config = dmon::core::load_config(args.config, errors);
@@ -274,24 +281,30 @@ int check(const Arguments& args) {
     }
     if (plan) {
         const std::string node = config.node.empty() ? dmon::core::machine_name() : config.node;
-        std::set<std::string> failed;
-        for (auto& planned : plan->collectors) {
-            try {
-                dmon::core::PluginInstance instance(planned.library, planned.config,
-                                                    planned.options, node);
-            } catch (const std::exception& e) {
-                errors.emplace_back(e.what());
-                failed.insert(planned.config.describe());
-            }
-        }
         for (const auto* list : {&plan->collectors, &plan->sinks}) {
-            for (const auto& instance : *list) {
-                if (failed.contains(instance.config.describe()))
-                    continue;
-                dmon::host::print_to(stdout, "ok  " + instance.config.describe() + ": " +
-                                                 instance.library->name() + ' ' +
-                                                 instance.library->version() + " from " +
-                                                 instance.library->path() + "\n");
+            for (auto& planned : *list) {
+                const auto& library = *planned.library;
+                const bool knows_check_mode = library.descriptor().abi_minor >= 3;
+                const bool is_sink = planned.config.kind == dmon::core::InstanceKind::sink;
+                std::string note;
+                if (args.no_create) {
+                    note = " (not created: --no-create)";
+                } else if (is_sink && !knows_check_mode) {
+                    note = " (not created: built for plugin ABI 1." +
+                           std::to_string(library.descriptor().abi_minor) +
+                           ", which has no check mode)";
+                } else {
+                    try {
+                        dmon::core::PluginInstance instance(planned.library, planned.config,
+                                                            planned.options, node, true);
+                    } catch (const std::exception& e) {
+                        errors.emplace_back(e.what());
+                        continue;
+                    }
+                }
+                dmon::host::print_to(stdout, "ok  " + planned.config.describe() + ": " +
+                                                 library.name() + ' ' + library.version() +
+                                                 " from " + library.path() + note + "\n");
             }
         }
     }

@@ -39,6 +39,8 @@ class PostgresStore : public sdk::Sink {
   public:
     explicit PostgresStore(const sdk::Context& context)
         : host_(context.host), writer_(settings(context)) {
+        if (context.check_only)
+            return;  // `dmon check`: the settings are valid; connecting is for `run`
         try {
             writer_.connect();
             retain();

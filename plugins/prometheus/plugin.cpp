@@ -99,7 +99,6 @@ class PrometheusSink : public sdk::Sink {
                 throw sdk::InvalidInput("tls_cert and tls_key go together: set both or neither");
             server.body_limit = 0;     // a scrape has no body
             server.reuse_port = true;  // a replacing instance binds while this one drains
-            claim_.emplace(server.listen);
             const bool authenticated = credentials_.any();
             if (!authenticated && !http::is_loopback_listen(server.listen) &&
                 !options.bool_value("allow_anonymous"))
@@ -107,6 +106,9 @@ class PrometheusSink : public sdk::Sink {
                     "listen " + server.listen +
                     " is reachable from other machines: set bearer_token_file or "
                     "basic_auth_user/basic_auth_password_file (or allow_anonymous: true)");
+            if (context.check_only)
+                return;  // `dmon check`: listening is for `run` (a running agent holds the port)
+            claim_.emplace(server.listen);
             server_ = std::make_unique<http::Server>(
                 server, [this](const http::Request& request) { return handle(request); },
                 [this](const std::string& line) { host_.warn(line); });

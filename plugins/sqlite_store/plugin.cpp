@@ -2,7 +2,10 @@
 // batch appended to the head in one transaction with its AMQP message ids (so a redelivered
 // batch is stored once), the head sealed into compressed chunks between writes.
 #include <dmon/plugin.hpp>
+#include <dmon/writable_path.hpp>
 #include <dmon/store/writer.hpp>
+
+#include <optional>
 
 namespace dmon::plugins::sqlite_store {
 
@@ -32,16 +35,23 @@ constexpr dmon_option_decl kOptions[] = {
 
 class SqliteStore : public sdk::Sink {
   public:
-    explicit SqliteStore(const sdk::Context& context)
-        : host_(context.host), writer_(settings(context)) {
-        if (!writer_.migration_report().empty())
-            host_.info(writer_.path() + ": " + writer_.migration_report());
-        host_.info("storing into " + writer_.path());
+    explicit SqliteStore(const sdk::Context& context) : host_(context.host) {
+        const SampleWriter::Settings checked = settings(context);
+        if (context.check_only) {
+            // `dmon check`: the file must be writable; opening it would create or migrate it.
+            if (auto problem = writable_path_problem(checked.path, "path"); !problem.empty())
+                throw sdk::InvalidInput(problem);
+            return;
+        }
+        writer_.emplace(checked);
+        if (!writer_->migration_report().empty())
+            host_.info(writer_->path() + ": " + writer_->migration_report());
+        host_.info("storing into " + writer_->path());
         retain();
     }
 
     void write(const sdk::Batch& batch) override {
-        const auto result = writer_.write(*batch.raw());
+        const auto result = writer_->write(*batch.raw());
         if (result.skipped_batches > 0) {
             host_.count("redelivered_batches", result.skipped_batches);
             host_.info(std::to_string(result.skipped_batches) +
@@ -56,8 +66,8 @@ class SqliteStore : public sdk::Sink {
         try {
             if (now - last_retention_ns_ > 60'000'000'000)
                 retain();
-            else if (writer_.seal_due(now))
-                sealed(writer_.seal());
+            else if (writer_->seal_due(now))
+                sealed(writer_->seal());
         } catch (const std::exception& e) {
             // The batch is stored (in the head); sealing is tried again after the next batch.
             // Not thrown: the host would retry a batch that needs no retry.
@@ -123,14 +133,14 @@ class SqliteStore : public sdk::Sink {
     }
     void retain() {
         last_retention_ns_ = host_.now_ns();
-        sealed(writer_.seal());
-        if (const int64_t removed = writer_.apply_retention(last_retention_ns_); removed > 0) {
+        sealed(writer_->seal());
+        if (const int64_t removed = writer_->apply_retention(last_retention_ns_); removed > 0) {
             host_.info("retention removed " + std::to_string(removed) + " old samples");
         }
     }
 
     sdk::Host host_;
-    SampleWriter writer_;
+    std::optional<SampleWriter> writer_;  // empty only in check mode
     int64_t last_retention_ns_ = 0;
     int64_t last_refusal_log_ns_ = 0;
     int64_t last_seal_error_log_ns_ = 0;

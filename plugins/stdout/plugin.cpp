@@ -2,6 +2,7 @@
 // output, or to a file. Useful to look at what a host collects, and to pipe it elsewhere.
 #include <dmon/line_protocol.hpp>
 #include <dmon/plugin.hpp>
+#include <dmon/writable_path.hpp>
 
 #include <cerrno>
 #include <cstdio>
@@ -17,6 +18,12 @@ class StdoutSink : public sdk::Sink {
   public:
     explicit StdoutSink(const sdk::Context& context) : host_(context.host) {
         if (auto path = context.options.string("path")) {
+            if (context.check_only) {
+                // `dmon check`: opening would create the file.
+                if (auto problem = writable_path_problem(*path, "path"); !problem.empty())
+                    throw sdk::InvalidInput(problem);
+                return;
+            }
             file_ = std::fopen(path->c_str(), "ab");
             if (file_ == nullptr)
                 throw sdk::InvalidInput("cannot open " + *path + ": " + std::strerror(errno));

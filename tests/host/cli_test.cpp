@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <map>
 #include <regex>
 
@@ -86,6 +87,35 @@ TEST(Cli, CheckReportsEveryErrorWithFileLineAndColumn) {
             ":7:5: sink 'stdout': unknown key 'colour'; valid keys: plugin, name, batch_size, "
             "flush_interval, queue_size, overflow, spool, spool_size, path\n" +
             path + ": 3 error(s)\n");
+}
+
+// A sink's own validation runs in `check` (create in check mode): a file in a folder that is
+// not there is an error before the service starts, and nothing is created by checking.
+TEST(Cli, CheckCreatesSinksInCheckModeWithoutWritingAnything) {
+    TempFolder folder;
+    const std::string missing = folder.path("no-such-folder");
+    const auto path = folder.file("sinks.yaml",
+                                  "collectors:\n  - plugin: proc_mem\n"
+                                  "sinks:\n  - plugin: stdout\n    path: " +
+                                      missing +
+                                      "/out.lp\n"
+                                      "  - plugin: sqlite_store\n    path: " +
+                                      folder.path("metrics.db") + "\n");
+    auto result = run_command(kDmon + " check --config " + path);
+    EXPECT_EQ(result.exit_code, 2) << result.output;
+    EXPECT_NE(result.output.find(":4:5: sink 'stdout': create failed: path " + missing +
+                                 "/out.lp: folder " + missing + " does not exist\n"),
+              std::string::npos)
+        << result.output;
+    EXPECT_NE(result.output.find("ok  sink 'sqlite_store': sqlite_store "), std::string::npos)
+        << result.output;
+    EXPECT_FALSE(std::filesystem::exists(folder.path("metrics.db")))
+        << "checking created the database";
+    auto options_only = run_command(kDmon + " check --no-create --config " + path);
+    EXPECT_EQ(options_only.exit_code, 0) << options_only.output;
+    EXPECT_NE(options_only.output.find("ok  sink 'stdout': stdout "), std::string::npos);
+    EXPECT_NE(options_only.output.find(" (not created: --no-create)\n"), std::string::npos)
+        << options_only.output;
 }
 
 TEST(Cli, CheckAcceptsTheShippedStandaloneConfig) {

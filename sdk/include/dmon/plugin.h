@@ -183,7 +183,17 @@ typedef struct dmon_create_args {
     const dmon_options* options;
     dmon_str instance_name; /* the YAML `name:` (default: the plugin name) */
     dmon_str node;          /* this host's node id, the `host` label of every sample */
+    /* Since 1.3 (check struct_size before use): DMON_CREATE_* flags. */
+    uint32_t flags;
 } dmon_create_args;
+
+/* create() is asked by `dmon check`: validate the options and whatever can be checked without
+ * a side effect (a URL parses, a folder exists and is writable, a file is readable), and report
+ * a problem as create() always does. Do not connect, listen, create, open for writing or
+ * migrate anything: the instance is destroyed right after, and collect() / write() are never
+ * called on it. A plugin built before 1.3 never sees this flag, so `dmon check` creates its
+ * sinks only if it was built for 1.3 or later. */
+#define DMON_CREATE_CHECK_ONLY 0x1u
 
 /* Where a run of samples in a batch came from: the `origin` given to emit_with_completion. */
 typedef struct dmon_origin {

@@ -158,6 +158,9 @@ struct Context {
     Options options;
     std::string instance_name;
     std::string node;
+    // `dmon check` is creating the instance only to validate it (DMON_CREATE_CHECK_ONLY): check
+    // options, folders and files, but connect, listen, create and open for writing nothing.
+    bool check_only = false;
 };
 
 struct Label {
@@ -368,7 +371,9 @@ dmon_status create(const dmon_create_args* args, void** out, dmon_error* error) 
     return guarded(error, [&] {
         auto instance = std::make_unique<Instance<Plugin>>(Instance<Plugin>{
             Context{Host(args->api, args->host), Options(args->api, args->options),
-                    std::string(to_view(args->instance_name)), std::string(to_view(args->node))},
+                    std::string(to_view(args->instance_name)), std::string(to_view(args->node)),
+                    args->struct_size >= offsetof(dmon_create_args, flags) + sizeof(uint32_t) &&
+                        (args->flags & DMON_CREATE_CHECK_ONLY) != 0},
             nullptr});
         instance->plugin = std::make_unique<Plugin>(instance->context);
         *out = instance.release();

@@ -55,8 +55,9 @@ std::vector<std::pair<std::string, std::string>> describe_refusals(
 class PluginInstance {
   public:
     // Throws PluginLoadError with "file:line:col: instance: create failed: reason".
+    // `check_only`: created by `dmon check` to be validated and destroyed (DMON_CREATE_CHECK_ONLY).
     PluginInstance(std::shared_ptr<const PluginLibrary> library, const InstanceConfig& config,
-                   OptionSet options, const std::string& node);
+                   OptionSet options, const std::string& node, bool check_only = false);
     ~PluginInstance();
     PluginInstance(const PluginInstance&) = delete;
     PluginInstance& operator=(const PluginInstance&) = delete;
