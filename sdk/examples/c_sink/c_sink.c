@@ -3,6 +3,7 @@
 #include <dmon/plugin.h>
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,12 @@ static dmon_status create(const dmon_create_args* args, void** instance, dmon_er
     }
     sink->api = args->api;
     sink->host = args->host;
+    /* `dmon check` asks create() to validate only (ABI 1.3): open nothing, create nothing. */
+    if (args->struct_size >= offsetof(dmon_create_args, flags) + sizeof args->flags &&
+        (args->flags & DMON_CREATE_CHECK_ONLY) != 0) {
+        *instance = sink;
+        return DMON_OK;
+    }
     sink->file = fopen(name, "a");
     if (sink->file == NULL) {
         set_error(error, strerror(errno));
@@ -51,7 +58,8 @@ static dmon_status create(const dmon_create_args* args, void** instance, dmon_er
 
 static void destroy(void* instance) {
     c_sink* sink = instance;
-    fclose(sink->file);
+    if (sink->file != NULL)
+        fclose(sink->file);
     free(sink);
 }
 
