@@ -26,6 +26,12 @@ for example in hello_collector cpp_sink c_sink; do
   # Nothing of the dmon source tree was on the compiler's command line: the SDK alone sufficed.
   if grep -q "$source_dir" "$work/$example/build/compile_commands.json"; then fail "$example reached into $source_dir"; fi
   [ -f "$work/$example/build/$example.so" ] || fail "$example.so was not built"
+  # The C++ examples' own tests, with the installed harness (dmon::sdk_testing).
+  if [ -f "$work/$example/${example}_test.cpp" ]; then
+    ctest --test-dir "$work/$example/build" --output-on-failure >>"$work/$example.log" 2>&1 ||
+      { cat "$work/$example.log"; fail "$example's own tests (dmon::sdk_testing)"; }
+    grep -q "100% tests passed" "$work/$example.log" || fail "$example's tests did not run"
+  fi
 done
 
 # Step 3: load both into the installed dmon and check the samples arrive.
