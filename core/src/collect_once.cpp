@@ -1,6 +1,7 @@
 // `dmon once`: one round of every collector, printed as line protocol, then exit.
 #include "dmon/core/host.hpp"
 #include "dmon/core/logging.hpp"
+#include "dmon/core/print.hpp"
 
 #include <dmon/line_protocol.hpp>
 
@@ -61,8 +62,7 @@ int collect_once(const HostConfig& config, PluginCatalog& catalog, std::FILE* ou
                 line_protocol::append_sample(text, sample);
         }
     }
-    std::fwrite(text.data(), 1, text.size(), out);
-    std::fflush(out);
+    print_to(out, text);
     return failures;
 }
 

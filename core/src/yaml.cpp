@@ -1,5 +1,7 @@
 #include "dmon/core/yaml.hpp"
 
+#include <dmon/str.hpp>
+
 #include <yaml.h>
 
 #include <map>
@@ -79,13 +81,10 @@ Mark mark_of(const yaml_mark_t& mark) {
     return Mark{static_cast<int>(mark.line) + 1, static_cast<int>(mark.column) + 1};
 }
 
+// A key or an alias quoted in an error: one line, no terminal control, bounded (the one
+// escaping rule of the house, dmon::escape_text).
 std::string shown(std::string_view text) {
-    std::string out;
-    for (const char c : text.substr(0, 60)) {
-        const auto byte = static_cast<unsigned char>(c);
-        out += byte < 0x20 || byte == 0x7f ? '?' : c;
-    }
-    return text.size() > 60 ? out + "..." : out;
+    return escape_text(text, 60);
 }
 
 bool is_null_word(std::string_view text) {

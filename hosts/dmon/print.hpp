@@ -1,15 +1,9 @@
 #pragma once
-// What dmon prints on its terminal, through stdio: no iostreams in the host, because the first
-// stream a process makes initialises the C++ locale machinery, about 0.9 MB of resident memory
-// for the agent's whole life (bench/README.md, "What a plugin costs").
-#include <cstdio>
-#include <string_view>
+// The host programs print as the core does (dmon/core/print.hpp: stdio, no iostreams).
+#include <dmon/core/print.hpp>
 
 namespace dmon::host {
 
-inline void print_to(std::FILE* to, std::string_view text) {
-    std::fwrite(text.data(), 1, text.size(), to);
-    std::fflush(to);
-}
+using dmon::core::print_to;
 
 }  // namespace dmon::host
