@@ -76,7 +76,8 @@ TEST(MisbehavingPlugin, RunCountsRefusalsAndSaysThemOnce) {
     EXPECT_EQ(result.exit_code, 0) << result.output;
     EXPECT_EQ(count_of(result.output, "sample(s) refused: value not finite"), 1u) << result.output;
     const std::string written = read_text(folder.path("out.lp"));
-    EXPECT_GE(count_of(written, "test.alive,host=probe "), 10u) << written;
+    // About 19 rounds; 6 leaves room for a slow (sanitizer) build's start.
+    EXPECT_GE(count_of(written, "test.alive,host=probe "), 6u) << written;
     EXPECT_NE(
         written.find(
             "dmon.plugin.refused,host=probe,instance=test_nan,plugin=test_nan,reason=not_finite "),
@@ -85,7 +86,7 @@ TEST(MisbehavingPlugin, RunCountsRefusalsAndSaysThemOnce) {
 }
 
 // DMON_INVALID is final for the round's input: no back-off, so rounds keep their schedule
-// (with back-off, 2 s at 100 ms would hold about 5 rounds: 100, 200, 400, 800 ms apart).
+// (about 19 in 2 s at 100 ms; with back-off at most 6: 100, 200, 400, 800 ms apart).
 TEST(MisbehavingPlugin, InvalidDropsTheRoundWithoutBackingOff) {
     TempFolder folder;
     auto result = run_command("timeout --preserve-status -s TERM 2 " + kDmon + " run --config " +
@@ -98,7 +99,7 @@ TEST(MisbehavingPlugin, InvalidDropsTheRoundWithoutBackingOff) {
         << result.output;
     EXPECT_EQ(result.output.find("next try in"), std::string::npos) << result.output;
     const std::string written = read_text(folder.path("out.lp"));
-    EXPECT_GE(count_of(written, "test.alive,host=probe "), 12u) << written;
+    EXPECT_GE(count_of(written, "test.alive,host=probe "), 9u) << written;
 }
 
 // What cannot be survived in process is named: the signal, the call and the instance.
