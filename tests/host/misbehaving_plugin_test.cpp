@@ -14,13 +14,15 @@ const std::string kDmon = DMON_BINARY;
 
 std::string config_for(TempFolder& folder, const std::string& plugin, const std::string& interval,
                        bool self_metrics = false) {
-    return folder.file(
-        plugin + ".yaml",
-        "node: probe\nself_metrics: " + std::string(self_metrics ? "true" : "false") +
-            "\ninterval: 200ms\nplugin_paths: [" DMON_TEST_PLUGIN_DIR
-            "]\ncollectors:\n  - plugin: " +
-            plugin + "\n    interval: " + interval + "\nsinks:\n  - plugin: stdout\n    path: " +
-            folder.path("out.lp") + "\n    flush_interval: 100ms\n");
+    // Its own control socket: ctest runs these in parallel, all as node "probe".
+    return folder.file(plugin + ".yaml",
+                       "node: probe\ncontrol: " + folder.path(plugin + ".sock") +
+                           "\nself_metrics: " + std::string(self_metrics ? "true" : "false") +
+                           "\ninterval: 200ms\nplugin_paths: [" DMON_TEST_PLUGIN_DIR
+                           "]\ncollectors:\n  - plugin: " +
+                           plugin + "\n    interval: " + interval +
+                           "\nsinks:\n  - plugin: stdout\n    path: " + folder.path("out.lp") +
+                           "\n    flush_interval: 100ms\n");
 }
 
 size_t count_of(const std::string& text, const std::string& needle) {
