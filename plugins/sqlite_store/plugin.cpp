@@ -38,8 +38,9 @@ class SqliteStore : public sdk::Sink {
     explicit SqliteStore(const sdk::Context& context) : host_(context.host) {
         const SampleWriter::Settings checked = settings(context);
         if (context.check_only) {
-            // `dmon check`: the file must be writable; opening it would create or migrate it.
-            if (auto problem = writable_path_problem(checked.path, "path"); !problem.empty())
+            // `dmon check`: the file must be writable (the writer makes missing folders);
+            // opening it would create or migrate it.
+            if (auto problem = writable_path_problem(checked.path, "path", true); !problem.empty())
                 throw sdk::InvalidInput(problem);
             return;
         }

@@ -12,10 +12,12 @@
 namespace dmon {
 
 // Empty when `path` can be written (it exists and is writable, or its folder exists and is
-// writable); otherwise why not ("<what> PATH: folder /x does not exist"). On Windows only
-// existence is checked: writability is the folder's ACL, which the service account may differ
-// from the account running the check.
-inline std::string writable_path_problem(const std::string& path, const std::string& what) {
+// writable; with `creates_folders`, the nearest folder above it that exists is writable, for a
+// sink that makes its folders); otherwise why not ("<what> PATH: folder /x does not exist").
+// On Windows only existence is checked: writability is the folder's ACL, and the service
+// account may differ from the account running the check.
+inline std::string writable_path_problem(const std::string& path, const std::string& what,
+                                         bool creates_folders = false) {
     namespace fs = std::filesystem;
     std::error_code error;
     const fs::path file(path);
@@ -31,6 +33,13 @@ inline std::string writable_path_problem(const std::string& path, const std::str
     fs::path folder = file.parent_path();
     if (folder.empty())
         folder = ".";
+    if (creates_folders) {
+        while (!fs::exists(folder, error) && folder.has_parent_path() &&
+               folder.parent_path() != folder)
+            folder = folder.parent_path();
+        if (!fs::exists(folder, error))
+            folder = ".";
+    }
     if (!fs::is_directory(folder, error))
         return what + " " + path + ": folder " + folder.string() + " does not exist";
 #ifndef _WIN32
