@@ -115,9 +115,9 @@ void substitute_in_tree(yaml::Node& node, const std::string& file,
 
 std::vector<std::string> host_keys(InstanceKind kind) {
     if (kind == InstanceKind::collector)
-        return {"plugin", "name", "interval"};
-    return {"plugin",     "name",     "batch_size", "flush_interval",
-            "queue_size", "overflow", "spool",      "spool_size"};
+        return {"plugin", "name", "interval", "isolate", "deadline", "memory_limit"};
+    return {"plugin", "name",       "batch_size", "flush_interval", "queue_size",  "overflow",
+            "spool",  "spool_size", "isolate",    "deadline",       "memory_limit"};
 }
 
 namespace {
@@ -322,6 +322,7 @@ class Parser {
             if (const yaml::Node* name = entry.find("name"))
                 instance.name = scalar(*name, "name", where);
             const std::string context = instance.describe();
+            const yaml::Node* isolation_key = nullptr;  // deadline or memory_limit, if given
             for (const auto& [key_node, value] : entry.entries()) {
                 const std::string key = key_text(key_node, context);
                 if (key.empty())
@@ -363,17 +364,49 @@ class Parser {
                     } else if (bytes) {
                         instance.spool_size = *bytes;
                     }
+                } else if (key == "isolate") {
+                    instance.isolate = boolean(value, key, instance.isolate);
+                } else if (key == "deadline") {
+                    instance.deadline = duration(value, key, instance.deadline, context);
+                    isolation_key = &value;
+                } else if (key == "memory_limit") {
+                    const std::string text = scalar(value, key, context);
+                    const auto bytes =
+                        text == "0" ? std::optional<uint64_t>(0) : parse_byte_size(text);
+                    if (value.is_scalar() && (!bytes || (*bytes != 0 && *bytes < (16u << 20)))) {
+                        fail(value,
+                             "memory_limit must be a size of at least 16MiB such as 512MiB, or 0 "
+                             "for none; got '" +
+                                 text + "'",
+                             context);
+                    } else if (bytes) {
+                        instance.memory_limit = *bytes;
+                    }
+                    isolation_key = &value;
                 } else {
                     instance.options.add(key_node, value);  // checked against the plugin later
                 }
             }
+            if (isolation_key != nullptr && !instance.isolate) {
+                fail(*isolation_key,
+                     "deadline and memory_limit apply only with 'isolate: true' (a plugin in "
+                     "the host's process cannot be stopped or limited)",
+                     context);
+            }
+#ifdef _WIN32
+            if (instance.isolate) {
+                fail(entry, "isolate: true is not available on Windows yet (Linux only)", context);
+            }
+#endif
             instance.options_fingerprint =
                 instance.plugin + '\n' + std::to_string(instance.interval.count()) + ' ' +
                 std::to_string(instance.batch_size) + ' ' +
                 std::to_string(instance.flush_interval.count()) + ' ' +
                 std::to_string(instance.queue_size) + ' ' + instance.overflow + ' ' +
-                instance.spool + ' ' + std::to_string(instance.spool_size) + '\n' +
-                instance.options.fingerprint();
+                instance.spool + ' ' + std::to_string(instance.spool_size) + ' ' +
+                (instance.isolate ? "isolated " : "in-process ") +
+                std::to_string(instance.deadline.count()) + ' ' +
+                std::to_string(instance.memory_limit) + '\n' + instance.options.fingerprint();
             out.push_back(std::move(instance));
         }
     }

@@ -258,13 +258,24 @@ void Host::apply(HostConfig config, ReloadOutcome& outcome) {
         fingerprints_ = std::move(new_fingerprints);
         config_ = std::make_shared<const HostConfig>(std::move(config));
     }
+    // An isolated instance waits for its worker on a pool thread, up to its deadline: one more
+    // thread for each, so that hung workers never leave the in-process instances without the
+    // `threads` they were given. The pool grows, never shrinks (until the next start).
+    size_t isolated = 0;
+    for (const auto& runner : next_collectors)
+        isolated += runner->instance()->isolated() ? 1 : 0;
+    for (const auto& runner : next_sinks)
+        isolated += runner->instance() && runner->instance()->isolated() ? 1 : 0;
+    while (threads_.size() < static_cast<size_t>(Host::config()->threads) + isolated)
+        threads_.emplace_back([this] { io_.run(); });
     for (auto& runner : started_sinks)
         runner->start();
     for (auto& runner : started) {
         const auto& library = runner->instance()->library();
         logger().info(
-            "[{}] collector started: plugin {} {} from {}, every {} ms", runner->name(),
+            "[{}] collector started: plugin {} {} from {}{}, every {} ms", runner->name(),
             library.name(), library.version(), library.path(),
+            runner->instance()->isolated() ? " (isolated: in a worker process)" : "",
             std::chrono::duration_cast<std::chrono::milliseconds>(runner->interval()).count());
         runner->start();
     }

@@ -51,6 +51,8 @@ const char* signal_name(int signal) noexcept {
     }
 }
 
+const char* g_consequence = ": the host stops with it (in-process plugins share its fate)\n";
+
 // Async-signal-safe: write(2), and re-raising with the default action restored.
 void report_where(const char* what) noexcept {
     write_stderr("dmon: ");
@@ -60,7 +62,7 @@ void report_where(const char* what) noexcept {
         write_stderr(t_call);
         write_stderr("() of ");
         write_stderr(t_instance);
-        write_stderr(": the host stops with it (in-process plugins share its fate)\n");
+        write_stderr(g_consequence);
     } else {
         write_stderr(" (not inside a plugin call)\n");
     }
@@ -93,6 +95,14 @@ PluginCallScope::~PluginCallScope() {
 
 const char* current_plugin_instance() noexcept {
     return t_instance;
+}
+
+const char* describe_signal(int signal) noexcept {
+    return signal_name(signal);
+}
+
+void set_crash_consequence(const char* consequence) noexcept {
+    g_consequence = consequence;
 }
 
 void install_crash_reporter() {

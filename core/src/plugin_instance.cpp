@@ -2,6 +2,7 @@
 
 #include <dmon/str.hpp>
 
+#include "dmon/core/isolation.hpp"
 #include "dmon/core/logging.hpp"
 #include "dmon/core/plugin_call.hpp"
 
@@ -200,6 +201,12 @@ PluginInstance::PluginInstance(std::shared_ptr<const PluginLibrary> library,
     host_.instance_name = config_.name;
     host_.stats = std::make_shared<InstanceStats>();
     description_ = config_.describe() + " (plugin " + library_->name() + ")";
+    if (config_.isolate) {
+        isolated_ = std::make_shared<IsolatedPlugin>(*library_, config_, options_, node_,
+                                                     check_only, host_.stats);
+        isolated_->start();
+        return;
+    }
     dmon_create_args args{};
     args.struct_size = sizeof(args);
     args.abi_major = DMON_ABI_MAJOR;
@@ -221,6 +228,7 @@ PluginInstance::PluginInstance(std::shared_ptr<const PluginLibrary> library,
 }
 
 PluginInstance::~PluginInstance() {
+    isolated_.reset();  // stops the worker, which destroys the instance in there
     if (state_ == nullptr)
         return;
     PluginCallScope scope(description_, "destroy");
@@ -233,6 +241,8 @@ PluginInstance::~PluginInstance() {
 }
 
 dmon_status PluginInstance::collect(dmon_emitter& emitter, std::string& error_text) {
+    if (isolated_)
+        return isolated_->collect(emitter, error_text);
     dmon_error error{};
     error.struct_size = sizeof(error);
     PluginCallScope scope(description_, "collect");
@@ -244,6 +254,8 @@ dmon_status PluginInstance::collect(dmon_emitter& emitter, std::string& error_te
 }
 
 dmon_status PluginInstance::write(const dmon_batch& batch, std::string& error_text) {
+    if (isolated_)
+        return isolated_->write(batch, error_text);
     dmon_error error{};
     error.struct_size = sizeof(error);
     PluginCallScope scope(description_, "write");
@@ -257,6 +269,8 @@ dmon_status PluginInstance::write(const dmon_batch& batch, std::string& error_te
 dmon_status PluginInstance::flush(std::string& error_text) {
     if (library_->descriptor().flush == nullptr)
         return DMON_OK;
+    if (isolated_)
+        return isolated_->flush(error_text);
     dmon_error error{};
     error.struct_size = sizeof(error);
     PluginCallScope scope(description_, "flush");

@@ -1,7 +1,10 @@
 #include "dmon/core/sealed_batch.hpp"
 
+#include "dmon/core/byte_codec.hpp"
+
 #include <dmon/str.hpp>
 
+#include <algorithm>
 #include <cstring>
 
 namespace dmon::core {
@@ -11,49 +14,20 @@ namespace {
 // machine that wrote it, so the byte order is the machine's.
 constexpr uint32_t kFormatVersion = 1;
 
-class Writer {
-  public:
-    explicit Writer(std::string& out) : out_(out) {}
-    template <typename T>
-    void number(T value) {
-        char bytes[sizeof(T)];
-        std::memcpy(bytes, &value, sizeof(T));
-        out_.append(bytes, sizeof(T));
-    }
-    void text(std::string_view value) {
-        number(static_cast<uint32_t>(value.size()));
-        out_.append(value);
-    }
-    void text(dmon_str value) { text(to_view(value)); }
+using Writer = ByteWriter;
+using Reader = ByteReader;
 
-  private:
-    std::string& out_;
-};
-
-class Reader {
-  public:
-    explicit Reader(std::string_view in) : in_(in) {}
-    template <typename T>
-    bool number(T& value) {
-        if (in_.size() < sizeof(T))
-            return false;
-        std::memcpy(&value, in_.data(), sizeof(T));
-        in_.remove_prefix(sizeof(T));
-        return true;
+void write_sample(Writer& writer, const dmon_sample& sample) {
+    writer.text(sample.name);
+    writer.number(static_cast<uint32_t>(sample.label_count));
+    for (size_t i = 0; i < sample.label_count; ++i) {
+        writer.text(sample.labels[i].key);
+        writer.text(sample.labels[i].value);
     }
-    bool text(std::string_view& value) {
-        uint32_t size = 0;
-        if (!number(size) || in_.size() < size)
-            return false;
-        value = in_.substr(0, size);
-        in_.remove_prefix(size);
-        return true;
-    }
-    size_t left() const { return in_.size(); }
-
-  private:
-    std::string_view in_;
-};
+    writer.number(sample.value);
+    writer.number(sample.timestamp_ns);
+    writer.number(static_cast<uint8_t>(sample.type));
+}
 
 }  // namespace
 
@@ -74,19 +48,78 @@ std::string encode_sealed_batch(const SealedBatch& batch) {
         labels.reserve(part->label_count());
         part->to_c(samples, labels);
         writer.number(static_cast<uint32_t>(samples.size()));
-        for (const auto& sample : samples) {
-            writer.text(sample.name);
-            writer.number(static_cast<uint32_t>(sample.label_count));
-            for (size_t i = 0; i < sample.label_count; ++i) {
-                writer.text(sample.labels[i].key);
-                writer.text(sample.labels[i].value);
-            }
-            writer.number(sample.value);
-            writer.number(sample.timestamp_ns);
-            writer.number(static_cast<uint8_t>(sample.type));
-        }
+        for (const auto& sample : samples)
+            write_sample(writer, sample);
     }
     return out;
+}
+
+std::string encode_c_batch(const dmon_batch& batch) {
+    const auto sample_at = [&](size_t index) -> const dmon_sample& {
+        return *reinterpret_cast<const dmon_sample*>(
+            reinterpret_cast<const unsigned char*>(batch.samples) + index * batch.sample_size);
+    };
+    // Parts: [first, end) with an origin or none, in order, covering every sample once.
+    struct Part {
+        size_t first, end;
+        std::string_view origin;
+    };
+    std::vector<Part> parts;
+    size_t at = 0;
+    for (size_t o = 0; o < batch.origin_count; ++o) {
+        const dmon_origin& origin = batch.origins[o];
+        const size_t first = std::min(origin.first, batch.sample_count);
+        const size_t end = std::min(first + origin.count, batch.sample_count);
+        if (first < at)
+            continue;  // overlapping runs: not made by the host; keep each sample once
+        if (first > at)
+            parts.push_back({at, first, {}});
+        parts.push_back({first, end, to_view(origin.id)});
+        at = end;
+    }
+    if (at < batch.sample_count || parts.empty())
+        parts.push_back({at, batch.sample_count, {}});
+
+    std::string out;
+    Writer writer(out);
+    writer.number(kFormatVersion);
+    writer.text(to_view(batch.id));
+    writer.number(int64_t{0});
+    writer.number(static_cast<uint32_t>(parts.size()));
+    for (const auto& part : parts) {
+        writer.text(std::string_view());
+        writer.text(part.origin);
+        writer.number(static_cast<uint32_t>(part.end - part.first));
+        for (size_t i = part.first; i < part.end; ++i)
+            write_sample(writer, sample_at(i));
+    }
+    return out;
+}
+
+const dmon_batch& CBatchView::view(const SealedBatch& batch) {
+    samples_.clear();
+    labels_.clear();
+    origins_.clear();
+    size_t labels = 0;
+    for (const auto& part : batch.parts)
+        labels += part->label_count();
+    samples_.reserve(batch.samples);
+    labels_.reserve(labels);  // reserved once: label pointers must not move
+    for (const auto& part : batch.parts) {
+        if (!part->origin().empty()) {
+            origins_.push_back({dmon_str{part->origin().data(), part->origin().size()},
+                                samples_.size(), part->size()});
+        }
+        part->to_c(samples_, labels_);
+    }
+    batch_ = dmon_batch{sizeof(dmon_batch),
+                        samples_.data(),
+                        samples_.size(),
+                        sizeof(dmon_sample),
+                        origins_.data(),
+                        origins_.size(),
+                        dmon_str{batch.id.data(), batch.id.size()}};
+    return batch_;
 }
 
 std::optional<SealedBatch> decode_sealed_batch(std::string_view payload) {

@@ -343,28 +343,7 @@ void SinkRunner::write_some() {
         return;
     }
 
-    c_samples_.clear();
-    c_labels_.clear();
-    c_origins_.clear();
-    size_t labels = 0;
-    for (const auto& part : batch->parts)
-        labels += part->label_count();
-    c_samples_.reserve(batch->samples);
-    c_labels_.reserve(labels);  // reserved once: label pointers must not move
-    for (const auto& part : batch->parts) {
-        if (!part->origin().empty()) {
-            c_origins_.push_back({dmon_str{part->origin().data(), part->origin().size()},
-                                  c_samples_.size(), part->size()});
-        }
-        part->to_c(c_samples_, c_labels_);
-    }
-    dmon_batch c_batch{sizeof(dmon_batch),
-                       c_samples_.data(),
-                       c_samples_.size(),
-                       sizeof(dmon_sample),
-                       c_origins_.data(),
-                       c_origins_.size(),
-                       dmon_str{batch->id.data(), batch->id.size()}};
+    const dmon_batch& c_batch = c_batch_.view(*batch);
 
     std::string error;
     const auto started = Clock::now();

@@ -3,6 +3,7 @@
 #include <dmon/core/config.hpp>
 #include <dmon/core/control_server.hpp>
 #include <dmon/core/host.hpp>
+#include <dmon/core/isolation.hpp>
 #include <dmon/core/logging.hpp>
 #include <dmon/core/plugin_instance.hpp>
 #include <dmon/core/plugin_call.hpp>
@@ -346,6 +347,10 @@ int main(int argc, char** argv) {
     }
     if (argc >= 2 && std::string(argv[1]) == "service")
         return dmon::host::service_command(argc, argv);
+    // Started by a host for an instance with `isolate: true`, its socket at descriptor 3; not
+    // for people (docs/plugin-sdk.md, "Isolation").
+    if (argc == 2 && std::string(argv[1]) == "worker")
+        return dmon::core::run_plugin_worker(3);
     if (argc >= 2 && std::string(argv[1]) == "plugin")
         return dmon::host::plugin_command(argc, argv);
     std::string error;

@@ -40,7 +40,7 @@ TEST(Cli, PluginInfoListsKindVersionAbiAndOptions) {
               std::string::npos)
         << info.output;
     EXPECT_NE(info.output.find("keys the host reads on every collector entry: plugin, name, "
-                               "interval\n"),
+                               "interval, isolate, deadline, memory_limit\n"),
               std::string::npos)
         << info.output;
     auto unknown = run_command(kDmon + " plugin info proc_nope");
@@ -85,7 +85,8 @@ TEST(Cli, CheckReportsEveryErrorWithFileLineAndColumn) {
             "error: " +
             path +
             ":7:5: sink 'stdout': unknown key 'colour'; valid keys: plugin, name, batch_size, "
-            "flush_interval, queue_size, overflow, spool, spool_size, path\n" +
+            "flush_interval, queue_size, overflow, spool, spool_size, isolate, deadline, "
+            "memory_limit, path\n" +
             path + ": 3 error(s)\n");
 }
 
@@ -276,7 +277,7 @@ TEST(Cli, DmonctlReloadAndStatusTalkToARunningHost) {
         refused.output,
         "reload failed; generation 2 keeps running unchanged\nerror: " + path +
             ":11:5: collector 'second' (test_counter): unknown key 'colour'; valid keys: plugin, "
-            "name, interval, metric\n");
+            "name, interval, isolate, deadline, memory_limit, metric\n");
 
     // SIGHUP reloads too.
     folder.file("live.yaml", config(""));

@@ -4,6 +4,7 @@
 // also emits one good sample per round (test.alive) so a test can tell a kept round.
 #include <dmon/plugin.h>
 
+#include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -11,6 +12,8 @@
 #include <cstring>
 #include <limits>
 #include <stdexcept>
+#include <thread>
+#include <vector>
 
 namespace {
 
@@ -26,11 +29,16 @@ constexpr const char* kName = "test_invalid";
 constexpr const char* kName = "test_segfault";
 #elif defined(TEST_ABORT)
 constexpr const char* kName = "test_abort";
+#elif defined(TEST_HANG)
+constexpr const char* kName = "test_hang";
+#elif defined(TEST_HOG)
+constexpr const char* kName = "test_hog";
 #endif
 
 struct Instance {
     const dmon_host_api* api;
     long rounds = 0;
+    std::vector<char*> kept;
 };
 
 dmon_status create(const dmon_create_args* args, void** instance, dmon_error*) {
@@ -78,6 +86,24 @@ dmon_status collect(void* state, dmon_emitter* emitter, dmon_error* error) {
 #elif defined(TEST_ABORT)
     if (self->rounds >= 2)
         std::abort();
+#elif defined(TEST_HANG)
+    // A read from a device that never answers: collect() does not return.
+    if (self->rounds >= 2) {
+        for (;;)
+            std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+#elif defined(TEST_HOG)
+    // A cache that is never trimmed, growing as fast as it can: memory without bound.
+    if (self->rounds >= 2) {
+        for (;;) {
+            constexpr size_t kChunk = size_t{8} << 20;
+            auto* chunk = static_cast<char*>(std::malloc(kChunk));
+            if (chunk == nullptr)
+                break;
+            std::memset(chunk, 1, kChunk);
+            self->kept.push_back(chunk);  // kept: the compiler may not drop the allocation
+        }
+    }
 #endif
     (void)error;
     return DMON_OK;

@@ -336,7 +336,8 @@ TEST(Options, UnknownKeyListsValidKeys) {
     EXPECT_EQ(plan_errors("collectors:\n  - plugin: declared\n    limit: 3\n    per_cpux: true\n"),
               std::vector<std::string>{
                   "p.yaml:4:5: collector 'declared': unknown key 'per_cpux'; valid keys: "
-                  "plugin, name, interval, per_cpu, limit, devices, timeout"});
+                  "plugin, name, interval, isolate, deadline, memory_limit, per_cpu, limit, "
+                  "devices, timeout"});
 }
 
 TEST(Options, WrongTypeAndMissingRequired) {

@@ -38,13 +38,19 @@ struct InstanceConfig {
     std::string plugin;
     std::string name;  // defaults to the plugin name
     Location location;
-    std::chrono::nanoseconds interval{0};         // collectors; 0 = the host's interval
-    size_t batch_size = 1000;                     // sinks: samples per write
-    std::chrono::nanoseconds flush_interval{0};   // sinks; 0 = the host's interval
-    size_t queue_size = 100000;                   // sinks: samples held in memory
-    std::string overflow = "drop_oldest";         // sinks: drop_oldest or drop_newest
-    std::string spool;                            // sinks: a folder; empty = memory only
-    uint64_t spool_size = uint64_t{1} << 30;      // sinks: bytes on disk
+    std::chrono::nanoseconds interval{0};        // collectors; 0 = the host's interval
+    size_t batch_size = 1000;                    // sinks: samples per write
+    std::chrono::nanoseconds flush_interval{0};  // sinks; 0 = the host's interval
+    size_t queue_size = 100000;                  // sinks: samples held in memory
+    std::string overflow = "drop_oldest";        // sinks: drop_oldest or drop_newest
+    std::string spool;                           // sinks: a folder; empty = memory only
+    uint64_t spool_size = uint64_t{1} << 30;     // sinks: bytes on disk
+    // Isolation (docs/plugin-sdk.md, "Isolation"): every call of the instance runs in a worker
+    // process; a call that outlives `deadline`, or a worker whose memory passes `memory_limit`,
+    // is killed and the worker restarted. Both apply only with `isolate: true`.
+    bool isolate = false;
+    std::chrono::nanoseconds deadline{std::chrono::seconds(30)};
+    uint64_t memory_limit = uint64_t{1} << 30;    // bytes of resident memory; 0: none
     yaml::Node options = yaml::Node::make_map();  // the plugin's own keys
     std::string options_fingerprint;              // canonical text, to tell changed from same
 

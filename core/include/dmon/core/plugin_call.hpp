@@ -31,4 +31,11 @@ const char* current_plugin_instance() noexcept;
 // enabled, the same exit status).
 void install_crash_reporter();
 
+// What the report says happens next (a static string, ending in a line end); by default
+// ": the host stops with it (in-process plugins share its fate)". A worker says the host lives on.
+void set_crash_consequence(const char* consequence) noexcept;
+
+// "SIGSEGV (invalid memory access)", "SIGABRT (abort)", ... for any signal number.
+const char* describe_signal(int signal) noexcept;
+
 }  // namespace dmon::core

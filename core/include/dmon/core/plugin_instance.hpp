@@ -41,6 +41,8 @@ struct dmon_emitter {
 
 namespace dmon::core {
 
+class IsolatedPlugin;
+
 const dmon_host_api* host_api();
 int64_t now_ns();
 
@@ -54,7 +56,8 @@ std::vector<std::pair<std::string, std::string>> describe_refusals(
 // destroy(). Holds its library, so the library outlives the instance.
 class PluginInstance {
   public:
-    // Throws PluginLoadError with "file:line:col: instance: create failed: reason".
+    // Throws PluginLoadError with "file:line:col: instance: create failed: reason". With
+    // `isolate: true` in the config, the instance is created in a worker process instead.
     // `check_only`: created by `dmon check` to be validated and destroyed (DMON_CREATE_CHECK_ONLY).
     PluginInstance(std::shared_ptr<const PluginLibrary> library, const InstanceConfig& config,
                    OptionSet options, const std::string& node, bool check_only = false);
@@ -66,6 +69,7 @@ class PluginInstance {
     const InstanceConfig& config() const { return config_; }
     const PluginLibrary& library() const { return *library_; }
     const std::shared_ptr<InstanceStats>& stats() const { return host_.stats; }
+    bool isolated() const { return isolated_ != nullptr; }
     bool needs_two_readings() const {
         return (library_->descriptor().flags & DMON_FLAG_NEEDS_TWO_READINGS) != 0;
     }
@@ -83,6 +87,7 @@ class PluginInstance {
     dmon_host host_;
     std::string node_;
     void* state_ = nullptr;
+    std::shared_ptr<IsolatedPlugin> isolated_;  // isolate: true; every call goes to its worker
 };
 
 }  // namespace dmon::core

@@ -31,4 +31,22 @@ struct SealedBatch {
 std::string encode_sealed_batch(const SealedBatch& batch);
 std::optional<SealedBatch> decode_sealed_batch(std::string_view payload);
 
+// The same encoding made from the C view a sink's write() is given (an isolated sink's worker
+// decodes it with decode_sealed_batch): one part per run of samples with an origin and per gap
+// between them; sources and sealed_at_ns are not in a dmon_batch and come back empty and 0.
+std::string encode_c_batch(const dmon_batch& batch);
+
+// The C view (dmon_batch) of a sealed batch, as write() takes it. Holds the arrays the view
+// points into: valid while this object and `batch` live and until the next view().
+class CBatchView {
+  public:
+    const dmon_batch& view(const SealedBatch& batch);
+
+  private:
+    std::vector<dmon_sample> samples_;
+    std::vector<dmon_label> labels_;
+    std::vector<dmon_origin> origins_;
+    dmon_batch batch_{};
+};
+
 }  // namespace dmon::core

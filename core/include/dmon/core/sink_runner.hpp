@@ -134,9 +134,7 @@ class SinkRunner : public std::enable_shared_from_this<SinkRunner> {
     std::optional<Appended> last_appended_;  // strand-only
     std::chrono::steady_clock::time_point drain_deadline_{};
     std::optional<std::promise<void>> drained_;
-    std::vector<dmon_sample> c_samples_;  // reused between writes
-    std::vector<dmon_label> c_labels_;
-    std::vector<dmon_origin> c_origins_;
+    CBatchView c_batch_;  // reused between writes
 };
 
 }  // namespace dmon::core
