@@ -327,6 +327,7 @@ std::chrono::milliseconds restart_backoff(int crashes_in_a_row) {
 
 constexpr size_t kLogLinesPerCall = 200;
 constexpr auto kForgiveAfter = std::chrono::seconds(10);
+constexpr auto kMemoryCheckEvery = std::chrono::milliseconds(20);
 
 }  // namespace
 
@@ -511,7 +512,8 @@ void IsolatedPlugin::apply_counters(const worker::Reply& reply) {
 std::optional<worker::Reply> IsolatedPlugin::await_reply(const char* what, std::string& error) {
     const auto deadline = Clock::now() + config_.deadline;
     log_lines_this_call_ = 0;
-    std::string buffer(1 << 16, '\0');
+    std::string& buffer = read_buffer_;
+    buffer.resize(1 << 16);  // once: zeroing 64 KiB a call cost more than the round trip
     for (;;) {
         while (auto frame = reader_.next()) {
             if (frame->type == FrameType::log) {
@@ -534,7 +536,10 @@ std::optional<worker::Reply> IsolatedPlugin::await_reply(const char* what, std::
             lost("protocol", "sent " + reader_.error(), what, error);
             return std::nullopt;
         }
-        if (config_.memory_limit > 0) {
+        // Memory is looked at every 20 ms of a long call, and once a second otherwise (a
+        // look costs about as much as a short call's whole round trip).
+        if (config_.memory_limit > 0 && Clock::now() - last_memory_check_ >= kMemoryCheckEvery) {
+            last_memory_check_ = Clock::now();
             const uint64_t resident = resident_bytes(pid_);
             if (resident > config_.memory_limit) {
                 lost("memory_limit",
@@ -637,7 +642,8 @@ void IsolatedPlugin::stop_worker() {
         // Give it up to two seconds to destroy the instance (a sink closes its connection),
         // showing what it logs on the way.
         const auto until = Clock::now() + std::chrono::seconds(2);
-        std::string buffer(1 << 16, '\0');
+        std::string& buffer = read_buffer_;
+        buffer.resize(1 << 16);
         log_lines_this_call_ = 0;
         while (Clock::now() < until) {
             pollfd watched{fd_, POLLIN, 0};

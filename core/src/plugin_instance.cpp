@@ -227,6 +227,10 @@ PluginInstance::PluginInstance(std::shared_ptr<const PluginLibrary> library,
     }
 }
 
+int PluginInstance::worker_pid() const {
+    return isolated_ ? isolated_->pid() : -1;
+}
+
 PluginInstance::~PluginInstance() {
     isolated_.reset();  // stops the worker, which destroys the instance in there
     if (state_ == nullptr)

@@ -154,6 +154,28 @@ TEST(Isolation, ASinkWhoseWorkerCrashesMidWriteLosesNothing) {
     expect_every_round_once(values_of(written, "test.rounds"), 20);
 }
 
+// A source fed from outside (amqp_consume's way): the worker's plugin hears, through the host,
+// that each batch it emitted with a completion was written.
+TEST(Isolation, CompletionsCrossToTheWorker) {
+    TempFolder folder;
+    const std::string config = host_config(
+        folder, "fed", "  - plugin: test_fed\n    interval: 100ms\n    isolate: true\n");
+    auto result =
+        run_command("timeout --preserve-status -s TERM 3 " + kDmon + " run --config " + config);
+    EXPECT_EQ(result.exit_code, 0) << result.output;
+    const std::string written = read_text(folder.path("out.lp"));
+    const auto fed = values_of(written, "test.fed");
+    expect_every_round_once(fed, 10);
+    // The counter the completions raise, as the host last reported it.
+    const std::string prefix =
+        "dmon.plugin.completed,host=probe,instance=test_fed,plugin=test_fed counter=";
+    const size_t last = written.rfind(prefix);
+    ASSERT_NE(last, std::string::npos) << written;
+    const long completed = std::stol(written.substr(last + prefix.size()));
+    EXPECT_GE(completed, 5) << written;
+    EXPECT_EQ(written.find("dmon.plugin.failed,"), std::string::npos) << written;
+}
+
 TEST(Isolation, OnceAndCheckWorkThroughTheWorker) {
     TempFolder folder;
     const std::string nan = host_config(folder, "nan", "  - plugin: test_nan\n    isolate: true\n");

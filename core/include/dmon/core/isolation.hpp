@@ -78,9 +78,11 @@ class IsolatedPlugin : public std::enable_shared_from_this<IsolatedPlugin> {
     int fd_ = -1;
     uint64_t generation_ = 0;  // of the running worker: completions of an older one are void
     worker::FrameReader reader_;
+    std::string read_buffer_;
     int crashes_in_a_row_ = 0;
     std::chrono::steady_clock::time_point restart_not_before_{};
     std::chrono::steady_clock::time_point started_at_{};  // of the running worker
+    std::chrono::steady_clock::time_point last_memory_check_{};
     size_t log_lines_this_call_ = 0;
 };
 

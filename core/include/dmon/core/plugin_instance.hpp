@@ -70,6 +70,7 @@ class PluginInstance {
     const PluginLibrary& library() const { return *library_; }
     const std::shared_ptr<InstanceStats>& stats() const { return host_.stats; }
     bool isolated() const { return isolated_ != nullptr; }
+    int worker_pid() const;  // the isolated instance's worker process; -1: none running
     bool needs_two_readings() const {
         return (library_->descriptor().flags & DMON_FLAG_NEEDS_TWO_READINGS) != 0;
     }
