@@ -32,13 +32,6 @@ std::string host_config(TempFolder& folder, const std::string& name, const std::
                            : sinks));
 }
 
-size_t count_of(const std::string& text, const std::string& needle) {
-    size_t n = 0;
-    for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
-        ++n;
-    return n;
-}
-
 // The values of every line of `metric` (line protocol "metric,host=probe gauge=V ts").
 std::vector<long> values_of(const std::string& text, const std::string& metric) {
     std::vector<long> values;

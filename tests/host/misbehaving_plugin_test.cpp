@@ -25,13 +25,6 @@ std::string config_for(TempFolder& folder, const std::string& plugin, const std:
                            "\n    flush_interval: 100ms\n");
 }
 
-size_t count_of(const std::string& text, const std::string& needle) {
-    size_t n = 0;
-    for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
-        ++n;
-    return n;
-}
-
 TEST(MisbehavingPlugin, OnceNamesNotFiniteValuesAndFails) {
     TempFolder folder;
     auto result = run_command(kDmon + " once --config " + config_for(folder, "test_nan", "1s"));

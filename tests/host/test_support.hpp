@@ -35,6 +35,14 @@ inline CommandResult run_command(const std::string& command) {
 }
 
 // A fresh folder under the system temp folder, removed at the end of the test.
+// How often `needle` occurs in `text` (log lines said once, rounds written).
+inline size_t count_of(const std::string& text, const std::string& needle) {
+    size_t n = 0;
+    for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
+        ++n;
+    return n;
+}
+
 class TempFolder {
   public:
     TempFolder() {
