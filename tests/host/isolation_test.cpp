@@ -181,6 +181,23 @@ TEST(Isolation, OnceAndCheckWorkThroughTheWorker) {
               std::string::npos)
         << once.output;
 
+    // The other in-process mistakes read the same through a worker.
+    const std::map<std::string, std::string> said = {
+        {"test_bad_size",
+         "[test_bad_size] 1 sample(s) refused: emit() was given sample_size 8, which no "
+         "dmon_sample has"},
+        {"test_raw_throw",
+         "[test_raw_throw] collect failed: collect() threw a C++ exception through the C ABI (a "
+         "plugin bug: catch it and return a status): the parser choked on line 3"},
+    };
+    for (const auto& [plugin, line] : said) {
+        const std::string isolated =
+            host_config(folder, plugin, "  - plugin: " + plugin + "\n    isolate: true\n");
+        auto result = run_command(kDmon + " once --config " + isolated);
+        EXPECT_EQ(result.exit_code, 1) << result.output;
+        EXPECT_NE(result.output.find(line), std::string::npos) << result.output;
+    }
+
     const std::string rejects =
         host_config(folder, "rejects", "  - plugin: test_create_fails\n    isolate: true\n");
     auto check = run_command(kDmon + " check --config " + rejects);
