@@ -409,6 +409,10 @@ bool IsolatedPlugin::spawn(std::string& error) {
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, pair[1], 3);
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    // Nothing else of the host's: a descriptor some plugin opened without close-on-exec (a
+    // broker socket, a database file) would otherwise live on in the worker, and a connection
+    // the host closes would stay open until the worker ends.
+    posix_spawn_file_actions_addclosefrom_np(&actions, 4);
     posix_spawnattr_t attributes;
     posix_spawnattr_init(&attributes);
     sigset_t none, defaults;
