@@ -328,6 +328,7 @@ std::chrono::milliseconds restart_backoff(int crashes_in_a_row) {
 constexpr size_t kLogLinesPerCall = 200;
 constexpr auto kForgiveAfter = std::chrono::seconds(10);
 constexpr auto kMemoryCheckEvery = std::chrono::milliseconds(20);
+constexpr auto kCreateAllowance = std::chrono::seconds(10);
 
 }  // namespace
 
@@ -514,7 +515,13 @@ void IsolatedPlugin::apply_counters(const worker::Reply& reply) {
 }
 
 std::optional<worker::Reply> IsolatedPlugin::await_reply(const char* what, std::string& error) {
-    const auto deadline = Clock::now() + config_.deadline;
+    // Starting a worker (exec, the dynamic loader, the plugin's library) is not the plugin's
+    // call: create gets at least kCreateAllowance, however short `deadline` is.
+    const bool creating = std::strcmp(what, "create") == 0;
+    const auto allowed =
+        creating ? std::max<std::chrono::nanoseconds>(config_.deadline, kCreateAllowance)
+                 : config_.deadline;
+    const auto deadline = Clock::now() + allowed;
     log_lines_this_call_ = 0;
     std::string& buffer = read_buffer_;
     buffer.resize(1 << 16);  // once: zeroing 64 KiB a call cost more than the round trip
