@@ -36,9 +36,11 @@ data=$drive_c/ProgramData/dmon
 # Wine prints a line on every start when / is not readable as a volume: not ours.
 quiet() { grep -v 'Read access denied for device' || true; }
 service_state() { $wine sc query dmon 2>/dev/null | tr -d '\r' | awk '/STATE/ {print $4}'; }
+# Generous bounds (60 s): Wine starts a service slowly on a loaded machine; they only cost time
+# when something is slow, and a state that never comes still fails.
 wait_for_state() {
   local state=""
-  for ((i = 0; i < 60; i++)); do
+  for ((i = 0; i < 120; i++)); do
     state=$(service_state)
     [ "$state" = "$1" ] && break
     sleep 0.5
@@ -54,7 +56,7 @@ rows_from() {
 }
 wait_for_rows_above() {
   local rows=0
-  for ((i = 0; i < 80; i++)); do
+  for ((i = 0; i < 120; i++)); do
     rows=$(rows_from)
     [ "${rows:-0}" -gt "$1" ] && break
     sleep 0.5
