@@ -11,11 +11,14 @@
 
 #ifdef _WIN32
 #include <dmon/core/config.hpp>
+#include <dmon/core/duration.hpp>
 #include <dmon/core/host.hpp>
 #include <dmon/core/logging.hpp>
 
 #include <windows.h>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <thread>
@@ -40,8 +43,9 @@ struct ServiceArguments {
     std::string action;
     std::string config;
     std::string name = "dmon";
-    std::string data;      // prepare, remove-data: the data folder (ProgramData\dmon)
-    std::string defaults;  // prepare: the shipped configs (Program Files\dmon\share\config)
+    std::string data;             // prepare, remove-data: the data folder (ProgramData\dmon)
+    std::string defaults;         // prepare: the shipped configs (Program Files\dmon\share\config)
+    std::string timeout = "60s";  // stop: how long to wait for the service's process to end
 };
 
 std::string last_error_text() {
@@ -205,6 +209,72 @@ int uninstall(const ServiceArguments& args) {
     return 0;
 }
 
+// Stops the service and waits until its process has ended, not only until it reported STOPPED:
+// its image and plugin DLLs stay in use until then. The installer runs this between
+// StopServices and RemoveFiles. Windows Installer's StopServices already waits for STOPPED
+// (then this returns at once), but Wine's sends the control and goes on, so without this the
+// files of a service still draining its sinks were left behind for a reboot.
+int stop(const ServiceArguments& args) {
+    const auto timeout = dmon::core::parse_duration(args.timeout);
+    if (!timeout) {
+        print_to(stderr, "dmon: --timeout '" + args.timeout + "' is not a duration (e.g. 60s)\n");
+        return 2;
+    }
+    ServiceHandle manager(OpenSCManagerA(nullptr, nullptr, SC_MANAGER_CONNECT));
+    if (!manager) {
+        print_to(stderr, std::string("error: cannot open the Service Control Manager: ") +
+                             last_error_text() + "\n");
+        return 1;
+    }
+    ServiceHandle service(
+        OpenServiceA(manager.get(), args.name.c_str(), SERVICE_STOP | SERVICE_QUERY_STATUS));
+    if (!service) {
+        print_to(stdout, "service '" + args.name + "': not installed, nothing to stop\n");
+        return 0;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + *timeout;
+    SERVICE_STATUS_PROCESS status{};
+    DWORD needed = 0;
+    DWORD process_id = 0;
+    bool asked = false;
+    while (QueryServiceStatusEx(service.get(), SC_STATUS_PROCESS_INFO,
+                                reinterpret_cast<BYTE*>(&status), sizeof status, &needed)) {
+        if (status.dwProcessId != 0)
+            process_id = status.dwProcessId;
+        if (status.dwCurrentState == SERVICE_STOPPED)
+            break;
+        if (!asked && status.dwCurrentState != SERVICE_STOP_PENDING) {
+            SERVICE_STATUS ignored{};
+            ControlService(service.get(), SERVICE_CONTROL_STOP, &ignored);
+            asked = true;
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
+            print_to(stderr, "error: service '" + args.name + "' did not stop within " +
+                                 args.timeout + "\n");
+            return 1;
+        }
+        Sleep(100);
+    }
+    if (process_id != 0) {
+        HANDLE process = OpenProcess(SYNCHRONIZE, FALSE, process_id);
+        if (process != nullptr) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                deadline - std::chrono::steady_clock::now());
+            const DWORD waited = WaitForSingleObject(
+                process, static_cast<DWORD>(std::max<long long>(0, left.count())));
+            CloseHandle(process);
+            if (waited != WAIT_OBJECT_0) {
+                print_to(stderr, "error: the process of service '" + args.name + "' (pid " +
+                                     std::to_string(process_id) + ") did not end within " +
+                                     args.timeout + "\n");
+                return 1;
+            }
+        }
+    }
+    print_to(stdout, "service '" + args.name + "': stopped\n");
+    return 0;
+}
+
 // Run by the installer after it copied the files (as SYSTEM): the data folder made and
 // restricted, the password file created once, the shipped configs installed as conffiles.
 int prepare(const ServiceArguments& args) {
@@ -248,9 +318,11 @@ int remove_data(const ServiceArguments& args) {
     std::uintmax_t removed = 0;
     for (int attempt = 0; attempt < 50; ++attempt) {
         error.clear();
-        removed += std::filesystem::remove_all(data, error);
-        if (!error)
+        const std::uintmax_t now = std::filesystem::remove_all(data, error);
+        if (!error) {  // on error remove_all returns -1, not a count
+            removed += now;
             break;
+        }
         Sleep(200);
     }
     if (error) {
@@ -269,7 +341,8 @@ int service_command(int argc, char** argv) {
         print_to(stderr,
                  std::string(
                      "usage: dmon service install --config FILE [--name NAME] | uninstall [--name "
-                     "NAME]\n       dmon service prepare --data DIR --defaults DIR | remove-data "
+                     "NAME] | stop [--name NAME] [--timeout 60s]\n       dmon service prepare "
+                     "--data DIR --defaults DIR | remove-data "
                      "--data DIR   (the installer's steps)\n"));
         return 2;
     }
@@ -284,6 +357,8 @@ int service_command(int argc, char** argv) {
             args.data = argv[i + 1];
         else if (word == "--defaults")
             args.defaults = argv[i + 1];
+        else if (word == "--timeout")
+            args.timeout = argv[i + 1];
         else {
             print_to(stderr, std::string("dmon: unknown option '") + word + "' for 'service'\n");
             return 2;
@@ -294,6 +369,8 @@ int service_command(int argc, char** argv) {
             return install(args);
         if (args.action == "uninstall")
             return uninstall(args);
+        if (args.action == "stop")
+            return stop(args);
         if (args.action == "prepare")
             return prepare(args);
         if (args.action == "remove-data")
@@ -317,7 +394,7 @@ int service_command(int argc, char** argv) {
         return 2;
     }
     print_to(stderr, std::string("dmon: unknown service action '") + args.action +
-                         "' (install, uninstall, run, prepare, remove-data)\n");
+                         "' (install, uninstall, stop, run, prepare, remove-data)\n");
     return 2;
 }
 

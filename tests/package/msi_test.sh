@@ -26,7 +26,7 @@ cleanup() {
   [ -n "$controller_pid" ] && kill -TERM "$controller_pid" 2>/dev/null && wait "$controller_pid" 2>/dev/null
   /usr/lib/wine/wineserver -k 2>/dev/null || true
   bash scripts/broker.sh stop >/dev/null 2>&1 || true
-  rm -rf "$work"
+  if [ "${failed:-0}" != 0 ] && [ -n "${DMON_KEEP_FAILED:-}" ]; then echo "[msi] kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 
@@ -151,16 +151,24 @@ else
   fail "msiexec /i (upgrade)"; grep -E "rror|Return value 3" "$work/upgrade.log" | head -20
 fi
 
-# 5. Uninstall: the program and the service go, the data stays (as `dpkg -r`).
+# 5. Uninstall: the program and the service go, the data stays (as `dpkg -r`). The broker is
+#    stopped first, so the service takes its shutdown_timeout to stop (it tries to send what it
+#    holds): the installer must wait for it, or dmon.exe and the plugins are still in use when
+#    it removes files (what Wine's StopServices alone did, seen in CI).
+bash scripts/broker.sh stop >/dev/null 2>&1
+sleep 2
 if $wine msiexec /x "Z:$upgrade_msi" /qn /l*v "Z:$work/uninstall.log" 2>&1 | quiet; [ "${PIPESTATUS[0]}" = 0 ]; then
   left=""
   [ -e "$program_files/bin/dmon.exe" ] && left+=" Program Files\\dmon\\bin\\dmon.exe"
   [ -n "$(ls "$program_files"/lib/dmon 2>/dev/null)" ] && left+=" plugins"
   $wine reg query 'HKLM\System\CurrentControlSet\Services\dmon' >/dev/null 2>&1 && left+=" the service"
-  if [ -z "$left" ] && grep -q '^node: msi-agent' "$data/agent-windows.yaml" && [ -d "$data/spool" ]; then
-    ok "msiexec /x: service and Program Files\\dmon removed, ProgramData\\dmon (config, spool) kept"
+  # The installer waited for the service's process to end (Wine's StopServices does not).
+  waited=$(tr -d '\r' <"$work/uninstall.log" | grep -ac 'WaitServiceStopped' || true)
+  if [ -z "$left" ] && grep -q '^node: msi-agent' "$data/agent-windows.yaml" && [ -d "$data/spool" ] &&
+     [ "$waited" -gt 0 ]; then
+    ok "msiexec /x: service stopped and waited for, Program Files\\dmon removed, ProgramData\\dmon (config, spool) kept"
   else
-    fail "after uninstall: left$left; data: $(ls "$data" 2>&1 | tr '\n' ' ')"
+    fail "after uninstall: left$left; data: $(ls "$data" 2>&1 | tr '\n' ' '); WaitServiceStopped in the log: $waited"
     # Seen once in CI (2026-12-07, not reproduced in four other runs): msiexec /x returned 0
     # and removed nothing. What the installer said about the service and the files:
     tr -d '\r' <"$work/uninstall.log" | grep -aiE "StopServices|DeleteServices|in use|dmon\.exe|Return value [23]|error" | head -30
