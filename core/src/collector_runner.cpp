@@ -105,13 +105,7 @@ void CollectorRunner::report_refusals(const dmon_emitter::Refusals& refused) {
     }
 }
 
-void CollectorRunner::run_round() {
-    if (uses_completion_ && router_->congested()) {
-        // Back-pressure: a source fed from outside leaves its input where it is until the
-        // sinks catch up, instead of reading what would have to be dropped.
-        schedule(next_tick(SystemClock::now(), interval_));
-        return;
-    }
+dmon_status CollectorRunner::collect_and_route(std::string& error, size_t& samples) {
     dmon_emitter emitter;
     emitter.node = node_;
     emitter.source = name_;
@@ -135,14 +129,13 @@ void CollectorRunner::run_round() {
         });
     };
 
-    std::string error;
     const auto started = std::chrono::steady_clock::now();
     const dmon_status status = collect_(emitter, error);
     const auto took = std::chrono::steady_clock::now() - started;
     stats_->last_duration_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(took).count();
 
     report_refusals(emitter.refused);
-    size_t samples = 0;
+    samples = 0;
     for (auto& batch : emitter.batches) {
         if (batch->token())
             uses_completion_ = true;
@@ -150,6 +143,35 @@ void CollectorRunner::run_round() {
         router_->route(std::move(batch));  // partial results of a failed round are kept too
     }
     stats_->samples += samples;
+    return status;
+}
+
+void CollectorRunner::collect_now(std::function<void(size_t, std::string)> done) {
+    asio::post(strand_, [self = shared_from_this(), done = std::move(done)] {
+        if (self->stopped_) {
+            done(0, "the collector is stopping");
+            return;
+        }
+        std::string error;
+        size_t samples = 0;
+        const dmon_status status = self->collect_and_route(error, samples);
+        self->stats_->extra_rounds++;
+        if (status != DMON_OK && error.empty())
+            error = "collect failed";
+        done(samples, status == DMON_OK ? std::string() : error);
+    });
+}
+
+void CollectorRunner::run_round() {
+    if (uses_completion_ && router_->congested()) {
+        // Back-pressure: a source fed from outside leaves its input where it is until the
+        // sinks catch up, instead of reading what would have to be dropped.
+        schedule(next_tick(SystemClock::now(), interval_));
+        return;
+    }
+    std::string error;
+    size_t samples = 0;
+    const dmon_status status = collect_and_route(error, samples);
 
     const auto now = SystemClock::now();
     if (status == DMON_OK) {
@@ -167,7 +189,7 @@ void CollectorRunner::run_round() {
             stats_->skipped_rounds += static_cast<uint64_t>(missed);
             logger().warn(
                 "[{}] collect took {} ms, longer than its interval of {} ms; skipped {} round(s)",
-                name_, std::chrono::duration_cast<std::chrono::milliseconds>(took).count(),
+                name_, stats_->last_duration_ns.load() / 1000000,
                 std::chrono::duration_cast<std::chrono::milliseconds>(interval_).count(), missed);
         }
         schedule(next);

@@ -4,6 +4,8 @@
 
 #include "dmon/core/duration.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -122,10 +124,21 @@ std::vector<std::string> host_keys(InstanceKind kind) {
 
 namespace {
 
-const std::vector<std::string> kTopLevelKeys = {
-    "node",         "interval",         "log_level", "plugin_paths", "threads",
-    "self_metrics", "shutdown_timeout", "control",   "watch_config", "collectors",
-    "sinks"};
+const std::vector<std::string> kTopLevelKeys = {"node",
+                                                "interval",
+                                                "log_level",
+                                                "plugin_paths",
+                                                "threads",
+                                                "self_metrics",
+                                                "shutdown_timeout",
+                                                "control",
+                                                "watch_config",
+                                                "collectors",
+                                                "sinks",
+                                                "fleet"};
+const std::vector<std::string> kFleetKeys = {"url",          "urls",          "password_file",
+                                             "password_env", "exchange",      "groups",
+                                             "admins",       "accept_config", "max_age"};
 const std::set<std::string> kLogLevels = {"trace", "debug", "info", "warn", "error", "off"};
 
 class Parser {
@@ -185,6 +198,8 @@ class Parser {
                     config.control = scalar(value, "control");  // empty: the default
             } else if (key == "watch_config") {
                 config.watch_config = boolean(value, "watch_config", config.watch_config);
+            } else if (key == "fleet") {
+                fleet(value, config.fleet);
             } else if (key == "collectors") {
                 instances(value, InstanceKind::collector, config.collectors);
             } else if (key == "sinks") {
@@ -203,6 +218,71 @@ class Parser {
     }
 
   private:
+    // A word that goes into a routing key or a queue name: letters, digits, '-', '_', '.'.
+    void routing_word(const yaml::Node& node, const std::string& word, const std::string& what) {
+        const bool plain = !word.empty() && word.size() <= 100 &&
+                           std::all_of(word.begin(), word.end(), [](char c) {
+                               return std::isalnum(static_cast<unsigned char>(c)) || c == '-' ||
+                                      c == '_' || c == '.';
+                           });
+        if (!plain) {
+            fail(node,
+                 what + " '" + word +
+                     "' must be 1 to 100 letters, digits, '-', '_' or '.' (it is a routing "
+                     "key)",
+                 "fleet");
+        }
+    }
+
+    void fleet(const yaml::Node& node, FleetConfig& fleet) {
+        if (!node.is_map()) {
+            fail(node, "fleet must be a map (url, groups, admins, accept_config, max_age)");
+            return;
+        }
+        fleet.enabled = true;
+        std::optional<std::string> url;
+        for (const auto& [key_node, value] : node.entries()) {
+            const std::string key = key_text(key_node, "fleet");
+            if (key == "url") {
+                url = scalar(value, "url", "fleet");
+            } else if (key == "urls") {
+                fleet.urls = string_list(value, "urls", "fleet");
+            } else if (key == "password_file") {
+                fleet.password_file = scalar(value, "password_file", "fleet");
+            } else if (key == "password_env") {
+                fleet.password_env = scalar(value, "password_env", "fleet");
+            } else if (key == "exchange") {
+                fleet.exchange = scalar(value, "exchange", "fleet");
+                routing_word(value, fleet.exchange, "exchange");
+            } else if (key == "groups") {
+                fleet.groups = string_list(value, "groups", "fleet");
+                for (const auto& group : fleet.groups)
+                    routing_word(value, group, "group");
+            } else if (key == "admins") {
+                fleet.admins = string_list(value, "admins", "fleet");
+            } else if (key == "accept_config") {
+                fleet.accept_config = boolean(value, "accept_config", false, "fleet");
+            } else if (key == "max_age") {
+                fleet.max_age = duration(value, "max_age", fleet.max_age, "fleet");
+            } else if (!key.empty()) {
+                fail(key_node, "unknown key '" + key + "'; valid keys: " + join(kFleetKeys),
+                     "fleet");
+            }
+        }
+        if (url && !fleet.urls.empty())
+            fail(node, "url and urls are both given: list every broker in urls", "fleet");
+        else if (url)
+            fleet.urls = {*url};
+        if (fleet.urls.empty())
+            fail(node, "fleet needs url (or urls): the broker that carries the commands", "fleet");
+        if (fleet.admins.empty()) {
+            fail(node,
+                 "fleet needs admins: the AMQP users whose commands this host obeys (nobody "
+                 "else's are)",
+                 "fleet");
+        }
+    }
+
     void fail(const yaml::Node& node, const std::string& message, const std::string& context = {}) {
         std::string text = location_of(node, file_).to_string() + ": ";
         if (!context.empty())
@@ -264,29 +344,31 @@ class Parser {
         return fallback;
     }
 
-    bool boolean(const yaml::Node& node, const std::string& key, bool fallback) {
-        const std::string text = scalar(node, key);
+    bool boolean(const yaml::Node& node, const std::string& key, bool fallback,
+                 const std::string& context = {}) {
+        const std::string text = scalar(node, key, context);
         if (text == "true")
             return true;
         if (text == "false")
             return false;
         if (node.is_scalar())
-            fail(node, key + " must be true or false; got '" + text + "'");
+            fail(node, key + " must be true or false; got '" + text + "'", context);
         return fallback;
     }
 
-    std::vector<std::string> string_list(const yaml::Node& node, const std::string& key) {
+    std::vector<std::string> string_list(const yaml::Node& node, const std::string& key,
+                                         const std::string& context = {}) {
         std::vector<std::string> items;
         if (node.is_null())
             return items;
         if (node.is_scalar())
             return {node.scalar()};
         if (!node.is_sequence()) {
-            fail(node, key + " must be a list of strings");
+            fail(node, key + " must be a list of strings", context);
             return items;
         }
         for (const auto& item : node.items())
-            items.push_back(scalar(item, key));
+            items.push_back(scalar(item, key, context));
         return items;
     }
 

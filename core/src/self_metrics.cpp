@@ -120,6 +120,13 @@ dmon_status Host::collect_self_metrics(dmon_emitter& emitter) {
         "process.uptime", {P{"host", host}},
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count(),
         DMON_GAUGE, now);
+    ExtraSelfMetrics extra;
+    {
+        std::lock_guard lock(state_mutex_);
+        extra = extra_self_metrics_;
+    }
+    if (extra)
+        extra(*batch, host, now);
     emitter.batches.push_back(std::move(batch));
     return DMON_OK;
 }

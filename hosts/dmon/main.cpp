@@ -8,6 +8,7 @@
 #include <dmon/core/plugin_instance.hpp>
 #include <dmon/core/plugin_call.hpp>
 #include <dmon/core/service_manager.hpp>
+#include <listener.hpp>
 
 #include <boost/asio/signal_set.hpp>
 
@@ -154,10 +155,11 @@ int run(const Arguments& args) {
     // Every way to ask for a reload (dmonctl, SIGHUP, a watched file, the Windows event) goes
     // through here, so that systemd sees RELOADING=1 and then READY=1 with the outcome.
     std::mutex reload_mutex;
-    const auto reload = [&]() {
+    // A config given (`fleet apply`) or, without one, the file read again.
+    const auto reload_with = [&](std::optional<dmon::core::HostConfig> next) {
         std::lock_guard lock(reload_mutex);
         dmon::core::notify_service_manager(dmon::core::reloading_state());
-        auto outcome = host.reload_from_file();
+        auto outcome = next ? host.reload(std::move(*next)) : host.reload_from_file();
         dmon::core::notify_service_manager(
             "READY=1\nSTATUS=" +
             (outcome.ok ? "reloaded: generation " + std::to_string(outcome.generation)
@@ -165,6 +167,7 @@ int run(const Arguments& args) {
                               (outcome.errors.empty() ? "" : outcome.errors.front())));
         return outcome;
     };
+    const auto reload = [&] { return reload_with(std::nullopt); };
     // `dmonctl reload` and `dmonctl status` arrive here, on the control thread.
     dmon::core::ControlServer control(
         control_path, [&host, &reload](const std::string& request) -> std::string {
@@ -178,6 +181,25 @@ int run(const Arguments& args) {
         });
     dmon::core::logger().info("[host] control socket {} (dmonctl reload / status / health)",
                               control.path());
+
+    // `fleet:`: commands from admins through the broker (docs/operations.md, "Running a fleet").
+    std::optional<dmon::fleet::FleetListener> fleet;
+    if (running->fleet.enabled) {
+        fleet.emplace(host,
+                      dmon::fleet::FleetListener::Reloads{reload, [&](dmon::core::HostConfig next) {
+                                                              return reload_with(std::move(next));
+                                                          }});
+        host.set_extra_self_metrics([listener = &*fleet](dmon::core::SampleBatch& batch,
+                                                         const std::string& node, int64_t now) {
+            for (const auto& [result, count] : listener->counts()) {
+                batch.add("dmon.fleet.commands",
+                          {std::pair<std::string_view, std::string_view>{"host", node},
+                           std::pair<std::string_view, std::string_view>{"result", result}},
+                          static_cast<double>(count), DMON_COUNTER, now);
+            }
+        });
+        fleet->start();
+    }
 
     // Opt-in: reload when the file changes (checked every 2 s; a save that breaks it is refused).
     std::atomic<bool> watching{watch};
@@ -250,6 +272,10 @@ int run(const Arguments& args) {
     CloseHandle(reload_event);
     CloseHandle(stop_event);
 #endif
+    if (fleet) {
+        host.set_extra_self_metrics(nullptr);
+        fleet->stop();
+    }
     host.stop();
     if (!host.stopped_cleanly()) {
         // A sink's write() outlived the deadline: unloading its plugin under it would crash.

@@ -1,6 +1,7 @@
 // dmonctl: reads what the controller stored (hosts, metrics, latest, query, top, stats), serves
 // it as a page and a JSON API (serve), seals and migrates the store (compact, migrate), and
 // talks to a running host (reload, status, health).
+#include "fleet.hpp"
 #include "output.hpp"
 #include "open_store.hpp"
 #include "overview.hpp"
@@ -103,6 +104,11 @@ const std::vector<Command>& commands() {
          "a running host's generation, last reload, instances, and per sink: connected, queued,\n"
          "spooled, oldest unsent, last success and error",
          kHostOptions},
+        {"fleet",
+         "status|reload|apply FILE|collect|ping --url URL (--node GLOB | --group G | --all)",
+         "a command to the agents of a fleet through the broker, and one row per agent that\n"
+         "answered or was expected to (`dmonctl fleet --help` for its options)",
+         {}},
         {"health", "[--control PATH | --node NAME]",
          "one line, for alerting; exit 0 healthy, 1 degraded (a sink cannot deliver, a spool half\n"
          "full, a collector backing off), 2 failed (samples dropped in the last minute, or the\n"
@@ -578,6 +584,8 @@ int main(int argc, char** argv) {
         std::cout << "dmonctl " << DMON_VERSION << "\n";
         return 0;
     }
+    if (argc >= 2 && std::string(argv[1]) == "fleet")
+        return dmon::ctl::fleet_main(argc, argv);
     Arguments args;
     try {
         args = parse(argc, argv);

@@ -36,6 +36,11 @@ class CollectorRunner : public std::enable_shared_from_this<CollectorRunner> {
     std::chrono::nanoseconds interval() const { return interval_; }
 
     void start();
+    // An extra round now, beside the schedule (`dmonctl fleet collect`): collected on the
+    // strand (never beside a scheduled round), stamped and routed like any round, without
+    // touching the schedule or the back-off. `done` gets the samples routed and the error
+    // ("" on success), on the strand.
+    void collect_now(std::function<void(size_t samples, std::string error)> done);
     // Cancels the next tick and waits until no collect() runs; none starts afterwards.
     void stop();
 
@@ -49,6 +54,8 @@ class CollectorRunner : public std::enable_shared_from_this<CollectorRunner> {
   private:
     void schedule(std::chrono::system_clock::time_point when);
     void run_round();
+    // One collect() with a fresh emitter, its batches routed; strand-only.
+    dmon_status collect_and_route(std::string& error, size_t& samples);
     void report_refusals(const dmon_emitter::Refusals& refused);  // strand-only
 
     // The completions the plugin is owed (emit_with_completion), each called exactly once: on

@@ -58,6 +58,22 @@ struct InstanceConfig {
     std::string describe() const;
 };
 
+// `fleet:`: the host listens for commands from admins on the broker (docs/operations.md,
+// "Running a fleet"). Absent: no control channel. A part of the host's identity, not of its
+// plugin set: a `fleet apply` may not change it (see hosts/fleet).
+struct FleetConfig {
+    bool enabled = false;
+    std::vector<std::string> urls;  // one broker, or a cluster's nodes
+    std::string password_file;
+    std::string password_env;
+    std::string exchange = "dmon.control";
+    std::vector<std::string> groups;
+    std::vector<std::string> admins;  // AMQP users whose commands are obeyed (user_id)
+    bool accept_config = false;       // obey `apply` (a new config document)
+    std::chrono::nanoseconds max_age{std::chrono::seconds(30)};
+    bool operator==(const FleetConfig&) const = default;
+};
+
 struct HostConfig {
     std::string file;
     std::string node;  // default: this machine's host name
@@ -69,6 +85,7 @@ struct HostConfig {
     std::chrono::nanoseconds shutdown_timeout{std::chrono::seconds(10)};
     std::string control;  // the control socket (dmonctl reload/status); default: see control_path()
     bool watch_config = false;  // reload when the config file changes
+    FleetConfig fleet;
     std::vector<InstanceConfig> collectors;
     std::vector<InstanceConfig> sinks;
 };

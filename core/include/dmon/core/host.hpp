@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <memory>
@@ -100,6 +101,15 @@ class Host {
         return sinks_;
     }
 
+    // Samples of the host's own parts that live outside core (the fleet listener's counters),
+    // added to every self-metrics round. Set before start().
+    using ExtraSelfMetrics =
+        std::function<void(SampleBatch& batch, const std::string& host, int64_t now_ns)>;
+    void set_extra_self_metrics(ExtraSelfMetrics extra) {
+        std::lock_guard lock(state_mutex_);
+        extra_self_metrics_ = std::move(extra);
+    }
+
     // Set by `dmon run --node`: survives reloads of a file that names another node.
     void set_node_override(std::string node) { node_override_ = std::move(node); }
 
@@ -128,6 +138,7 @@ class Host {
     std::vector<std::shared_ptr<CollectorRunner>> collectors_;
     std::vector<std::shared_ptr<SinkRunner>> sinks_;
     std::shared_ptr<CollectorRunner> self_metrics_;
+    ExtraSelfMetrics extra_self_metrics_;  // guarded by state_mutex_
     // Written under reload_mutex_; read without it by health_text() on the control thread.
     std::atomic<bool> running_{false};
     std::atomic<bool> stopped_cleanly_{true};

@@ -28,6 +28,7 @@ struct InstanceStats {
     std::atomic<uint64_t> errors{0};          // failed calls
     std::atomic<uint64_t> dropped{0};         // sink: samples dropped, all reasons
     std::atomic<uint64_t> skipped_rounds{0};  // collector: ticks missed (overrun or back-off)
+    std::atomic<uint64_t> extra_rounds{0};    // collector: rounds asked for (fleet collect)
     std::atomic<uint64_t> queue_depth{0};     // sink: samples waiting in memory
     std::atomic<int64_t> last_duration_ns{0};
     std::atomic<bool> backing_off{false};  // collector: failing and waiting longer
