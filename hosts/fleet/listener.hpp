@@ -7,6 +7,8 @@
 #include <dmon/core/config.hpp>
 #include <dmon/core/host.hpp>
 
+#include <amqp.h>
+
 #include <atomic>
 #include <functional>
 #include <map>
@@ -46,6 +48,9 @@ class FleetListener {
   private:
     void run();
     void serve_one_connection();
+    // False when the listener is stopping; true when the socket may have a frame (or it is
+    // time to let rabbitmq-c send a heartbeat).
+    bool wait_for_traffic(amqp_connection_state_t state);
     void count(const std::string& result);
     // At most one log line a minute per reason, with how many since the last.
     void log_refusal(const std::string& reason, const std::string& line);
@@ -57,6 +62,7 @@ class FleetListener {
     CommandGate gate_;
     std::atomic<bool> stopping_{false};
     std::thread thread_;
+    int wake_[2] = {-1, -1};  // stop() writes to [1]; the listener polls [0] (POSIX)
     mutable std::mutex counts_mutex_;
     std::map<std::string, uint64_t> counts_;
     struct Said {
