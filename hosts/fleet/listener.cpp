@@ -187,9 +187,27 @@ void FleetListener::serve_one_connection() {
     size_t cursor = 0;
     auto connection = amqp::connect_any(settings, cursor);
     auto* state = connection->state();
-    amqp_exchange_declare(state, 1, bytes(config_.exchange), bytes("topic"), 0, /*durable*/ 1, 0, 0,
-                          amqp_empty_table);
-    connection->check("declaring exchange " + config_.exchange);
+    // An agent whose broker user may not configure the exchange (the least privilege of
+    // docs/operations.md: it could delete it) takes it as an admin made it.
+    amqp_exchange_declare(state, 1, bytes(config_.exchange), bytes("topic"), 0, /*durable*/ 1, 0,
+                          0, amqp_empty_table);
+    const amqp_rpc_reply_t declared = amqp_get_rpc_reply(state);
+    const bool refused = declared.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
+                         declared.reply.id == AMQP_CHANNEL_CLOSE_METHOD &&
+                         static_cast<amqp_channel_close_t*>(declared.reply.decoded)->reply_code ==
+                             AMQP_ACCESS_REFUSED;
+    if (refused) {
+        amqp_channel_close_ok_t close_ok{};
+        amqp_send_method(state, 1, AMQP_CHANNEL_CLOSE_OK_METHOD, &close_ok);
+        amqp_channel_open(state, 1);
+        connection->check("reopening the channel");
+        amqp_exchange_declare(state, 1, bytes(config_.exchange), bytes("topic"), /*passive*/ 1,
+                              1, 0, 0, amqp_empty_table);
+        connection->check("finding exchange " + config_.exchange +
+                          " (this user may not declare it: an admin's `dmonctl fleet` does)");
+    } else {
+        connection->check("declaring exchange " + config_.exchange);
+    }
     // Exclusive: a second host with the same node name is refused here, loudly, instead of
     // sharing (and halving) this one's commands.
     const std::string queue = "dmon.control." + node_;

@@ -52,6 +52,7 @@ inline constexpr MetricInfo kShippedMetrics[] = {
     {"dmon.sink.duration", "s", "Duration of the last write()"},
     {"dmon.host.generation", "", "The running plugin-set generation"},
     {"dmon.host.reloads", "{reloads}", "Reloads of the plugin set, by result"},
+    {"dmon.fleet.commands", "{commands}", "Fleet-control commands received, by result (obeyed or why refused)"},
     {"process.cpu.time", "s", "CPU seconds the dmon process used"},
     {"process.memory.usage", "By", "Resident memory of the dmon process"},
     {"process.uptime", "s", "Seconds since the dmon host started"},
