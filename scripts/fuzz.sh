@@ -7,15 +7,15 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-${DMON_FUZZ_SECONDS:-60}}
 build=build-fuzz
-harnesses=(line_protocol round_trip config control_request chunk api prometheus)
+harnesses=(line_protocol round_trip config control_request chunk api prometheus fleet_command)
 
 CC=clang CXX=clang++ DMON_TARGETS="${harnesses[*]/#/fuzz_}" bash scripts/build.sh "$build" \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDMON_SANITIZE=address,undefined -DDMON_FUZZ=ON \
   -DDMON_BUILD_TESTS=OFF -DDMON_BUILD_BENCH=OFF -DDMON_LEAN_RUNTIME=OFF || exit 1
 
 work=$(mktemp -d /tmp/dmon-fuzz.XXXXXX)
-# One harness a core at a time: each is single-threaded, so on 2 cores the 7 take 4 slots of
-# SECONDS_EACH, not 7.
+# One harness a core at a time: each is single-threaded, so on 2 cores the 8 take 4 slots of
+# SECONDS_EACH, not 8.
 jobs=$(nproc 2>/dev/null || echo 1)
 fuzz_one() {
   local name=$1

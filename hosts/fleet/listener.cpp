@@ -189,8 +189,8 @@ void FleetListener::serve_one_connection() {
     auto* state = connection->state();
     // An agent whose broker user may not configure the exchange (the least privilege of
     // docs/operations.md: it could delete it) takes it as an admin made it.
-    amqp_exchange_declare(state, 1, bytes(config_.exchange), bytes("topic"), 0, /*durable*/ 1, 0,
-                          0, amqp_empty_table);
+    amqp_exchange_declare(state, 1, bytes(config_.exchange), bytes("topic"), 0, /*durable*/ 1, 0, 0,
+                          amqp_empty_table);
     const amqp_rpc_reply_t declared = amqp_get_rpc_reply(state);
     const bool refused = declared.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
                          declared.reply.id == AMQP_CHANNEL_CLOSE_METHOD &&
@@ -201,8 +201,8 @@ void FleetListener::serve_one_connection() {
         amqp_send_method(state, 1, AMQP_CHANNEL_CLOSE_OK_METHOD, &close_ok);
         amqp_channel_open(state, 1);
         connection->check("reopening the channel");
-        amqp_exchange_declare(state, 1, bytes(config_.exchange), bytes("topic"), /*passive*/ 1,
-                              1, 0, 0, amqp_empty_table);
+        amqp_exchange_declare(state, 1, bytes(config_.exchange), bytes("topic"), /*passive*/ 1, 1,
+                              0, 0, amqp_empty_table);
         connection->check("finding exchange " + config_.exchange +
                           " (this user may not declare it: an admin's `dmonctl fleet` does)");
     } else {

@@ -166,10 +166,10 @@ TEST(Config, FingerprintsTellChangedOptionsFromTheSame) {
 TEST(Config, UnknownTopLevelKeyListsTheValidOnes) {
     EXPECT_EQ(
         errors_of([] { parse_config("node: a\nintervall: 5s\n", "a.yaml"); }),
-        std::vector<std::string>{
-            "a.yaml:2:1: unknown key 'intervall'; valid keys: node, interval, "
-            "log_level, plugin_paths, "
-            "threads, self_metrics, shutdown_timeout, control, watch_config, collectors, sinks"});
+        std::vector<std::string>{"a.yaml:2:1: unknown key 'intervall'; valid keys: node, interval, "
+                                 "log_level, plugin_paths, "
+                                 "threads, self_metrics, shutdown_timeout, control, watch_config, "
+                                 "collectors, sinks, fleet"});
 }
 
 TEST(Config, WrongTypesAreReportedTogether) {
