@@ -138,14 +138,10 @@ FleetArguments parse_fleet(int argc, char** argv) {
             args.timeout = *parsed;
         } else if (word == "--format") {
             const std::string f = value();
-            if (f == "table")
-                args.format = Format::table;
-            else if (f == "csv")
-                args.format = Format::csv;
-            else if (f == "json")
-                args.format = Format::json;
-            else
+            const auto format = parse_format(f);
+            if (!format)
                 throw FleetUsage("--format must be table, csv or json; got '" + f + "'");
+            args.format = *format;
         } else if (word == "--roster") {
             args.roster = value();
         } else if (word.rfind("--", 0) == 0) {
@@ -260,7 +256,9 @@ int fleet_main(int argc, char** argv) {
     try {
         args = parse_fleet(argc, argv);
     } catch (const FleetUsage& e) {
-        std::cerr << "dmonctl fleet: " << e.what() << "\n\n" << kUsage;
+        const std::string usage(kUsage);
+        std::cerr << "dmonctl fleet: " << e.what() << "\n"
+                  << usage.substr(0, usage.find("\n\n") + 1) << "(dmonctl fleet --help for more)\n";
         return 2;
     }
     try {

@@ -235,14 +235,10 @@ Arguments parse(int argc, char** argv) {
             args.db = value();
         } else if (word == "--format") {
             const std::string f = value();
-            if (f == "table")
-                args.format = Format::table;
-            else if (f == "csv")
-                args.format = Format::csv;
-            else if (f == "json")
-                args.format = Format::json;
-            else
+            const auto format = dmon::ctl::parse_format(f);
+            if (!format)
                 throw UsageError("--format must be table, csv or json; got '" + f + "'");
+            args.format = *format;
         } else if (word == "--host") {
             args.host = value();
         } else if (word == "--metric") {

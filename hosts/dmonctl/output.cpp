@@ -154,4 +154,14 @@ void print(const Table& table, Format format, std::ostream& out) {
         line(row);
 }
 
+std::optional<Format> parse_format(std::string_view text) {
+    if (text == "table")
+        return Format::table;
+    if (text == "csv")
+        return Format::csv;
+    if (text == "json")
+        return Format::json;
+    return std::nullopt;
+}
+
 }  // namespace dmon::ctl

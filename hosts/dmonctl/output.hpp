@@ -5,13 +5,17 @@
 #include <dmon/core/text.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <ostream>
+#include <string_view>
 #include <string>
 #include <vector>
 
 namespace dmon::ctl {
 
 enum class Format { table, csv, json };
+// "table", "csv" or "json"; nullopt for anything else.
+std::optional<Format> parse_format(std::string_view text);
 
 // One value of a result set. A table shows a number in its unit ("1.50 GiB", "12.3 MiB/s")
 // and a time as UTC text; CSV and JSON carry the exact number and ns since the epoch.

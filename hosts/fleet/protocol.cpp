@@ -189,28 +189,6 @@ std::string encode_command(const Command& command) {
     return object.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-bool glob_match(std::string_view pattern, std::string_view text) {
-    // Iterative, with one back-track point: linear in practice, never exponential.
-    size_t p = 0, t = 0, star = std::string_view::npos, mark = 0;
-    while (t < text.size()) {
-        if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == text[t])) {
-            ++p;
-            ++t;
-        } else if (p < pattern.size() && pattern[p] == '*') {
-            star = p++;
-            mark = t;
-        } else if (star != std::string_view::npos) {
-            p = star + 1;
-            t = ++mark;
-        } else {
-            return false;
-        }
-    }
-    while (p < pattern.size() && pattern[p] == '*')
-        ++p;
-    return p == pattern.size();
-}
-
 Verdict CommandGate::check(const Command& command, std::string_view user_id, int64_t now_ms) {
     if (user_id.empty() || std::find(admins_.begin(), admins_.end(), user_id) == admins_.end())
         return Verdict::not_admin;

@@ -13,6 +13,8 @@
 // An answer is a JSON object on the admin's reply queue:
 //   {"v": 1, "id": "5f0c...", "node": "web-1", "groups": ["web"], "ok": true, "error": "",
 //    "generation": 3, ...what the command returns}
+#include <common/name_filter.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -51,8 +53,9 @@ struct Command {
 std::optional<Command> parse_command(std::string_view body, std::string& error);
 std::string encode_command(const Command& command);
 
-// '*' any run of characters, '?' one; everything else literal.
-bool glob_match(std::string_view pattern, std::string_view text);
+// '*' any run of characters, '?' one; everything else literal (the plugins' include/exclude
+// globs: one implementation).
+using dmon::plugins::glob_match;
 
 // Why a well-formed command is not obeyed, or `obey`.
 enum class Verdict { obey, not_admin, expired, future, replayed, flood };
