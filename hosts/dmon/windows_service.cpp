@@ -14,6 +14,7 @@
 #include <dmon/core/duration.hpp>
 #include <dmon/core/host.hpp>
 #include <dmon/core/logging.hpp>
+#include <listener.hpp>
 
 #include <windows.h>
 
@@ -21,6 +22,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 #endif
@@ -140,8 +142,20 @@ void WINAPI service_main(DWORD, LPSTR*) {
         dmon::core::Host host(std::move(config), catalog);
         host.start();
         g_service.host = &host;
+        // `fleet:` as under `dmon run` (docs/operations.md, "Running a fleet").
+        std::optional<dmon::fleet::FleetListener> fleet;
+        if (host.config()->fleet.enabled) {
+            fleet.emplace(host, dmon::fleet::FleetListener::Reloads{
+                                    [&host] { return host.reload_from_file(); },
+                                    [&host](dmon::core::HostConfig next) {
+                                        return host.reload(std::move(next));
+                                    }});
+            fleet->start();
+        }
         report(SERVICE_RUNNING);
         WaitForSingleObject(g_service.stop_event, INFINITE);
+        if (fleet)
+            fleet->stop();
         g_service.host = nullptr;
         dmon::core::logger().info("[host] service stop requested: stopping");
         host.stop();
