@@ -392,8 +392,15 @@ int fleet_main(int argc, char** argv) {
                                            : answer.error)};
                 if (status) {
                     std::vector<std::string> parts;
-                    for (const auto& each : answer.instances)
-                        parts.push_back(each.name + "(" + each.plugin + ") " + each.state);
+                    for (const auto& each : answer.instances) {
+                        std::string part = each.name + "(" + each.plugin + ") " + each.state;
+                        if (each.kind == "sink") {
+                            part += " queued " + std::to_string(each.queued) + " spooled " +
+                                    std::to_string(each.spooled) + " dropped " +
+                                    std::to_string(each.dropped);
+                        }
+                        parts.push_back(part);
+                    }
                     row.push_back(text_cell(core::join(parts, ", ")));
                 }
             }

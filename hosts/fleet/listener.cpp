@@ -326,17 +326,18 @@ Reply FleetListener::execute(const Command& command) {
                 reply.health.pop_back();
             for (const auto& runner : host_.collectors()) {
                 const auto& stats = *runner->stats();
-                reply.instances.push_back({runner->name(), "collector",
-                                           runner->instance()->config().plugin,
-                                           stats.backing_off ? "backing off" : "running",
-                                           stats.samples.load(), stats.errors.load()});
+                reply.instances.push_back(
+                    {runner->name(), "collector", runner->instance()->config().plugin,
+                     stats.backing_off ? "backing off" : "running", stats.samples.load(),
+                     stats.errors.load(), 0, 0, 0, stats.last_error()});
             }
             for (const auto& runner : host_.sinks()) {
                 const auto& stats = *runner->stats();
-                reply.instances.push_back({runner->name(), "sink",
-                                           runner->instance()->config().plugin,
-                                           stats.connected ? "running" : "failing",
-                                           stats.samples.load(), stats.errors.load()});
+                reply.instances.push_back(
+                    {runner->name(), "sink", runner->instance()->config().plugin,
+                     stats.connected ? "running" : "failing", stats.samples.load(),
+                     stats.errors.load(), stats.queue_depth.load(), stats.spooled_samples.load(),
+                     stats.dropped.load(), stats.last_error()});
             }
             reply.detail = reply.health;
             break;

@@ -237,7 +237,11 @@ std::string encode_reply(const Reply& reply) {
                             {"plugin", each.plugin},
                             {"state", each.state},
                             {"samples", each.samples},
-                            {"errors", each.errors}});
+                            {"errors", each.errors},
+                            {"queued", each.queued},
+                            {"spooled", each.spooled},
+                            {"dropped", each.dropped},
+                            {"last_error", each.last_error}});
         }
         object["instances"] = std::move(list);
     }
@@ -267,10 +271,12 @@ std::optional<Reply> parse_reply(std::string_view body, std::string& error) {
             reply.groups = groups->get<std::vector<std::string>>();
         if (const auto list = object.find("instances"); list != object.end()) {
             for (const auto& each : *list) {
-                reply.instances.push_back({each.value("name", ""), each.value("kind", ""),
-                                           each.value("plugin", ""), each.value("state", ""),
-                                           each.value("samples", uint64_t{0}),
-                                           each.value("errors", uint64_t{0})});
+                reply.instances.push_back(
+                    {each.value("name", ""), each.value("kind", ""), each.value("plugin", ""),
+                     each.value("state", ""), each.value("samples", uint64_t{0}),
+                     each.value("errors", uint64_t{0}), each.value("queued", uint64_t{0}),
+                     each.value("spooled", uint64_t{0}), each.value("dropped", uint64_t{0}),
+                     each.value("last_error", "")});
             }
         }
     } catch (const json::exception& e) {

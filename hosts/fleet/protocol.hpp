@@ -91,6 +91,10 @@ struct Reply {
     struct Instance {
         std::string name, kind, plugin, state;
         uint64_t samples = 0, errors = 0;
+        // Sinks: what `dmonctl status` shows of delivery (samples held in memory, in the
+        // spool, dropped), and for both kinds the last error ("" when none).
+        uint64_t queued = 0, spooled = 0, dropped = 0;
+        std::string last_error;
     };
     std::vector<Instance> instances;  // status
 };

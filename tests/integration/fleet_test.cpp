@@ -27,6 +27,7 @@ struct Row {
     std::string result;
     int generation = -1;
     std::string detail;
+    std::string instances;  // status only
 };
 
 // Splits CSV as dmonctl writes it (quotes only around fields that need them).
@@ -139,7 +140,8 @@ class FleetTest : public BrokerFixture {
             const auto fields = csv_fields(line);
             if (fields.size() < 5)
                 continue;
-            rows[fields[0]] = {fields[2], fields[3].empty() ? -1 : std::stoi(fields[3]), fields[4]};
+            rows[fields[0]] = {fields[2], fields[3].empty() ? -1 : std::stoi(fields[3]), fields[4],
+                               fields.size() > 5 ? fields[5] : std::string()};
         }
         last_output_ = result.output;
         return rows;
@@ -208,6 +210,13 @@ TEST_F(FleetTest, StatusReloadApplyCollectAndTheRefusals) {
         EXPECT_EQ(row.result, "ok") << node;
         EXPECT_EQ(row.generation, 1) << node;
         EXPECT_EQ(row.detail.rfind("healthy", 0), 0u) << node << ": " << row.detail;
+        // The instances as `dmonctl status` has them, with the sink's delivery.
+        EXPECT_NE(row.instances.find("proc_mem(proc_mem) running"), std::string::npos)
+            << row.instances;
+        EXPECT_NE(row.instances.find("amqp_publish(amqp_publish) running queued "),
+                  std::string::npos)
+            << row.instances;
+        EXPECT_NE(row.instances.find(" dropped 0"), std::string::npos) << row.instances;
     }
 
     // 2. reload --group web: only the web agents move to generation 2.

@@ -88,6 +88,8 @@ TEST(FleetProtocol, EncodedCommandsAndRepliesReadBack) {
     reply.generation = 4;
     reply.detail = "12 samples from 1 collector(s)";
     reply.instances.push_back({"cpu", "collector", "proc_cpu", "running", 120, 0});
+    reply.instances.push_back(
+        {"mq", "sink", "amqp_publish", "failing", 100, 3, 7, 20, 1, "broker away"});
     const auto read = parse_reply(encode_reply(reply), error);
     ASSERT_TRUE(read) << error;
     EXPECT_EQ(read->node, "db-1");
@@ -95,9 +97,14 @@ TEST(FleetProtocol, EncodedCommandsAndRepliesReadBack) {
     EXPECT_TRUE(read->ok);
     EXPECT_EQ(read->generation, 4u);
     EXPECT_EQ(read->detail, reply.detail);
-    ASSERT_EQ(read->instances.size(), 1u);
+    ASSERT_EQ(read->instances.size(), 2u);
     EXPECT_EQ(read->instances[0].plugin, "proc_cpu");
     EXPECT_EQ(read->instances[0].samples, 120u);
+    EXPECT_EQ(read->instances[1].state, "failing");
+    EXPECT_EQ(read->instances[1].queued, 7u);
+    EXPECT_EQ(read->instances[1].spooled, 20u);
+    EXPECT_EQ(read->instances[1].dropped, 1u);
+    EXPECT_EQ(read->instances[1].last_error, "broker away");
 
     EXPECT_FALSE(parse_reply(R"({"id":"x","ok":true})", error));
     EXPECT_FALSE(parse_reply(R"({"id":"x","node":"","ok":true})", error));
