@@ -96,9 +96,12 @@ void report(DWORD state, DWORD exit_code = NO_ERROR, DWORD wait_hint = 0) {
     SERVICE_STATUS status{};
     status.dwServiceType = SERVICE_WIN32_OWN_PROCESS;
     status.dwCurrentState = state;
+    // STOP is accepted while starting too: a start that takes long (plugins, WMI) must not
+    // make `net stop` fail with "invalid service control"; the stop is honoured once the host
+    // has started (service_main), and PARAMCHANGE only once it runs.
     status.dwControlsAccepted =
         state == SERVICE_START_PENDING
-            ? 0
+            ? SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN
             : SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN | SERVICE_ACCEPT_PARAMCHANGE;
     status.dwWin32ExitCode = exit_code;
     status.dwWaitHint = wait_hint;
@@ -152,7 +155,9 @@ void WINAPI service_main(DWORD, LPSTR*) {
                                     }});
             fleet->start();
         }
-        report(SERVICE_RUNNING);
+        // A STOP that came while starting already reported STOP_PENDING: not RUNNING again.
+        if (WaitForSingleObject(g_service.stop_event, 0) != WAIT_OBJECT_0)
+            report(SERVICE_RUNNING);
         WaitForSingleObject(g_service.stop_event, INFINITE);
         if (fleet)
             fleet->stop();
