@@ -304,7 +304,7 @@ int fleet_main(int argc, char** argv) {
         properties._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_REPLY_TO_FLAG |
                             AMQP_BASIC_CORRELATION_ID_FLAG | AMQP_BASIC_USER_ID_FLAG |
                             AMQP_BASIC_EXPIRATION_FLAG;
-        properties.content_type = bytes("application/json");
+        properties.content_type = amqp_cstring_bytes("application/json");
         properties.reply_to = bytes(reply_queue);
         properties.correlation_id = bytes(command.id);
         properties.user_id = bytes(user);

@@ -296,7 +296,7 @@ void FleetListener::serve_one_connection() {
         const std::string encoded = encode_reply(answer);
         amqp_basic_properties_t out{};
         out._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_CORRELATION_ID_FLAG;
-        out.content_type = bytes("application/json");
+        out.content_type = amqp_cstring_bytes("application/json");
         out.correlation_id = bytes(command->id);
         const int status = amqp_basic_publish(state, 1, amqp_empty_bytes, bytes(reply_to), 0, 0,
                                               &out, bytes(encoded));

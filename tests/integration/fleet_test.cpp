@@ -165,7 +165,7 @@ class FleetTest : public BrokerFixture {
         amqp_basic_properties_t properties{};
         properties._flags = AMQP_BASIC_REPLY_TO_FLAG | AMQP_BASIC_USER_ID_FLAG;
         properties.reply_to = amqp::bytes(queue);
-        properties.user_id = amqp::bytes(std::string("fleetadmin"));
+        properties.user_id = amqp_cstring_bytes("fleetadmin");
         EXPECT_EQ(amqp_basic_publish(state, 1, amqp::bytes(std::string("dmon.control")),
                                      amqp::bytes(std::string("control.all")), 0, 0, &properties,
                                      amqp::bytes(body)),
