@@ -160,6 +160,11 @@ if $wine msiexec /i "Z:$upgrade_msi" /qn /l*v "Z:$work/upgrade.log" 2>&1 | quiet
   else
     fail "upgrade: state '$state', samples $before_upgrade -> $rows, version $newer registered $versions times, config: $(grep '^node' "$data/agent-windows.yaml")"
     ls -la "$data"
+    # Seen under Wine about once in five runs (2026-12-07): the new version's service registered
+    # but STOPPED. What the installer said about the services, and what the SCM says now:
+    tr -d '\r' <"$work/upgrade.log" |
+      grep -aiE "StopServices|DeleteServices|InstallServices|StartServices|WaitServiceStopped|service '|Return value [23]|rror" | head -40
+    $wine sc query dmon 2>&1 | tr -d '\r' | quiet
   fi
 else
   fail "msiexec /i (upgrade)"; grep -E "rror|Return value 3" "$work/upgrade.log" | head -20
