@@ -318,7 +318,6 @@ int fleet_main(int argc, char** argv) {
                                   std::string(amqp_error_string2(published)));
 
         std::map<std::string, fleet::Reply> answers;
-        size_t ignored = 0;
         const bool progress = isatty(2) != 0;
         const auto started = std::chrono::steady_clock::now();
         const auto deadline = started + args.timeout;
@@ -355,8 +354,7 @@ int fleet_main(int argc, char** argv) {
             std::string error;
             auto answer = fleet::parse_reply(text, error);
             if (!answer || answer->id != command.id) {
-                ++ignored;  // an answer to an earlier command, or garbage: not ours
-                continue;
+                continue;  // an answer to an earlier command, or garbage: not ours
             }
             roster.groups_by_node[answer->node] = answer->groups;
             answers[answer->node] = std::move(*answer);
@@ -414,7 +412,6 @@ int fleet_main(int argc, char** argv) {
                       << key << (command.nodes.empty() ? std::string() : " nodes " + command.nodes)
                       << ")\n";
         }
-        (void)ignored;
         return !nodes.empty() && good == nodes.size() ? 0 : 1;
     } catch (const FleetUsage& e) {
         std::cerr << "dmonctl fleet: " << e.what() << "\n";
